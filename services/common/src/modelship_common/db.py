@@ -1,0 +1,95 @@
+"""The predictions store: SQLAlchemy models, engine factory and Alembic migrations.
+
+SQLite by default (``make demo``), PostgreSQL when ``MODELSHIP_DATABASE_URL`` says so. The schema is owned by
+the Alembic migrations in ``modelship_common/migrations``; :func:`migrate` brings a database to head.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Prediction(Base):
+    """One scoring of one request (or uploaded image) by one model version.
+
+    The unique key (request_id, model_name, model_version) makes replays idempotent: writing the same
+    prediction twice keeps one row.
+    """
+
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("request_id", "model_name", "model_version", name="uq_prediction"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    model_name: Mapped[str] = mapped_column(String(128), index=True)
+    model_version: Mapped[str] = mapped_column(String(32))
+    n_instances: Mapped[int] = mapped_column(Integer, default=1)
+    #: Class and confidence of a single-instance prediction; NULL when the request held several rows.
+    predicted_class: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    input: Mapped[Any] = mapped_column(JSON)
+    output: Mapped[Any] = mapped_column(JSON)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and a busy timeout so several processes can share the file."""
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str) -> None:
+    """Upgrade the database at ``url`` to the newest schema (idempotent)."""
+    from alembic import command
+
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), "head")
