@@ -8,8 +8,16 @@ from modelship_common import db
 
 
 def _row(**kw):
-    base = dict(request_id="r1", model_name="penguins", model_version="1", latency_ms=1.5,
-                predicted_class="Adelie", confidence=0.9, input=[{"a": 1}], output=[{"class_id": 0}])
+    base = dict(
+        request_id="r1",
+        model_name="penguins",
+        model_version="1",
+        latency_ms=1.5,
+        predicted_class="Adelie",
+        confidence=0.9,
+        input=[{"a": 1}],
+        output=[{"class_id": 0}],
+    )
     return db.Prediction(**(base | kw))
 
 

@@ -17,7 +17,7 @@ def sample() -> np.ndarray:
 def test_upsample_shape_and_range(sample):
     assert sample.shape == (5, 28, 28, 1)
     assert sample.dtype == np.float32
-    assert 0.0 <= sample.min() and sample.max() <= 1.0
+    assert sample.min() >= 0.0 and sample.max() <= 1.0
     # Ink stays where it was: the 8x8 centre is brighter than the border.
     assert sample[:, 10:18, 10:18].mean() > sample[:, :3].mean()
 

@@ -65,7 +65,7 @@ def test_missing_and_unknown_feature_names_are_listed():
 
 
 def test_wrong_length_list_names_both_accepted_shapes():
-    with pytest.raises(InvalidInput, match="expected 6 raw values .* or 9 encoded values .* got 4"):
+    with pytest.raises(InvalidInput, match=r"expected 6 raw values .* or 9 encoded values .* got 4"):
         penguins.encode_rows([[1, 2, 3, 4]])
 
 

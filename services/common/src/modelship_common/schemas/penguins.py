@@ -102,8 +102,10 @@ def _check_encoded(row: Sequence[Any], index: int) -> list[float]:
     for group in (ISLANDS, SEXES):
         block = values[start : start + len(group)]
         if any(v not in (0.0, 1.0) for v in block) or sum(block) != 1.0:
-            raise InvalidInput(f"row {index}: one-hot columns {FEATURE_NAMES[start:start + len(group)]} "
-                               "must hold exactly one 1 and otherwise 0")
+            raise InvalidInput(
+                f"row {index}: one-hot columns {FEATURE_NAMES[start : start + len(group)]} "
+                "must hold exactly one 1 and otherwise 0"
+            )
         start += len(group)
     return values
 
