@@ -1,0 +1,153 @@
+"""The FastAPI application factory: ``create_app(settings)`` (uvicorn runs it with ``factory=True``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from modelship_common.db import make_engine, migrate
+from modelship_common.errors import InvalidInput, ModelNotFound
+from modelship_gateway import __version__
+from modelship_gateway.deps import Components
+from modelship_gateway.discovery import build_discovery
+from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable, UpstreamError
+from modelship_gateway.inventory import ModelInventory
+from modelship_gateway.model_servers import make_client
+from modelship_gateway.registry_cache import RegistryCache, limit_mlflow_http, mlflow_client_factory
+from modelship_gateway.routes import health, models, predictions
+from modelship_gateway.service import PredictionService
+from modelship_gateway.settings import GatewaySettings, get_settings
+from modelship_gateway.store import PredictionStore
+
+log = logging.getLogger(__name__)
+
+#: Room for multipart boundaries and headers on top of the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _error(status_code: int, detail: str) -> JSONResponse:
+    return JSONResponse(status_code=status_code, content={"detail": detail})
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error is JSON ``{"detail": "..."}`` with a fitting status code."""
+
+    async def not_found(_: Request, exc: Exception) -> JSONResponse:
+        return _error(404, str(exc))
+
+    async def too_large(_: Request, exc: Exception) -> JSONResponse:
+        return _error(413, str(exc))
+
+    async def bad_image(_: Request, exc: Exception) -> JSONResponse:
+        return _error(400, str(exc))
+
+    async def bad_input(_: Request, exc: Exception) -> JSONResponse:
+        return _error(422, str(exc))
+
+    async def upstream(_: Request, exc: Exception) -> JSONResponse:
+        return _error(getattr(exc, "status_code", 502), str(exc))
+
+    async def store_down(_: Request, exc: Exception) -> JSONResponse:
+        return _error(503, str(exc))
+
+    async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return _error(422, _validation_message(exc))
+
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, f"internal error: {type(exc).__name__}")
+
+    app.add_exception_handler(ModelNotFound, not_found)
+    app.add_exception_handler(PayloadTooLarge, too_large)
+    app.add_exception_handler(InvalidImage, bad_image)
+    app.add_exception_handler(InvalidInput, bad_input)
+    app.add_exception_handler(UpstreamError, upstream)
+    app.add_exception_handler(StoreUnavailable, store_down)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Exception, unexpected)
+
+
+class UploadLimit:
+    """Answer 413 before reading a multipart body whose Content-Length already exceeds the upload limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes + MULTIPART_OVERHEAD
+        self.limit = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            content_type = headers.get(b"content-type", b"")
+            length = headers.get(b"content-length", b"")
+            if content_type.startswith(b"multipart/") and length.isdigit() and int(length) > self.max_bytes:
+                response = _error(413, f"upload is larger than the limit of {self.limit} bytes")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_lifespan(settings: GatewaySettings) -> Any:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        await asyncio.to_thread(migrate, settings.database_url)
+        engine = make_engine(settings.database_url)
+        limit_mlflow_http(settings.registry_timeout_s)
+        registry = RegistryCache(
+            mlflow_client_factory(settings.mlflow_tracking_uri),
+            timeout_s=settings.registry_timeout_s,
+            ttl_s=settings.registry_cache_s,
+            retry_s=settings.registry_retry_s,
+        )
+        try:
+            async with httpx.AsyncClient(timeout=settings.request_timeout_s) as http:
+                client = make_client(settings.protocol, http)
+                inventory = ModelInventory(
+                    build_discovery(settings.model_servers, settings.discovery_dir),
+                    client,
+                    registry,
+                    probe_timeout_s=settings.probe_timeout_s,
+                )
+                store = PredictionStore(engine)
+                service = PredictionService(
+                    inventory, client, registry, store, max_image_bytes=settings.max_upload_bytes, source="api"
+                )
+                yield {"components": Components(settings, store, inventory, service)}
+        finally:
+            engine.dispose()
+
+    return lifespan
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """Build the gateway application; the database, HTTP client and registry cache are created on startup."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="modelship gateway",
+        summary="REST API in front of the modelship model servers; stores every prediction.",
+        version=__version__,
+        lifespan=build_lifespan(settings),
+    )
+    install_error_handlers(app)
+    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    for router in (models.router, predictions.router, health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,58 @@
+"""FastAPI dependencies and their ``Annotated`` aliases; the objects live in the lifespan state (see app.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from modelship_gateway.inventory import ModelInventory
+from modelship_gateway.service import PredictionService
+from modelship_gateway.settings import GatewaySettings
+from modelship_gateway.store import PredictionStore
+
+
+@dataclass(frozen=True)
+class Components:
+    """Everything the routes need, built once per application lifespan."""
+
+    settings: GatewaySettings
+    store: PredictionStore
+    inventory: ModelInventory
+    predictions: PredictionService
+
+
+def get_components(request: Request) -> Components:
+    return request.state.components
+
+
+def get_session(components: Annotated[Components, Depends(get_components)]) -> Iterator[Session]:
+    with components.store.sessions() as session:
+        yield session
+
+
+def get_service(components: Annotated[Components, Depends(get_components)]) -> PredictionService:
+    return components.predictions
+
+
+def get_inventory(components: Annotated[Components, Depends(get_components)]) -> ModelInventory:
+    return components.inventory
+
+
+def get_store(components: Annotated[Components, Depends(get_components)]) -> PredictionStore:
+    return components.store
+
+
+def get_gateway_settings(components: Annotated[Components, Depends(get_components)]) -> GatewaySettings:
+    return components.settings
+
+
+ComponentsDep = Annotated[Components, Depends(get_components)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ServiceDep = Annotated[PredictionService, Depends(get_service)]
+InventoryDep = Annotated[ModelInventory, Depends(get_inventory)]
+StoreDep = Annotated[PredictionStore, Depends(get_store)]
+SettingsDep = Annotated[GatewaySettings, Depends(get_gateway_settings)]

@@ -1,0 +1,238 @@
+"""Clients for the model servers' inference protocols (Open Inference Protocol v2, and KServe v1).
+
+One shared :class:`httpx.AsyncClient` carries every call. Failures become :class:`UpstreamError`: a model
+server's 4xx keeps its status and message, anything else (5xx, refused connection, timeout, garbage) is 502.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+import numpy as np
+
+from modelship_common.schemas import TASK_IMAGE, TASK_TABULAR
+from modelship_gateway.discovery import Endpoint
+from modelship_gateway.errors import UpstreamError
+
+TABULAR_INPUT = "input-0"
+IMAGE_INPUT = "image"
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What a model server says about one of its models."""
+
+    ready: bool
+    version: str | None = None
+    task: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A model server's answer for n instances: class ids and names, and [n, C] probabilities."""
+
+    version: str | None
+    class_ids: list[int]
+    class_names: list[str]
+    probabilities: list[list[float]]
+    #: Name of each probability column, when the server said (v1 dicts, or a v2 ``classes`` parameter).
+    classes: list[str] | None = None
+
+
+class ModelServerClient(Protocol):
+    """Talks to a model server in one inference protocol."""
+
+    async def status(self, endpoint: Endpoint, timeout: float) -> ServerStatus: ...
+
+    async def infer_matrix(self, endpoint: Endpoint, matrix: np.ndarray, request_id: str) -> Scores: ...
+
+    async def infer_image(self, endpoint: Endpoint, data: bytes, request_id: str) -> Scores: ...
+
+
+def error_message(response: httpx.Response) -> str:
+    """The message in a model server's error body (``{"error": ...}`` or ``{"detail": ...}``), else its text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("error", "detail", "message"):
+            if body.get(key):
+                value = body[key]
+                return value if isinstance(value, str) else str(value)
+    text = response.text.strip()
+    return text[:500] if text else response.reason_phrase
+
+
+async def call_json(
+    http: httpx.AsyncClient, method: str, url: str, *, json: Any = None, timeout: float | None = None
+) -> dict[str, Any]:
+    """One request to a model server; the JSON object it answered, or :class:`UpstreamError`."""
+    kwargs: dict[str, Any] = {"json": json}
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    try:
+        response = await http.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise UpstreamError(f"model server timed out: {method} {url} ({type(exc).__name__})") from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"model server unreachable: {method} {url}: {exc or type(exc).__name__}") from exc
+    if response.status_code >= 500:
+        raise UpstreamError(f"model server failed ({response.status_code}): {error_message(response)}")
+    if response.status_code >= 400:
+        raise UpstreamError(f"model server rejected the request: {error_message(response)}", response.status_code)
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise UpstreamError(f"model server sent a non-JSON answer to {method} {url}") from exc
+    if not isinstance(body, dict):
+        raise UpstreamError(f"model server sent an unexpected answer to {method} {url}")
+    return body
+
+
+def _task_from_metadata(inputs: Any) -> str | None:
+    """Guess the task from V2 metadata inputs: BYTES or 4-D tensors are images, 2-D numeric ones tabular."""
+    if not isinstance(inputs, list) or not inputs or not isinstance(inputs[0], dict):
+        return None
+    first = inputs[0]
+    shape = first.get("shape") or []
+    if first.get("datatype") == "BYTES" or len(shape) == 4:
+        return TASK_IMAGE
+    if len(shape) == 2:
+        return TASK_TABULAR
+    return None
+
+
+class V2Client:
+    """Open Inference Protocol v2: ``/v2/models/{name}[/ready|/infer]``."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def status(self, endpoint: Endpoint, timeout: float) -> ServerStatus:
+        base = f"{endpoint.url}/v2/models/{endpoint.name}"
+        try:
+            meta = await call_json(self.http, "GET", base, timeout=timeout)
+        except UpstreamError as exc:
+            return ServerStatus(ready=False, error=str(exc))
+        versions = [str(v) for v in meta.get("versions") or []]
+        version = versions[-1] if versions else None
+        task = _task_from_metadata(meta.get("inputs"))
+        try:
+            ready = await call_json(self.http, "GET", f"{base}/ready", timeout=timeout)
+        except UpstreamError as exc:
+            return ServerStatus(ready=False, version=version, task=task, error=str(exc))
+        return ServerStatus(ready=bool(ready.get("ready", True)), version=version, task=task)
+
+    async def _infer(self, endpoint: Endpoint, tensor: dict[str, Any], request_id: str) -> Scores:
+        url = f"{endpoint.url}/v2/models/{endpoint.name}/infer"
+        body = await call_json(self.http, "POST", url, json={"id": request_id, "inputs": [tensor]})
+        return parse_v2_response(body)
+
+    async def infer_matrix(self, endpoint: Endpoint, matrix: np.ndarray, request_id: str) -> Scores:
+        matrix = np.asarray(matrix, dtype=np.float32)
+        tensor = {
+            "name": TABULAR_INPUT,
+            "shape": list(matrix.shape),
+            "datatype": "FP32",
+            "data": matrix.reshape(-1).tolist(),
+        }
+        return await self._infer(endpoint, tensor, request_id)
+
+    async def infer_image(self, endpoint: Endpoint, data: bytes, request_id: str) -> Scores:
+        tensor = {
+            "name": IMAGE_INPUT,
+            "shape": [1],
+            "datatype": "BYTES",
+            "data": [base64.b64encode(data).decode("ascii")],
+        }
+        return await self._infer(endpoint, tensor, request_id)
+
+
+def parse_v2_response(body: dict[str, Any]) -> Scores:
+    """``class_id`` INT64 [N], ``class_name`` BYTES [N], ``probabilities`` FP32 [N, C] -> :class:`Scores`."""
+    outputs = {o.get("name"): o for o in body.get("outputs") or [] if isinstance(o, dict)}
+    missing = [name for name in ("class_id", "class_name", "probabilities") if name not in outputs]
+    if missing:
+        raise UpstreamError(f"model server answer lacks the outputs {', '.join(missing)}")
+    try:
+        probs = outputs["probabilities"]
+        matrix = np.asarray(probs["data"], dtype=np.float64).reshape(probs["shape"])
+        if matrix.ndim != 2:
+            raise ValueError(f"probabilities has shape {list(matrix.shape)}, expected [N, C]")
+        ids = np.asarray(outputs["class_id"]["data"], dtype=np.int64).reshape(-1).tolist()
+        names = [str(v) for v in np.asarray(outputs["class_name"]["data"], dtype=object).reshape(-1).tolist()]
+        if not len(ids) == len(names) == matrix.shape[0]:
+            raise ValueError("class_id, class_name and probabilities disagree on the number of instances")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UpstreamError(f"model server sent malformed outputs: {exc}") from exc
+    params = probs.get("parameters") or {}
+    classes = params.get("classes") if isinstance(params, dict) else None
+    version = body.get("model_version")
+    return Scores(
+        version=str(version) if version not in (None, "") else None,
+        class_ids=[int(i) for i in ids],
+        class_names=names,
+        probabilities=matrix.tolist(),
+        classes=[str(c) for c in classes] if isinstance(classes, list) else None,
+    )
+
+
+class V1Client:
+    """KServe v1: ``/v1/models/{name}`` and ``/v1/models/{name}:predict``."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def status(self, endpoint: Endpoint, timeout: float) -> ServerStatus:
+        try:
+            body = await call_json(self.http, "GET", f"{endpoint.url}/v1/models/{endpoint.name}", timeout=timeout)
+        except UpstreamError as exc:
+            return ServerStatus(ready=False, error=str(exc))
+        return ServerStatus(ready=bool(body.get("ready", False)))
+
+    async def _predict(self, endpoint: Endpoint, instances: list[Any]) -> Scores:
+        url = f"{endpoint.url}/v1/models/{endpoint.name}:predict"
+        body = await call_json(self.http, "POST", url, json={"instances": instances})
+        return parse_v1_response(body)
+
+    async def infer_matrix(self, endpoint: Endpoint, matrix: np.ndarray, request_id: str) -> Scores:
+        return await self._predict(endpoint, np.asarray(matrix, dtype=np.float32).tolist())
+
+    async def infer_image(self, endpoint: Endpoint, data: bytes, request_id: str) -> Scores:
+        return await self._predict(endpoint, [{"b64": base64.b64encode(data).decode("ascii")}])
+
+
+def parse_v1_response(body: dict[str, Any]) -> Scores:
+    """``{"predictions": [{"class_id", "class_name", "probabilities": {class: p}}], "model_version"}``."""
+    rows = body.get("predictions")
+    try:
+        if not isinstance(rows, list) or not rows:
+            raise ValueError("no predictions")
+        classes = [str(c) for c in rows[0]["probabilities"]]
+        probabilities = [[float(row["probabilities"][c]) for c in classes] for row in rows]
+        ids = [int(row["class_id"]) for row in rows]
+        names = [str(row["class_name"]) for row in rows]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UpstreamError(f"model server sent malformed predictions: {exc}") from exc
+    version = body.get("model_version")
+    return Scores(
+        version=str(version) if version not in (None, "") else None,
+        class_ids=ids,
+        class_names=names,
+        probabilities=probabilities,
+        classes=classes,
+    )
+
+
+def make_client(protocol: str, http: httpx.AsyncClient) -> ModelServerClient:
+    """The client for ``protocol`` ("v2" or "v1")."""
+    if protocol == "v2":
+        return V2Client(http)
+    if protocol == "v1":
+        return V1Client(http)
+    raise ValueError(f"unknown inference protocol {protocol!r}; use v1 or v2")

@@ -1,0 +1,192 @@
+"""The transport-neutral prediction core: HTTP routes, the Kafka worker and the CLI all call
+:class:`PredictionService`.
+
+It validates and encodes the input exactly as the model server would, calls the model server, names the
+probability columns, and stores one row per request in the predictions table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from modelship_common.errors import InvalidInput
+from modelship_common.registry import ModelVersionInfo
+from modelship_common.schemas import digits, penguins
+from modelship_gateway.discovery import Endpoint
+from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable
+from modelship_gateway.inventory import ModelInventory
+from modelship_gateway.model_servers import ModelServerClient, Scores
+from modelship_gateway.registry_cache import RegistryCache
+from modelship_gateway.store import PredictionRecord, PredictionStore
+
+MAX_REQUEST_ID_LENGTH = 64
+UNKNOWN_VERSION = "unknown"
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    class_id: int
+    class_name: str
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    request_id: str
+    model: str
+    version: str
+    latency_ms: float
+    predictions: list[ClassScore]
+    #: False when this (request_id, model, version) had been stored before (a replay).
+    stored: bool = True
+
+
+def new_request_id(request_id: str | None = None) -> str:
+    """A caller's request id (checked), or a fresh uuid4."""
+    if request_id is None:
+        return uuid.uuid4().hex
+    if not request_id or len(request_id) > MAX_REQUEST_ID_LENGTH or not request_id.isprintable():
+        raise InvalidInput(f"request id must be 1-{MAX_REQUEST_ID_LENGTH} printable characters")
+    return request_id
+
+
+def _consistent(names: Sequence[str], scores: Scores) -> bool:
+    n_cols = len(scores.probabilities[0]) if scores.probabilities else 0
+    if len(names) != n_cols:
+        return False
+    pairs = zip(scores.class_ids, scores.class_names, strict=True)
+    return all(0 <= cid < n_cols and names[cid] == cname for cid, cname in pairs)
+
+
+def column_names(scores: Scores, info: ModelVersionInfo | None, schema_classes: Sequence[str]) -> list[str]:
+    """Name each probability column: the server's list, else the registry's, else the dataset schema's, as long
+    as it agrees with the predicted (class_id, class_name) pairs; else the names seen, and indices for the rest."""
+    for candidate in (scores.classes, info.classes if info else None, schema_classes):
+        if candidate and _consistent(candidate, scores):
+            return list(candidate)
+    n_cols = len(scores.probabilities[0]) if scores.probabilities else 0
+    names = [str(i) for i in range(n_cols)]
+    for cid, cname in zip(scores.class_ids, scores.class_names, strict=True):
+        if 0 <= cid < n_cols:
+            names[cid] = cname
+    return names
+
+
+def _confidence(scores: Scores) -> float:
+    """Probability of the predicted class of a single-instance answer."""
+    row, cid = scores.probabilities[0], scores.class_ids[0]
+    return float(row[cid]) if 0 <= cid < len(row) else float(max(row))
+
+
+class PredictionService:
+    def __init__(
+        self,
+        inventory: ModelInventory,
+        client: ModelServerClient,
+        registry: RegistryCache,
+        store: PredictionStore,
+        *,
+        max_image_bytes: int,
+        source: str = "api",
+    ) -> None:
+        self.inventory = inventory
+        self.client = client
+        self.registry = registry
+        self.store = store
+        self.max_image_bytes = max_image_bytes
+        self.source = source
+
+    async def predict_rows(self, name: str, rows: Any, *, request_id: str | None = None) -> PredictionResult:
+        """Score penguins rows (dicts of raw columns, raw lists, or 9-value encoded lists) with model ``name``."""
+        request_id = new_request_id(request_id)
+        endpoint = await self.inventory.find(name)
+        if not isinstance(rows, list):
+            raise InvalidInput("instances must be a list of rows")
+        matrix = penguins.encode_rows(rows)
+        started = time.perf_counter()
+        scores = await self.client.infer_matrix(endpoint, matrix, request_id)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        return await self._finish(endpoint, request_id, scores, latency_ms, {"instances": rows}, penguins.CLASSES)
+
+    async def predict_image(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+        request_id: str | None = None,
+    ) -> PredictionResult:
+        """Score one uploaded PNG/JPEG/GIF image with model ``name``."""
+        request_id = new_request_id(request_id)
+        endpoint = await self.inventory.find(name)
+        if len(data) > self.max_image_bytes:
+            raise PayloadTooLarge(f"image is {len(data)} bytes; the limit is {self.max_image_bytes} bytes")
+        try:
+            await asyncio.to_thread(digits.decode_image, data, self.max_image_bytes)
+        except InvalidInput as exc:
+            raise InvalidImage(str(exc)) from exc
+        started = time.perf_counter()
+        scores = await self.client.infer_image(endpoint, data, request_id)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        described = {
+            "filename": filename,
+            "content_type": content_type,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        return await self._finish(endpoint, request_id, scores, latency_ms, described, digits.CLASSES)
+
+    async def _finish(
+        self,
+        endpoint: Endpoint,
+        request_id: str,
+        scores: Scores,
+        latency_ms: float,
+        stored_input: Any,
+        schema_classes: Sequence[str],
+    ) -> PredictionResult:
+        version = scores.version or UNKNOWN_VERSION
+        info = await self.registry.get(endpoint.name, scores.version)
+        names = column_names(scores, info, schema_classes)
+        predictions = [
+            ClassScore(
+                class_id=cid,
+                class_name=cname,
+                probabilities={names[j]: float(p) for j, p in enumerate(row)},
+            )
+            for cid, cname, row in zip(scores.class_ids, scores.class_names, scores.probabilities, strict=True)
+        ]
+        single = predictions[0] if len(predictions) == 1 else None
+        record = PredictionRecord(
+            request_id=request_id,
+            model_name=endpoint.name,
+            model_version=version,
+            latency_ms=latency_ms,
+            input=stored_input,
+            output={"predictions": [asdict(p) for p in predictions]},
+            n_instances=len(predictions),
+            predicted_class=single.class_name if single else None,
+            confidence=_confidence(scores) if single else None,
+            source=self.source,
+        )
+        try:
+            stored = await asyncio.to_thread(self.store.save, record)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"prediction could not be stored: {type(exc).__name__}") from exc
+        return PredictionResult(
+            request_id=request_id,
+            model=endpoint.name,
+            version=version,
+            latency_ms=round(latency_ms, 3),
+            predictions=predictions,
+            stored=stored,
+        )
