@@ -1,0 +1,79 @@
+"""Command line: ``python -m modelship_training [--tracking-uri URI] penguins|digits|all``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from modelship_training.digits_data import DATASETS
+from modelship_training.settings import TrainingSettings, get_settings
+from modelship_training.tracking import TrackingUnavailable
+
+#: Digits variants the CLI accepts (mirrors digits_models.VARIANTS without importing Keras-facing code).
+DIGITS_VARIANTS: tuple[str, ...] = ("digits-fast", "digits-balanced", "digits-accurate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m modelship_training",
+        description="Train modelship's models, track them in MLflow, register and promote them.",
+    )
+    parser.add_argument("--tracking-uri", help="MLflow tracking server (overrides MODELSHIP_MLFLOW_TRACKING_URI).")
+    parser.add_argument("--database-url", help="Training-data database (overrides MODELSHIP_DATABASE_URL).")
+    jobs = parser.add_subparsers(dest="job", required=True, metavar="{penguins,digits,all}")
+    jobs.add_parser("penguins", help="penguins classifiers (5 estimators + random-forest grid search)")
+    digits = jobs.add_parser("digits", help="digits CNNs (TensorFlow/Keras)")
+    everything = jobs.add_parser("all", help="penguins, then digits")
+    for sub in (digits, everything):
+        sub.add_argument(
+            "--dataset",
+            choices=DATASETS,
+            default="sklearn",
+            help="sklearn: shipped 8x8 digits upsampled to 28x28 (offline); mnist: downloads MNIST.",
+        )
+    digits.add_argument(
+        "--variants", nargs="+", choices=DIGITS_VARIANTS, help="Variants to train (default: all three)."
+    )
+    return parser
+
+
+def settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TrainingSettings:
+    """Settings from the environment with the command-line overrides; bad values end in ``parser.error``."""
+    overrides = {}
+    if args.tracking_uri:
+        overrides["mlflow_tracking_uri"] = args.tracking_uri
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    try:
+        return get_settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        parser.error(f"invalid setting {field}: {first['msg']} ({exc.error_count()} error(s))")
+
+
+def run(args: argparse.Namespace, settings: TrainingSettings) -> int:
+    """Run the chosen job; returns the exit code (1 with one ``error: ...`` line on an expected failure)."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from modelship_training import jobs
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.job == "penguins":
+            report = jobs.train_penguins(settings)
+        elif args.job == "digits":
+            report = jobs.train_digits(settings, dataset=args.dataset, variants=args.variants)
+        else:
+            report = jobs.train_all(settings, dataset=args.dataset)
+    except (TrackingUnavailable, MlflowException, SQLAlchemyError, ValueError, OSError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    for result in report.results:
+        print(result.summary())
+    return 0

@@ -1,0 +1,94 @@
+"""Settings of the training jobs (environment variables with the ``MODELSHIP_`` prefix)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from modelship_common.settings import BaseServiceSettings
+
+DEFAULT_DATA_DIR = Path("~/.cache/modelship/demo").expanduser()
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_DATA_DIR / 'training.db'}"
+
+
+def git_revision(cwd: Path | None = None) -> str:
+    """The current git commit (``git rev-parse HEAD``), or ``"unknown"`` outside a checkout or without git."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd or Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    revision = done.stdout.strip()
+    return revision if done.returncode == 0 and revision else "unknown"
+
+
+class TrainingSettings(BaseServiceSettings):
+    """Where the training data lives, where runs and models go, and how models are split and promoted."""
+
+    database_url: str = Field(
+        default_factory=_default_database_url,
+        description="SQLAlchemy URL of the training-data database (tables penguins_raw, penguins_processed); "
+        "a SQLite file by default, e.g. postgresql+psycopg://user:pass@host/db for PostgreSQL.",
+    )
+    """SQLAlchemy URL of the training-data database; SQLite file by default, PostgreSQL when set."""
+
+    penguins_experiment: str = Field(
+        default="penguins", description="MLflow experiment that holds the penguins training runs."
+    )
+    """MLflow experiment that holds the penguins training runs."""
+
+    digits_experiment: str = Field(
+        default="digits", description="MLflow experiment that holds the digits CNN training runs."
+    )
+    """MLflow experiment that holds the digits CNN training runs."""
+
+    penguins_model_name: str = Field(
+        default="penguins", description="Registered model that every penguins estimator becomes a version of."
+    )
+    """Registered model that every penguins estimator becomes a version of."""
+
+    promotion_margin: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="A new version becomes champion when its test F1 >= the champion's test F1 + this margin.",
+    )
+    """A new version becomes champion when its test F1 >= the champion's test F1 + this margin."""
+
+    test_size: float = Field(
+        default=0.2, gt=0.0, lt=1.0, description="Fraction of the data held out (stratified) as the test split."
+    )
+    """Fraction of the data held out (stratified) as the test split."""
+
+    random_seed: int = Field(default=42, description="Seed for splits, estimators and TensorFlow.")
+    """Seed for splits, estimators and TensorFlow."""
+
+    git_revision: str = Field(
+        default_factory=git_revision,
+        description="Git commit the models are trained from (tag modelship.io/git-revision); "
+        "defaults to `git rev-parse HEAD`, else 'unknown'.",
+    )
+    """Git commit the models are trained from; defaults to ``git rev-parse HEAD``, else ``unknown``."""
+
+    digits_epochs: int | None = Field(
+        default=None,
+        ge=1,
+        description="Override the number of epochs of every digits CNN variant (default: each variant's own).",
+    )
+    """Override the number of epochs of every digits CNN variant (default: each variant's own)."""
+
+
+def get_settings(**overrides: Any) -> TrainingSettings:
+    """Read the settings from the environment; keyword ``overrides`` win over the environment."""
+    return TrainingSettings(**overrides)
