@@ -178,14 +178,20 @@ def start_model_server(
     env: Mapping[str, str] | None = None,
     timeout: float = 120.0,
     wait: bool = True,
+    model_cache_dir: Path | None = None,
 ) -> Proc:
-    """``python -m modelship_serving --model-uri ...`` on a free port; ready when V2 says the model is ready."""
+    """``python -m modelship_serving --model-uri ...`` on a free port; ready when V2 says the model is ready.
+
+    The server's model cache goes to ``model_cache_dir`` (default ``<log_dir>/../model-cache``): a cache shared
+    between different MLflow servers would mix up their ``models:/<name>/<version>``.
+    """
     port = port or free_port()
     name = model_name or model_uri[len("models:/") :].split("/")[0].split("@")[0]
     argv = [PYTHON, "-m", "modelship_serving", "--model-uri", model_uri, "--http_port", str(port),
             "--grpc_port", str(free_port()), "--enable_grpc", "false", "--model_name", name, *extra_args]
+    cache = model_cache_dir or Path(log_dir).resolve().parent / "model-cache"
     proc_env = server_env({"MODELSHIP_MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_TRACKING_URI": tracking_uri,
-                           **(env or {})})
+                           "MODELSHIP_MODEL_CACHE_DIR": str(cache), **(env or {})})
     url = f"http://{LOCALHOST}:{port}"
     proc = start(f"model server {name} ({model_uri})", argv, log_path=Path(log_dir) / f"serving-{name}-{port}.log",
                  env=proc_env, url=url, port=port, cwd=REPO_ROOT)
@@ -217,7 +223,7 @@ def start_gateway(
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
 ) -> Proc:
-    """``python -m modelship_gateway`` on 127.0.0.1; ready when ``GET /api/models`` answers."""
+    """``python -m modelship_gateway`` on 127.0.0.1; ready when ``GET /readyz`` answers (its database is reachable)."""
     port = port or free_port()
     settings = {
         "MODELSHIP_MLFLOW_TRACKING_URI": tracking_uri,
@@ -229,11 +235,11 @@ def start_gateway(
     }
     if discovery_dir is not None:
         settings["MODELSHIP_DISCOVERY_DIR"] = str(discovery_dir)
-    argv = [PYTHON, "-m", "modelship_gateway", "--host", LOCALHOST, "--port", str(port)]
+    argv = [PYTHON, "-m", "modelship_gateway"]
     url = f"http://{LOCALHOST}:{port}"
     proc = start("gateway", argv, log_path=Path(log_dir) / f"gateway-{port}.log",
                  env=server_env({**settings, **(env or {})}), url=url, port=port, cwd=REPO_ROOT)
-    return proc.wait_http("/api/models", timeout=timeout)
+    return proc.wait_http("/readyz", timeout=timeout)
 
 
 def start_mlflow_models_serve(

@@ -1,0 +1,269 @@
+"""``make bench``: the modelship model server (ONNX-served penguins champion) against ``mlflow models serve``.
+
+Both servers serve the same registered version, side by side in one run. For 1-row and 32-row requests at
+concurrency 1, 8 and 32, ``wrk --latency`` measures req/s and p50/p99 latency; then prediction parity on the
+held-out test rows and the model server's cold start (process start to ready, median of 3). Prints Markdown
+tables with PASS/FAIL against the targets. Trains penguins first when the bench's own registry is empty
+(state under ``~/.cache/modelship/bench``).
+
+    python -m devtools.bench [--duration 6] [--state-dir DIR] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devtools import servers, wrk
+from devtools.demo import train
+from devtools.procs import ProcGroup, ServerError, free_port, http_ok
+
+MODEL = "penguins"
+CONCURRENCY = (1, 8, 32)
+ROWS = (1, 32)
+TARGET_RATIO_C8 = 40.0
+TARGET_P99_C32_MS = 50.0
+TARGET_COLD_START_S = 2.5
+PARITY_TOL = 1e-5
+
+
+@dataclass
+class Point:
+    server: str
+    rows: int
+    concurrency: int
+    result: wrk.WrkResult
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m devtools.bench", description="modelship serving benchmark")
+    p.add_argument("--state-dir", type=Path, default=servers.cache_dir() / "bench")
+    p.add_argument("--duration", type=float, default=6.0, help="seconds per load point (default 6)")
+    p.add_argument("--cold-starts", type=int, default=3, help="cold starts to take the median of (default 3)")
+    p.add_argument("--check", action="store_true", help="exit 1 when any row FAILs")
+    return p.parse_args(argv)
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+def test_rows(training_db_url: str) -> tuple[np.ndarray, np.ndarray]:
+    """The penguins test split exactly as training made it (same table, test size and seed)."""
+    from sklearn.model_selection import train_test_split
+
+    from modelship_common.db import make_engine
+    from modelship_training import penguins_data
+    from modelship_training.settings import get_settings
+
+    settings = get_settings()
+    engine = make_engine(training_db_url)
+    try:
+        data = penguins_data.to_arrays(penguins_data.read_processed(engine))
+    finally:
+        engine.dispose()
+    _, x_test, _, y_test = train_test_split(data.features, data.labels, test_size=settings.test_size,
+                                            stratify=data.labels, random_state=settings.random_seed)
+    return np.asarray(x_test, dtype=np.float32), np.asarray(y_test)
+
+
+def v2_body(x: np.ndarray) -> dict[str, Any]:
+    return {"inputs": [{"name": "input-0", "shape": list(x.shape), "datatype": "FP32",
+                        "data": x.reshape(-1).tolist()}]}
+
+
+def mlflow_body(x: np.ndarray) -> dict[str, Any]:
+    return {"inputs": x.tolist()}
+
+
+def batch(x: np.ndarray, n: int) -> np.ndarray:
+    reps = -(-n // len(x))
+    return np.concatenate([x] * reps)[:n]
+
+
+# ----------------------------------------------------------------------------------------------- checks
+
+
+def parity(ms_url: str, ml_url: str, uri: str, x: np.ndarray) -> dict[str, Any]:
+    """Classes from both servers and the in-process native model; modelship's probabilities vs native."""
+    import httpx
+    import mlflow
+
+    ms = httpx.post(f"{ms_url}/v2/models/{MODEL}/infer", json=v2_body(x), timeout=30)
+    ms.raise_for_status()
+    outputs = {o["name"]: o for o in ms.json()["outputs"]}
+    ms_classes = np.asarray(outputs["class_id"]["data"], dtype=np.int64)
+    ms_proba = np.asarray(outputs["probabilities"]["data"], dtype=np.float64).reshape(len(x), -1)
+    ml = httpx.post(f"{ml_url}/invocations", json=mlflow_body(x), timeout=30)
+    ml.raise_for_status()
+    ml_pred = np.asarray(ml.json()["predictions"])
+    native = mlflow.sklearn.load_model(uri)
+    native_proba = native.predict_proba(x)
+    if ml_pred.ndim == 2:  # a pyfunc logged with predict_proba returns probabilities
+        ml_classes = ml_pred.argmax(axis=1)
+        ml_diff = float(np.max(np.abs(ml_pred - ms_proba)))
+    else:
+        ml_classes = ml_pred.astype(np.int64)
+        ml_diff = None
+    return {
+        "n": len(x),
+        "classes_equal": bool(np.array_equal(ms_classes, ml_classes)
+                              and np.array_equal(ms_classes, native_proba.argmax(axis=1))),
+        "max_diff_vs_native": float(np.max(np.abs(ms_proba - native_proba))),
+        "max_diff_vs_mlflow": ml_diff,
+    }
+
+
+def cold_start(uri: str, tracking_uri: str, log_dir: Path, runs: int) -> list[float]:
+    """Seconds from spawning ``python -m modelship_serving`` to ``/v2/models/<name>/ready`` answering 200."""
+    times = []
+    for _ in range(runs):
+        port = free_port()
+        started = time.monotonic()
+        proc = servers.start_model_server(uri, tracking_uri=tracking_uri, log_dir=log_dir, model_name=MODEL,
+                                          port=port, wait=False)
+        try:
+            ready_url = f"{proc.url}/v2/models/{MODEL}/ready"
+            deadline = started + 120
+            while not http_ok(ready_url, timeout=1.0):
+                if not proc.running():
+                    raise ServerError(str(proc.exit_message()))
+                if time.monotonic() > deadline:
+                    raise ServerError(f"cold start: not ready in 120s; log {proc.log_path}")
+                time.sleep(0.01)
+            times.append(time.monotonic() - started)
+        finally:
+            proc.stop()
+    return times
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def render(points: list[Point], version: str, onnx: bool, par: dict[str, Any], cold: list[float],
+           duration: float) -> tuple[str, bool]:
+    by = {(p.server, p.rows, p.concurrency): p.result for p in points}
+    out = [f"### penguins v{version} ({'ONNX' if onnx else 'native'} in modelship) vs `mlflow models serve`, "
+           f"wrk {duration:g}s per point", "",
+           "| server | rows/request | concurrency | req/s | p50 ms | p99 ms | errors |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for p in points:
+        r = p.result
+        out.append(f"| {p.server} | {p.rows} | {p.concurrency} | {r.rps:,.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+                   f"| {r.errors} |")
+    out += ["", "| check | measured | target | result |", "|---|---:|---:|---|"]
+    all_ok = True
+
+    def row(check: str, measured: str, target: str, ok: bool) -> None:
+        nonlocal all_ok
+        all_ok = all_ok and ok
+        out.append(f"| {check} | {measured} | {target} | {verdict(ok)} |")
+
+    for rows in ROWS:
+        ms, ml = by[("modelship", rows, 8)], by[("mlflow serve", rows, 8)]
+        ratio = ms.rps / ml.rps if ml.rps else float("inf")
+        row(f"req/s ratio modelship / mlflow, {rows} row(s), c=8", f"{ratio:.1f}x", f">= {TARGET_RATIO_C8:g}x",
+            ratio >= TARGET_RATIO_C8 and ms.errors == 0)
+    for rows in ROWS:
+        ms = by[("modelship", rows, 32)]
+        row(f"modelship p99, {rows} row(s), c=32", f"{ms.p99_ms:.1f} ms", f"<= {TARGET_P99_C32_MS:g} ms",
+            ms.p99_ms <= TARGET_P99_C32_MS and ms.errors == 0)
+    ml_diff = par["max_diff_vs_mlflow"]
+    measured = (f"classes equal={par['classes_equal']} on {par['n']} rows; max |dp| vs native "
+                f"{par['max_diff_vs_native']:.1e}" + (f", vs mlflow {ml_diff:.1e}" if ml_diff is not None else
+                                                     " (mlflow serve returns class ids only)"))
+    row("prediction parity (test rows)", measured, f"same classes, |dp| <= {PARITY_TOL:g}",
+        par["classes_equal"] and par["max_diff_vs_native"] <= PARITY_TOL
+        and (ml_diff is None or ml_diff <= PARITY_TOL))
+    med = statistics.median(cold)
+    row(f"modelship cold start (median of {len(cold)})", f"{med:.2f} s ({', '.join(f'{c:.2f}' for c in cold)})",
+        f"<= {TARGET_COLD_START_S:g} s", med <= TARGET_COLD_START_S)
+    return "\n".join(out), all_ok
+
+
+# ------------------------------------------------------------------------------------------------------ main
+
+
+def run(args: argparse.Namespace) -> int:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from modelship_common import registry
+
+    state: Path = args.state_dir.expanduser().resolve()
+    logs = state / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    training_db = f"sqlite:///{state / 'training.db'}"
+    wrk.find_wrk()
+    group = ProcGroup()
+    try:
+        ml_server = group.add(servers.start_mlflow(state / "mlflow"))
+        tracking_uri = str(ml_server.url)
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        if MODEL not in registry.served_models(client):
+            train(["penguins"], tracking_uri, logs, training_db)
+        info = registry.resolve_alias(client, MODEL, registry.CHAMPION)
+        uri = registry.model_uri(MODEL, info.version)
+        log(f"{uri} (estimator {info.tags.get('modelship.io/estimator')}, onnx={bool(info.onnx_path)})")
+        x_test, _ = test_rows(training_db)
+
+        ms = group.add(servers.start_model_server(uri, tracking_uri=tracking_uri, log_dir=logs, model_name=MODEL,
+                                                  wait=False))
+        ml = group.add(servers.start_mlflow_models_serve(uri, tracking_uri=tracking_uri, log_dir=logs, wait=False))
+        ms.wait_http(f"/v2/models/{MODEL}/ready", timeout=180)
+        ml.wait_http("/ping", timeout=240)
+        log(f"modelship at {ms.url}, mlflow models serve at {ml.url}")
+
+        par = parity(str(ms.url), str(ml.url), uri, x_test)
+        targets = {"modelship": (f"{ms.url}/v2/models/{MODEL}/infer", v2_body),
+                   "mlflow serve": (f"{ml.url}/invocations", mlflow_body)}
+        points: list[Point] = []
+        for server, (url, make_body) in targets.items():
+            wrk.run(url, json.dumps(make_body(batch(x_test, 1))), connections=8, duration_s=1.0)  # warm-up
+            for rows in ROWS:
+                body = json.dumps(make_body(batch(x_test, rows)))
+                for c in CONCURRENCY:
+                    result = wrk.run(url, body, connections=c, duration_s=args.duration)
+                    log(f"{server:13s} rows={rows:2d} c={c:2d}: {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms"
+                        f"  p99 {result.p99_ms:7.2f} ms  errors {result.errors}")
+                    points.append(Point(server, rows, c, result))
+        # The load servers stop before the cold starts are measured, so those get the whole machine.
+        group.stop_all()
+        cold = cold_start(uri, tracking_uri, logs, args.cold_starts)
+        table, ok = render(points, info.version, bool(info.onnx_path), par, cold, args.duration)
+        print(table, flush=True)
+        return 0 if ok or not args.check else 1
+    finally:
+        group.stop_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except (ServerError, TimeoutError, RuntimeError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
