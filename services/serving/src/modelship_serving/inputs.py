@@ -1,0 +1,153 @@
+"""Request payloads -> validated float32 model inputs, for both tasks and both protocols.
+
+Everything here raises :class:`modelship_common.errors.InvalidInput` with a message meant for the caller,
+and carries a short ``reason`` (used as a metrics label) on the exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from modelship_common.errors import InvalidInput
+from modelship_common.schemas import digits, penguins
+
+#: Metric reasons. ``features``: tabular values; ``image``: undecodable image; ``image_size``: too large;
+#: ``shape``/``datatype``/``request``: the payload's structure.
+REASON_FEATURES = "features"
+REASON_IMAGE = "image"
+REASON_IMAGE_SIZE = "image_size"
+REASON_SHAPE = "shape"
+REASON_DATATYPE = "datatype"
+REASON_REQUEST = "request"
+
+FLOAT_DATATYPES = {"FP32": np.float32, "FP64": np.float64}
+IMAGE_SHAPE = list(digits.INPUT_SHAPE)
+
+
+def invalid(message: str, reason: str) -> InvalidInput:
+    exc = InvalidInput(message)
+    exc.reason = reason  # type: ignore[attr-defined]
+    return exc
+
+
+def reason_of(exc: InvalidInput) -> str:
+    return getattr(exc, "reason", REASON_FEATURES)
+
+
+# --- tabular -------------------------------------------------------------------------------------------
+
+
+def tabular_rows(instances: Sequence[Any]) -> np.ndarray:
+    """V1 rows (dicts of raw columns, raw lists, encoded lists) -> float32 (n, 9)."""
+    return penguins.encode_rows(instances)
+
+
+def tabular_tensor(array: np.ndarray) -> np.ndarray:
+    """A V2 numeric tensor -> validated float32 (n, 9)."""
+    if array.ndim != 2 or array.shape[1] != penguins.N_FEATURES:
+        raise invalid(
+            f"expected shape [n, {penguins.N_FEATURES}] ({', '.join(penguins.FEATURE_NAMES)}), got {list(array.shape)}",
+            REASON_SHAPE,
+        )
+    return penguins.check_matrix(array)
+
+
+# --- images --------------------------------------------------------------------------------------------
+
+
+def _b64_image(text: Any, index: int, max_bytes: int) -> np.ndarray:
+    if isinstance(text, bytes):
+        text = text.decode("ascii", errors="replace")
+    if not isinstance(text, str):
+        raise invalid(f"instance {index}: b64 must be a base64 string, got {type(text).__name__}", REASON_IMAGE)
+    # Refuse oversized images before decoding them: base64 carries 3 bytes in every 4 characters.
+    approx = len(text) * 3 // 4
+    if approx > max_bytes + 3:
+        raise invalid(
+            f"instance {index}: image is about {approx} bytes; the limit is {max_bytes} bytes", REASON_IMAGE_SIZE
+        )
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise invalid(f"instance {index}: b64 is not valid base64 ({exc})", REASON_IMAGE) from exc
+    if len(data) > max_bytes:
+        raise invalid(
+            f"instance {index}: image is {len(data)} bytes; the limit is {max_bytes} bytes", REASON_IMAGE_SIZE
+        )
+    try:
+        return digits.decode_image(data, max_bytes)
+    except InvalidInput as exc:
+        raise invalid(f"instance {index}: {exc}", REASON_IMAGE) from exc
+
+
+def _pixel_array(value: Any, index: int) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise invalid(f"instance {index}: pixel arrays must hold only numbers", REASON_DATATYPE) from exc
+    if array.shape not in ((digits.IMAGE_SIZE, digits.IMAGE_SIZE), tuple(IMAGE_SHAPE)):
+        raise invalid(
+            f"instance {index}: expected a 28x28 (or 28x28x1) array of pixels in [0, 1], got shape {list(array.shape)}",
+            REASON_SHAPE,
+        )
+    return array.reshape(IMAGE_SHAPE)
+
+
+def image_instances(instances: Sequence[Any], max_bytes: int) -> np.ndarray:
+    """V1 image instances -> float32 (n, 28, 28, 1).
+
+    An instance is ``{"b64": ...}``, ``{"image_bytes": {"b64": ...}}`` or a 28x28 numeric array.
+    """
+    if not instances:
+        raise invalid("no instances: send at least one image", REASON_REQUEST)
+    out = np.empty((len(instances), *IMAGE_SHAPE), dtype=np.float32)
+    for index, instance in enumerate(instances):
+        if isinstance(instance, dict):
+            if "image_bytes" in instance and isinstance(instance["image_bytes"], dict):
+                instance = instance["image_bytes"]
+            if set(instance) != {"b64"}:
+                raise invalid(
+                    f'instance {index}: expected {{"b64": "<base64 PNG/JPEG/GIF>"}} or '
+                    f'{{"image_bytes": {{"b64": ...}}}}, got keys {sorted(instance)}',
+                    REASON_REQUEST,
+                )
+            out[index] = _b64_image(instance["b64"], index, max_bytes)
+        elif isinstance(instance, list):
+            out[index] = _pixel_array(instance, index)
+        else:
+            raise invalid(
+                f"instance {index}: expected an object with b64 or a 28x28 array, got {type(instance).__name__}",
+                REASON_REQUEST,
+            )
+    return check_pixels(out)
+
+
+def check_pixels(batch: np.ndarray) -> np.ndarray:
+    """Pixel tensors must be finite and in [0, 1] (what the models were trained on)."""
+    if batch.size and not (np.isfinite(batch).all() and batch.min() >= 0.0 and batch.max() <= 1.0):
+        raise invalid("pixel values must be finite and in [0, 1]", REASON_FEATURES)
+    return batch
+
+
+def image_tensor(array: np.ndarray) -> np.ndarray:
+    """A V2 numeric image tensor -> validated float32 (n, 28, 28, 1)."""
+    if array.ndim == 3 and list(array.shape[1:]) == IMAGE_SHAPE[:2]:
+        array = array[..., None]
+    if array.ndim != 4 or list(array.shape[1:]) != IMAGE_SHAPE or array.shape[0] == 0:
+        raise invalid(f"expected shape [n, 28, 28, 1] (n >= 1), got {list(array.shape)}", REASON_SHAPE)
+    return check_pixels(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def image_bytes_tensor(values: Sequence[Any], max_bytes: int) -> np.ndarray:
+    """V2 BYTES [n] of base64 strings -> float32 (n, 28, 28, 1)."""
+    if len(values) == 0:
+        raise invalid("no images: send at least one base64 string", REASON_REQUEST)
+    out = np.empty((len(values), *IMAGE_SHAPE), dtype=np.float32)
+    for index, value in enumerate(values):
+        out[index] = _b64_image(value, index, max_bytes)
+    return out

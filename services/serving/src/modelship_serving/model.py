@@ -1,0 +1,167 @@
+"""The KServe model: loads one MLflow model version once, then answers V1 and V2 requests.
+
+Handlers stay thin: they unpack the protocol's payload, call :class:`~modelship_serving.core.Predictor`
+and pack its :class:`~modelship_serving.core.Scores`. Bad input becomes kserve's ``InvalidInput`` (HTTP 400).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import numpy as np
+from kserve.errors import InvalidInput as KServeInvalidInput
+from kserve.model import Model
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+from prometheus_client import CollectorRegistry
+
+from modelship_common.errors import InvalidInput
+from modelship_common.registry import parse_model_uri
+from modelship_common.schemas import TASK_IMAGE, penguins
+from modelship_serving import inputs, loading
+from modelship_serving.core import Predictor, Scores
+from modelship_serving.metrics import ServingMetrics
+from modelship_serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+
+def default_model_name(model_uri: str) -> str:
+    """The served name when ``--model_name`` is not given: the registered model's name."""
+    return parse_model_uri(model_uri)[0]
+
+
+class MlflowModel(Model):
+    """Serves the MLflow model version ``model_uri`` resolves to (pinned once, in :meth:`load`)."""
+
+    def __init__(
+        self,
+        name: str,
+        model_uri: str,
+        settings: ServingSettings,
+        metrics: ServingMetrics | None = None,
+    ) -> None:
+        super().__init__(name)
+        parse_model_uri(model_uri)  # fail fast on a malformed URI, before any network call
+        self.model_uri = model_uri
+        self.settings = settings
+        self.metrics = metrics if metrics is not None else ServingMetrics(CollectorRegistry())
+        self.predictor: Predictor | None = None
+        self.version: str | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def load(self) -> bool:
+        if self.ready:
+            return True
+        loaded = loading.load(self.model_uri, self.settings)
+        predictor = Predictor(loaded.info, loaded.backend, self.settings.max_image_bytes)
+        predictor.score(_warmup_batch(predictor.task))  # first run allocates; keep that off the first request
+        self.predictor = predictor
+        self.version = predictor.version
+        labels = (self.name, predictor.version)
+        self._ok = {p: self.metrics.predictions.labels(*labels, p) for p in ("v1", "v2")}
+        self._instances = self.metrics.instances.labels(*labels)
+        self.metrics.model_info.labels(*labels, predictor.task, predictor.platform).set(1)
+        log.info(
+            "model %s ready: %s (%s, %s, classes %s)",
+            self.name,
+            loaded.info.uri,
+            predictor.task,
+            predictor.platform,
+            list(predictor.classes),
+        )
+        self.ready = True
+        return True
+
+    # --- handlers -------------------------------------------------------------------------------------
+
+    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        predictor = self.predictor
+        if predictor is None:
+            raise RuntimeError(f"model {self.name} is not loaded")
+        try:
+            if isinstance(payload, InferRequest):
+                return self._v2(predictor, payload)
+            return self._v1(predictor, payload)
+        except InvalidInput as exc:
+            self.metrics.errors.labels(self.name, predictor.version, inputs.reason_of(exc)).inc()
+            raise KServeInvalidInput(str(exc)) from exc
+
+    def _v1(self, predictor: Predictor, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or "instances" not in body:
+            raise inputs.invalid('expected a JSON object {"instances": [...]}', inputs.REASON_REQUEST)
+        batch = predictor.from_instances(body["instances"])
+        scores = predictor.score(batch)
+        self._count("v1", batch.shape[0])
+        return {
+            "predictions": predictor.describe(scores),
+            "model_name": self.name,
+            "model_version": predictor.version,
+        }
+
+    def _v2(self, predictor: Predictor, request: InferRequest) -> InferResponse:
+        if len(request.inputs) != 1:
+            raise inputs.invalid(f"expected exactly one input tensor, got {len(request.inputs)}", inputs.REASON_REQUEST)
+        tensor = request.inputs[0]
+        datatype = tensor.datatype
+        if datatype not in inputs.FLOAT_DATATYPES and datatype != "BYTES":
+            raise inputs.invalid(
+                f"unsupported datatype {datatype}: send FP32 or FP64"
+                + (" (or BYTES base64 images)" if predictor.task == TASK_IMAGE else ""),
+                inputs.REASON_DATATYPE,
+            )
+        try:
+            array = tensor.as_numpy()
+        except (ValueError, TypeError) as exc:
+            raise inputs.invalid(
+                f"input {tensor.name!r}: data does not match datatype {datatype} and shape {tensor.shape} ({exc})",
+                inputs.REASON_SHAPE,
+            ) from exc
+        batch = predictor.from_tensor(datatype, array)
+        scores = predictor.score(batch)
+        self._count("v2", batch.shape[0])
+        return InferResponse(
+            response_id=request.id or uuid.uuid4().hex,
+            model_name=self.name,
+            model_version=predictor.version,
+            infer_outputs=_v2_outputs(predictor, scores),
+            requested_outputs=request.request_outputs,
+        )
+
+    def _count(self, protocol: str, n: int) -> None:
+        self._ok[protocol].inc()
+        self._instances.inc(n)
+
+    # --- metadata -------------------------------------------------------------------------------------
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        if self.predictor is not None and self.predictor.task == TASK_IMAGE:
+            return [{"name": "images", "datatype": "BYTES", "shape": [-1]}]
+        return [{"name": "features", "datatype": "FP32", "shape": [-1, penguins.N_FEATURES]}]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        n_classes = len(self.predictor.classes) if self.predictor is not None else -1
+        return [
+            {"name": "class_id", "datatype": "INT64", "shape": [-1]},
+            {"name": "class_name", "datatype": "BYTES", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, n_classes]},
+        ]
+
+
+def _v2_outputs(predictor: Predictor, scores: Scores) -> list[InferOutput]:
+    n = int(scores.class_ids.shape[0])
+    return [
+        InferOutput("class_id", [n], "INT64", data=scores.class_ids),
+        InferOutput("class_name", [n], "BYTES", data=predictor.class_names(scores)),
+        InferOutput("probabilities", list(scores.probabilities.shape), "FP32", data=scores.probabilities),
+    ]
+
+
+def _warmup_batch(task: str | None) -> np.ndarray:
+    if task == TASK_IMAGE:
+        return np.zeros((1, *inputs.IMAGE_SHAPE), dtype=np.float32)
+    row = [sum(penguins.NUMERIC_RANGES[name]) / 2 for name in penguins.NUMERIC_FEATURES]
+    row += [1.0, 0.0, 0.0, 1.0, 0.0]
+    return np.asarray([row], dtype=np.float32)

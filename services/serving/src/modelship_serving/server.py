@@ -1,0 +1,103 @@
+"""Command line and wiring: parse, build settings, load the model, hand it to kserve's ModelServer."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from modelship_serving.settings import ServingSettings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """kserve's model-server arguments (``--http_port``, ``--model_name``, ``--workers``...) plus ``--model-uri``."""
+    from kserve.model_server import parser as kserve_parser
+
+    parser = argparse.ArgumentParser(
+        prog="python -m modelship_serving",
+        parents=[kserve_parser],
+        description="Serve one MLflow model version over the KServe V1 and V2 (Open Inference) protocols.",
+    )
+    parser.add_argument(
+        "--model-uri",
+        "--model_uri",
+        dest="model_uri",
+        required=True,
+        help="models:/<name>/<version> or models:/<name>@<alias>; an alias is resolved once, at start.",
+    )
+    # The served name defaults to the registered model's name; one log line per request is opt-in.
+    # (set_defaults also changes these actions' defaults in kserve's parser, which it has already used.)
+    parser.set_defaults(model_name=None, enable_latency_logging=False)
+    return parser
+
+
+def configure_logging(args: argparse.Namespace, settings: ServingSettings) -> None:
+    """kserve's logging set-up, our logger on its handler, and no per-request lines unless asked for."""
+    if not args.configure_logging:
+        return
+    from kserve import logging as kserve_logging
+
+    kserve_logging.configure_logging(args.log_config_file)
+    ours = logging.getLogger("modelship_serving")
+    ours.handlers = list(logging.getLogger("kserve").handlers)
+    ours.propagate = False
+    ours.setLevel(settings.log_level.upper())
+    if not settings.access_log:
+        # uvicorn's access log and kserve's TimingMiddleware both write a line per request at INFO.
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+
+
+def _bad_request_handler() -> Any:
+    from fastapi.responses import ORJSONResponse
+
+    async def handler(_request: Any, exc: Any) -> ORJSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}" for err in exc.errors()
+        )
+        return ORJSONResponse(status_code=400, content={"error": f"invalid request body: {problems}"})
+
+    return handler
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(args, settings)
+
+    from fastapi.exceptions import RequestValidationError
+    from kserve.model_server import ModelServer
+    from kserve.model_server import app as kserve_app
+
+    from modelship_serving.dataplane import ModelshipDataPlane
+    from modelship_serving.metrics import ServingMetrics
+    from modelship_serving.model import MlflowModel, default_model_name
+
+    metrics = ServingMetrics()
+    model = MlflowModel(
+        args.model_name or default_model_name(args.model_uri), args.model_uri, settings, metrics=metrics
+    )
+    model.load()
+
+    server = ModelServer(
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        workers=args.workers,
+        max_threads=args.max_threads,
+        max_asyncio_workers=args.max_asyncio_workers,
+        enable_grpc=args.enable_grpc,
+        enable_docs_url=args.enable_docs_url,
+        enable_latency_logging=args.enable_latency_logging,
+        access_log_format=args.access_log_format,
+        event_loop=args.event_loop,
+        timeout_keep_alive=args.timeout_keep_alive,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+    )
+    server.dataplane = ModelshipDataPlane(server.registered_models, metrics)
+    # A V2 body that does not fit the protocol's schema is bad input (400 {"error": ...}), like the rest.
+    kserve_app.add_exception_handler(RequestValidationError, _bad_request_handler())
+    server.start([model])

@@ -1,0 +1,60 @@
+"""Settings of the model server, read from ``MODELSHIP_*`` environment variables."""
+
+from __future__ import annotations
+
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+
+from modelship_common.settings import BaseServiceSettings
+
+
+def _default_cache_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "modelship-models"
+
+
+class ServingSettings(BaseServiceSettings):
+    """What one model server needs besides its command line (which names the model and the ports)."""
+
+    max_image_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        gt=0,
+        description="Largest accepted encoded image (PNG/JPEG/GIF) in bytes; larger images get a 400.",
+    )
+    """Largest accepted encoded image (PNG/JPEG/GIF) in bytes; larger images get a 400."""
+
+    prefer_onnx: bool = Field(
+        default=True,
+        description="Serve the verified ONNX export (model-version tag modelship.io/onnx) with onnxruntime "
+        "when the version has one; otherwise load the native MLflow flavour.",
+    )
+    """Serve the verified ONNX export with onnxruntime when the version has one."""
+
+    model_cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where downloaded model artifacts and the registry facts of pinned versions are kept; "
+        "a restart that finds them here does not contact MLflow at all.",
+    )
+    """Where downloaded model artifacts and the registry facts of pinned versions are kept."""
+
+    onnx_threads: int = Field(
+        default=1,
+        ge=0,
+        description="onnxruntime intra-op threads (0 = one per core). One is fastest for the small models here.",
+    )
+    """onnxruntime intra-op threads (0 = one per core)."""
+
+    access_log: bool = Field(
+        default=False,
+        description="Log one line per HTTP request (uvicorn access log and kserve timing lines). Off by default: "
+        "it costs a large share of the request time of a small model.",
+    )
+    """Log one line per HTTP request (uvicorn access log and kserve timing lines)."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ServingSettings:
+    """The process-wide settings, read from the environment on first use."""
+    return ServingSettings()
