@@ -1,0 +1,46 @@
+{{/* Helpers of the modelship umbrella chart. */}}
+
+{{/* Chart name. */}}
+{{- define "modelship.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: name + instance only. */}}
+{{- define "modelship.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "modelship.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Common labels (app.kubernetes.io/* only). */}}
+{{- define "modelship.labels" -}}
+{{ include "modelship.selectorLabels" . }}
+app.kubernetes.io/part-of: modelship
+app.kubernetes.io/version: {{ .Values.global.image.tag | default .Chart.AppVersion | toString | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Checks every entry of `models:` the same way in both modes; returns nothing. */}}
+{{- define "modelship.validateModels" -}}
+{{- $seen := dict }}
+{{- range $i, $m := .Values.models }}
+{{- $where := printf "models[%d]" $i }}
+{{- if not $m.name }}
+{{- fail (printf "%s: every model needs a `name`" $where) }}
+{{- end }}
+{{- if hasKey $seen $m.name }}
+{{- fail (printf "%s: model %q is listed twice" $where $m.name) }}
+{{- end }}
+{{- $_ := set $seen $m.name true }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,41}[a-z0-9])?$" $m.name) }}
+{{- fail (printf "%s: model name %q must be a DNS label of at most 43 characters (lower-case letters, digits, '-')" $where $m.name) }}
+{{- end }}
+{{- if and (not (hasKey $m "version")) (not $m.alias) }}
+{{- fail (printf "%s (%s): set an `alias` (e.g. champion) or a `version`" $where $m.name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* URL of a model's predictor Service (also what the operator writes to InferenceService status.url). */}}
+{{- define "modelship.predictorUrl" -}}
+{{- printf "http://%s-predictor.%s.svc:8080" .name .namespace }}
+{{- end }}
