@@ -1,0 +1,479 @@
+"""Offline checks of the umbrella chart: lint, render matrix, schema, conventions, secrets, CRDs."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from charts.tests.conftest import APP_SUBCHARTS, CHART, CI_VALUES, INFRA_SUBCHARTS, REPO, Helm, run
+from charts.tests.manifests import containers, env_map, find, one, pod_labels, pod_spec, ref, workloads
+
+CI_IDS = [p.name for p in CI_VALUES]
+BUILTIN_GROUPS = ("", "v1", "apps/v1", "batch/v1", "rbac.authorization.k8s.io/v1", "policy/v1",
+                  "networking.k8s.io/v1", "autoscaling/v2", "storage.k8s.io/v1")
+SECRETISH = re.compile(r"(password|secret|token|apikey|api_key|privatekey)$", re.IGNORECASE)
+KNOWN_DEFAULT_PASSWORDS = ("changeme", "minioadmin", "prom-operator", "admin123", "password123", "postgres123")
+
+
+def is_builtin(obj: dict[str, Any]) -> bool:
+    api = obj.get("apiVersion", "")
+    return api in BUILTIN_GROUPS
+
+
+@pytest.fixture(scope="module", params=CI_VALUES, ids=CI_IDS)
+def ci_values(request: pytest.FixtureRequest) -> Path:
+    return request.param
+
+
+# ----------------------------------------------------------------------------------------------- structure
+
+
+def test_every_ci_values_file_is_in_the_matrix() -> None:
+    names = {p.name for p in CI_VALUES}
+    assert {"default-values.yaml", "operator-disabled-values.yaml", "minimal-values.yaml", "kserve-values.yaml",
+            "test-values.yaml"} <= names
+
+
+def test_dependencies_point_at_the_unpacked_subcharts() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    deps = {d["name"]: d for d in chart["dependencies"]}
+    assert set(deps) >= {*INFRA_SUBCHARTS, *APP_SUBCHARTS}
+    for name, dep in deps.items():
+        assert dep["condition"] == f"{name}.enabled"
+        assert dep["repository"] == f"file://charts/{name}"
+        sub = yaml.safe_load((CHART / "charts" / name / "Chart.yaml").read_text())
+        assert sub["name"] == name
+        # Helm drops an unpacked subchart from the condition handling when its version is outside the range.
+        assert str(sub["version"]) == str(dep["version"]), f"{name}: Chart.yaml pins {dep['version']}, subchart is {sub['version']}"
+    assert not list((CHART / "charts").glob("*.tgz")), "packed subcharts next to the unpacked ones: delete the .tgz"
+
+
+def test_crds_are_byte_for_byte_copies_of_k8s_crds() -> None:
+    source = {p.name: p.read_bytes() for p in (REPO / "k8s" / "crds").glob("*.yaml")}
+    shipped = {p.name: p.read_bytes() for p in (CHART / "crds").glob("*.yaml")}
+    assert source, "k8s/crds/ holds no CRD"
+    assert shipped.keys() == source.keys(), "charts/modelship/crds/ must hold exactly the files of k8s/crds/"
+    for name, data in source.items():
+        assert shipped[name] == data, f"charts/modelship/crds/{name} differs from k8s/crds/{name}: copy it again"
+
+
+def _comment_gaps(path: Path) -> list[str]:
+    """Keys of a values.yaml without a `# --` comment directly above them."""
+    gaps, stack, commented = [], [], False
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            commented = False
+            continue
+        if line.lstrip().startswith("#"):
+            commented = commented or line.lstrip().startswith("# --")
+            continue
+        m = re.match(r"^(\s*)(- )?([A-Za-z0-9_.-]+):", line)
+        if m and not m.group(2):
+            indent = len(m.group(1))
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            stack.append((indent, m.group(3)))
+            if not commented:
+                gaps.append(f"{path.relative_to(REPO)}:{lineno} {'.'.join(k for _, k in stack)}")
+        commented = False
+    return gaps
+
+
+@pytest.mark.parametrize("chart", ["modelship", *APP_SUBCHARTS])
+def test_values_have_a_comment_on_every_key_and_a_schema_header(chart: str) -> None:
+    path = CHART / "values.yaml" if chart == "modelship" else CHART / "charts" / chart / "values.yaml"
+    assert path.read_text().startswith("# yaml-language-server: $schema=values.schema.json\n")
+    assert _comment_gaps(path) == []
+
+
+@pytest.mark.parametrize("chart", ["modelship", *APP_SUBCHARTS])
+def test_schema_describes_every_property(chart: str) -> None:
+    path = CHART / "values.schema.json" if chart == "modelship" else CHART / "charts" / chart / "values.schema.json"
+    schema = yaml.safe_load(path.read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    missing: list[str] = []
+
+    def walk(node: dict[str, Any], where: str) -> None:
+        for key, sub in (node.get("properties") or {}).items():
+            if "description" not in sub:
+                missing.append(f"{where}.{key}")
+            walk(sub, f"{where}.{key}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{where}[]")
+
+    walk(schema, "")
+    assert missing == []
+    values = yaml.safe_load((path.parent / "values.yaml").read_text())
+    jsonschema.validate(values, schema)
+
+
+# -------------------------------------------------------------------------------------------- render matrix
+
+
+def test_lint_strict(helm: Helm, ci_values: Path) -> None:
+    done = run([helm.binary, "lint", "--strict", str(CHART), "-f", str(ci_values)], check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("chart", APP_SUBCHARTS)
+def test_app_subcharts_lint_on_their_own(helm: Helm, chart: str) -> None:
+    done = run([helm.binary, "lint", "--strict", str(CHART / "charts" / chart)], check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_template_renders(render: Any, ci_values: Path) -> None:
+    objs = render(ci_values)
+    kinds = {o["kind"] for o in objs}
+    assert {"Deployment", "Service", "ServiceAccount"} <= kinds
+    names = [ref(o) + "@" + str(o["metadata"].get("namespace", "")) for o in objs]
+    assert len(names) == len(set(names)), "duplicate objects rendered"
+
+
+def test_builtin_manifests_pass_kubernetes_validate(helm: Helm, ci_values: Path, tmp_path: Path) -> None:
+    objs = [o for o in helm.render(ci_values) if is_builtin(o)]
+    path = tmp_path / "builtin.yaml"
+    path.write_text(yaml.safe_dump_all(objs, sort_keys=False))
+    validate = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "kubernetes-validate"
+    done = subprocess.run([str(validate), "-k", "1.33.0", "--strict", "--quiet", str(path)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _crd_schema(plural: str) -> dict[str, Any]:
+    crd = yaml.safe_load((REPO / "k8s" / "crds" / f"{plural}.modelship.io.yaml").read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1")
+    return version["schema"]["openAPIV3Schema"]
+
+
+def _strip_k8s_extensions(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_k8s_extensions(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if isinstance(node, list):
+        return [_strip_k8s_extensions(v) for v in node]
+    return node
+
+
+def test_custom_resources_match_their_crd_schema(render: Any, ci_values: Path) -> None:
+    schemas = {"InferenceService": _crd_schema("inferenceservices"), "ModelRegistry": _crd_schema("modelregistries")}
+    for obj in render(ci_values):
+        if obj["apiVersion"] == "modelship.io/v1alpha1":
+            jsonschema.validate(obj, _strip_k8s_extensions(schemas[obj["kind"]]))
+            if obj["kind"] == "InferenceService":
+                model = obj["spec"]["model"]
+                assert ("alias" in model) != ("version" in model), f"{ref(obj)}: exactly one of alias/version"
+
+
+# ------------------------------------------------------------------------------------------ schema rejects
+
+BAD_VALUES = {
+    "unknown-top-level-key": "gatway:\n  enabled: true\n",
+    "latest-tag": "global:\n  image:\n    tag: latest\n",
+    "bad-model-name": "models:\n  - name: Penguins_1\n    version: '1'\n",
+    "model-without-alias-or-version": "models:\n  - name: penguins\n",
+    "bad-protocol": "models:\n  - name: penguins\n    alias: champion\n    protocol: v3\n",
+    "bad-operator-target": "operator:\n  target: knative\n",
+    "negative-gateway-replicas": "gateway:\n  replicaCount: -1\n",
+    "unknown-gateway-key": "gateway:\n  replicas: 2\n",
+    "bad-training-command": "training:\n  cronJob:\n    command: everything\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_schema_rejects_bad_values(helm: Helm, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(BAD_VALUES[name])
+    done = helm.template(path, check=False)
+    assert done.returncode != 0, f"{name} was accepted"
+    assert "schema" in done.stderr, done.stderr
+
+
+def test_operator_disabled_alias_only_fails_with_a_clear_message(helm: Helm, tmp_path: Path) -> None:
+    path = tmp_path / "alias.yaml"
+    path.write_text("operator:\n  enabled: false\nmodels:\n  - name: penguins\n    alias: champion\n")
+    done = helm.template(path, check=False)
+    assert done.returncode != 0
+    assert "only an alias" in done.stderr and "pin a `version`" in done.stderr, done.stderr
+
+
+def test_latest_tag_on_one_subchart_is_refused(helm: Helm) -> None:
+    done = helm.template(sets=("training.image.tag=latest",), check=False)
+    assert done.returncode != 0 and "pinned" in done.stderr + done.stdout
+
+
+# -------------------------------------------------------------------------------------------- conventions
+
+
+def test_every_container_has_resources_probes_non_root_and_a_pinned_image(render: Any, ci_values: Path) -> None:
+    problems: list[str] = []
+    for obj, spec in workloads(render(ci_values)):
+        pod_sc = spec.get("securityContext") or {}
+        if not spec.get("serviceAccountName") or spec["serviceAccountName"] == "default":
+            problems.append(f"{ref(obj)}: no own ServiceAccount")
+        for key, c in containers(spec):
+            where = f"{ref(obj)}/{c['name']}"
+            res = c.get("resources") or {}
+            for part in ("requests", "limits"):
+                if not {"cpu", "memory"} <= set(res.get(part) or {}):
+                    problems.append(f"{where}: resources.{part} needs cpu and memory")
+            sc = c.get("securityContext") or {}
+            if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
+                problems.append(f"{where}: runAsNonRoot is not set")
+            if (sc.get("runAsUser", pod_sc.get("runAsUser")) or 1) == 0:
+                problems.append(f"{where}: runs as uid 0")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where}: allowPrivilegeEscalation must be false")
+            if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+                problems.append(f"{where}: capabilities.drop must include ALL")
+            image = c["image"]
+            if "@sha256:" not in image:
+                tag = image.rsplit("/", 1)[-1].partition(":")[2]
+                if not tag or tag == "latest":
+                    problems.append(f"{where}: image {image} is not pinned")
+            if key == "containers" and c.get("ports"):
+                for probe in ("readinessProbe", "livenessProbe"):
+                    if probe not in c:
+                        problems.append(f"{where}: a server without {probe}")
+    assert problems == []
+
+
+def test_labels_are_app_kubernetes_io_and_selectors_name_plus_instance(render: Any, ci_values: Path) -> None:
+    problems: list[str] = []
+    for obj in render(ci_values):
+        labels = obj["metadata"].get("labels") or {}
+        foreign = [k for k in labels if not k.startswith("app.kubernetes.io/")]
+        if foreign:
+            problems.append(f"{ref(obj)}: labels {foreign}")
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by"):
+            if key not in labels:
+                problems.append(f"{ref(obj)}: no {key} label")
+        if pod_spec(obj) is not None:
+            foreign = [k for k in pod_labels(obj) if not k.startswith("app.kubernetes.io/")]
+            if foreign:
+                problems.append(f"{ref(obj)}: pod labels {foreign}")
+        if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet"):
+            selector = obj["spec"]["selector"]["matchLabels"]
+            if set(selector) != {"app.kubernetes.io/name", "app.kubernetes.io/instance"}:
+                problems.append(f"{ref(obj)}: selector {sorted(selector)}")
+        if obj["kind"] == "Service" and obj["spec"].get("selector"):
+            if set(obj["spec"]["selector"]) != {"app.kubernetes.io/name", "app.kubernetes.io/instance"}:
+                problems.append(f"{ref(obj)}: selector {sorted(obj['spec']['selector'])}")
+    assert problems == []
+
+
+def test_every_server_pod_has_prometheus_annotations(render: Any, ci_values: Path) -> None:
+    for obj, spec in workloads(render(ci_values)):
+        if obj["kind"] in ("Job", "CronJob", "Pod"):
+            continue
+        ann = (obj["spec"]["template"]["metadata"].get("annotations")) or {}
+        assert "prometheus.io/scrape" in ann, f"{ref(obj)}: no prometheus.io/scrape annotation"
+        if ann["prometheus.io/scrape"] == "true":
+            assert {"prometheus.io/port", "prometheus.io/path"} <= set(ann), ref(obj)
+
+
+# ------------------------------------------------------------------------------------------------ secrets
+
+
+def _secretish_literals(node: Any, where: str, out: list[str]) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if isinstance(k, str) and SECRETISH.search(k) and isinstance(v, str | int) and str(v) != "":
+                out.append(f"{where}.{k}")
+            _secretish_literals(v, f"{where}.{k}", out)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _secretish_literals(v, f"{where}[{i}]", out)
+
+
+def test_no_password_literal_in_values_files() -> None:
+    files = [CHART / "values.yaml", *CI_VALUES, *(CHART / "charts" / c / "values.yaml" for c in APP_SUBCHARTS)]
+    out: list[str] = []
+    for path in files:
+        _secretish_literals(yaml.safe_load(path.read_text()), str(path.relative_to(REPO)), out)
+    assert out == []
+
+
+def test_no_password_literal_in_rendered_manifests(helm: Helm, ci_values: Path) -> None:
+    first, second = helm.template(ci_values).stdout, helm.template(ci_values).stdout
+    for word in KNOWN_DEFAULT_PASSWORDS:
+        assert word not in first.lower(), f"a well-known default password ({word}) is rendered"
+    objs_a, objs_b = [o for o in yaml.safe_load_all(first) if o], [o for o in yaml.safe_load_all(second) if o]
+    problems: list[str] = []
+    for a, b in zip(objs_a, objs_b, strict=True):
+        if a["kind"] == "Secret":
+            assert not a.get("stringData"), f"{ref(a)}: stringData puts the value in clear text"
+            for key, value in (a.get("data") or {}).items():
+                # Generated values differ from one render to the next; a literal would not.
+                if SECRETISH.search(key.replace("-", "")) and value == (b.get("data") or {}).get(key):
+                    problems.append(f"{ref(a)}: data.{key} is the same on every render (a literal?)")
+                if SECRETISH.search(key.replace("-", "")) and len(base64.b64decode(value)) < 16:
+                    problems.append(f"{ref(a)}: data.{key} is shorter than 16 bytes")
+            continue
+        if a["kind"] == "ConfigMap":
+            _secretish_literals(a.get("data") or {}, ref(a), problems)
+        for obj, spec in workloads([a]):
+            for _, c in containers(spec):
+                for name, env in env_map(c).items():
+                    if SECRETISH.search(name) and "value" in env:
+                        problems.append(f"{ref(obj)}/{c['name']}: env {name} is a literal value")
+                    if "value" in env and re.search(r"://[^:/@\s]+:[^@$\s]+@", str(env["value"])):
+                        problems.append(f"{ref(obj)}/{c['name']}: env {name} holds credentials in a URL")
+    assert problems == []
+
+
+# ---------------------------------------------------------------------------------------- the app objects
+
+
+def test_gateway_composes_the_database_url_from_the_postgresql_secret(render: Any) -> None:
+    objs = render(CHART / "ci" / "default-values.yaml")
+    gateway = one(objs, "Deployment", "r-gateway")
+    c = gateway["spec"]["template"]["spec"]["containers"][0]
+    env = env_map(c)
+    names = [e["name"] for e in c["env"]]
+    assert env["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "r-postgresql", "key": "password"}
+    assert env["DATABASE_USERNAME"]["valueFrom"]["secretKeyRef"] == {"name": "r-postgresql", "key": "username"}
+    assert env["MODELSHIP_DATABASE_URL"]["value"] == (
+        "postgresql+psycopg://$(DATABASE_USERNAME):$(DATABASE_PASSWORD)@r-postgresql:5432/modelship")
+    # $(VAR) only expands variables defined earlier in the list.
+    assert names.index("DATABASE_PASSWORD") < names.index("MODELSHIP_DATABASE_URL")
+    assert env["MODELSHIP_MLFLOW_TRACKING_URI"]["value"] == "http://r-mlflow:5000"
+    assert env["MODELSHIP_DISCOVERY_DIR"]["value"] == "/etc/modelship/endpoints"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+    service = one(objs, "Service", "r-gateway")
+    assert service["spec"]["ports"][0]["port"] == 8000
+    endpoints = one(objs, "ConfigMap", "r-model-endpoints")
+    assert yaml.safe_load(endpoints["data"]["penguins.json"]) == {
+        "name": "penguins", "url": "http://penguins-predictor.ns.svc:8080", "protocol": "v2"}
+
+
+def test_contract_service_names(render: Any) -> None:
+    services = {o["metadata"]["name"]: o for o in find(render(CHART / "ci" / "default-values.yaml"), "Service")}
+    expected = {"r-postgresql": [5432], "r-minio": [9000, 9001], "r-mlflow": [5000], "r-kafka": [9092],
+                "r-prometheus": [9090], "r-grafana": [3000], "r-gateway": [8000], "r-operator": [8082, 8081]}
+    for name, ports in expected.items():
+        assert name in services, f"Service {name} is part of the cross-chart contract"
+        assert set(ports) <= {p["port"] for p in services[name]["spec"]["ports"]}, name
+
+
+def test_operator_disabled_renders_pinned_predictors(render: Any) -> None:
+    objs = render(CHART / "ci" / "operator-disabled-values.yaml")
+    assert not find(objs, "InferenceService") and not find(objs, "ModelRegistry")
+    assert not find(objs, "Deployment", "r-operator")
+    deploy = one(objs, "Deployment", "penguins-predictor")
+    assert deploy["spec"]["replicas"] == 2
+    c = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert c["args"][:4] == ["--model-uri", "models:/penguins/1", "--model_name", "penguins"]
+    assert "--http_port" in c["args"] and c["args"][c["args"].index("--http_port") + 1] == "8080"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/v2/models/penguins/ready"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert c["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+    ann = deploy["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/port"] == "8080" and ann["prometheus.io/path"] == "/metrics"
+    digits = one(objs, "Deployment", "digits-fast-predictor")
+    assert "models:/digits-fast/3" in digits["spec"]["template"]["spec"]["containers"][0]["args"]
+    svc = one(objs, "Service", "penguins-predictor")
+    assert {p["port"] for p in svc["spec"]["ports"]} == {8080, 8081}
+    assert svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+
+
+def test_operator_enabled_renders_one_inferenceservice_per_model(render: Any) -> None:
+    objs = render(CHART / "ci" / "kserve-values.yaml")
+    services = {o["metadata"]["name"]: o for o in find(objs, "InferenceService")}
+    assert set(services) == {"penguins", "digits-balanced"}
+    assert services["penguins"]["spec"]["model"] == {"name": "penguins", "alias": "champion"}
+    assert not find(objs, "Deployment", "penguins-predictor")
+    registry = one(objs, "ModelRegistry", "r")
+    assert registry["spec"]["trackingUri"] == "http://r-mlflow:5000"
+    assert registry["spec"]["selector"] == {"tag": "modelship.io/serve", "value": "true"}
+    assert registry["spec"]["alias"] == "champion" and registry["spec"]["pollSeconds"] == 30
+
+
+def _rules(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for o in find(objs, kind) for r in o["rules"]]
+
+
+def test_operator_deployment_and_least_rbac(render: Any) -> None:
+    objs = render(CHART / "ci" / "default-values.yaml")
+    deploy = one(objs, "Deployment", "r-operator")
+    assert deploy["spec"]["replicas"] == 1 and deploy["spec"]["strategy"] == {"type": "Recreate"}
+    c = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"] == ["kopf", "run", "-m", "modelship_operator.handlers",
+                            "--liveness=http://0.0.0.0:8080/healthz", "--all-namespaces"]
+    env = env_map(c)
+    assert env["MODELSHIP_SERVING_IMAGE"]["value"] == "modelship/serving:0.1.0"
+    assert env["MODELSHIP_TARGET"]["value"] == "deployment"
+    assert env["MODELSHIP_WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "r-operator-webhook", "key": "secret"}
+    assert env["MODELSHIP_WEBHOOK_URL"]["value"] == "http://r-operator.ns.svc:8082/webhooks/mlflow"
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"health": 8080, "metrics": 8081, "webhook": 8082}
+    one(objs, "Secret", "r-operator-webhook")
+    rules = _rules(objs, "ClusterRole")
+    verbs = {(g, r): set(rule["verbs"]) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
+    assert verbs[("apps", "deployments")] == {"get", "list", "watch", "create", "patch"}
+    assert ("serving.kserve.io", "inferenceservices") not in verbs
+    for (group, resource), v in verbs.items():
+        assert "delete" not in v and "*" not in v and resource != "secrets" and resource != "pods", (group, resource)
+    kserve = render(CHART / "ci" / "kserve-values.yaml")
+    cluster = {(g, r) for rule in _rules(kserve, "ClusterRole") for g in rule["apiGroups"] for r in rule["resources"]}
+    assert cluster == {("apiextensions.k8s.io", "customresourcedefinitions")}
+    namespaced = {(g, r) for rule in _rules(kserve, "Role") for g in rule["apiGroups"] for r in rule["resources"]}
+    assert ("serving.kserve.io", "inferenceservices") in namespaced and ("apps", "deployments") not in namespaced
+    kc = one(kserve, "Deployment", "r-operator")["spec"]["template"]["spec"]["containers"][0]
+    assert "--namespace=ns" in kc["command"] and "--all-namespaces" not in kc["command"]
+
+
+def test_training_jobs_are_hooks_and_the_cronjob_is_opt_in(render: Any, helm: Helm) -> None:
+    objs = render(CHART / "ci" / "default-values.yaml")
+    jobs = {o["metadata"]["name"]: o for o in find(objs, "Job")}
+    assert set(jobs) == {"r-training-penguins", "r-training-digits"}
+    for name, job in jobs.items():
+        ann = job["metadata"]["annotations"]
+        assert ann["helm.sh/hook"] == "post-install,post-upgrade"
+        assert job["spec"]["backoffLimit"] == 3 and job["spec"]["ttlSecondsAfterFinished"] == 86400
+        c = job["spec"]["template"]["spec"]["containers"][0]
+        assert c["args"] == [name.removeprefix("r-training-")]
+        assert env_map(c)["MODELSHIP_DATABASE_URL"]["value"].startswith("postgresql+psycopg://$(DATABASE_USERNAME)")
+    assert not find(objs, "CronJob")
+    assert not find(render(CHART / "ci" / "minimal-values.yaml"), "Job")
+    cron = helm.render(sets=("training.cronJob.enabled=true", "training.cronJob.suspend=true"))
+    cronjob = one(cron, "CronJob", "r-training")
+    assert cronjob["spec"]["suspend"] is True and cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["all"]
+
+
+def test_podmonitors_only_when_the_prometheus_operator_api_exists(render: Any) -> None:
+    values = CHART / "ci" / "default-values.yaml"
+    assert not find(render(values), "PodMonitor")
+    monitors = {o["metadata"]["name"]: o for o in
+                find(render(values, api_versions=("monitoring.coreos.com/v1/PodMonitor",)), "PodMonitor")}
+    assert {"r-gateway", "r-operator", "r-model-servers"} <= set(monitors)
+    assert monitors["r-model-servers"]["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/component": "predictor", "app.kubernetes.io/part-of": "modelship"}
+
+
+def test_global_image_settings_reach_every_modelship_image(render: Any) -> None:
+    objs = render(CHART / "ci" / "default-values.yaml",
+                  sets=("global.image.registry=registry.example/acme", "global.image.tag=1.2.3"))
+    images = {c["image"] for _, spec in workloads(objs) for _, c in containers(spec)}
+    ours = {i for i in images if "/modelship/" in i}
+    assert ours >= {"registry.example/acme/modelship/gateway:1.2.3", "registry.example/acme/modelship/operator:1.2.3",
+                    "registry.example/acme/modelship/training:1.2.3"}
+    operator = one(objs, "Deployment", "r-operator")["spec"]["template"]["spec"]["containers"][0]
+    assert env_map(operator)["MODELSHIP_SERVING_IMAGE"]["value"] == "registry.example/acme/modelship/serving:1.2.3"
+
+
+def test_helm_test_pod_checks_the_health_endpoints(render: Any) -> None:
+    objs = render(CHART / "ci" / "default-values.yaml")
+    pod = one(objs, "Pod", "r-test-endpoints")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    checks = yaml.safe_load(env_map(pod["spec"]["containers"][0])["CHECKS"]["value"])
+    assert checks["gateway"] == "http://r-gateway:8000/readyz"
+    assert checks["mlflow"] == "http://r-mlflow:5000/health"
