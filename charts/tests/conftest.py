@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "modelship"
+# MODELSHIP_CHART_UNDER_TEST: render another copy of the chart (e.g. while a subchart is being written).
+CHART = Path(os.environ.get("MODELSHIP_CHART_UNDER_TEST") or REPO / "charts" / "modelship")
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 CACHE = Path(os.environ.get("MODELSHIP_CACHE") or Path.home() / ".cache" / "modelship")
 BIN = CACHE / "bin"
