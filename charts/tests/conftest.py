@@ -44,13 +44,20 @@ def tool(name: str) -> str:
     return str(path)
 
 
-def run(args: list[str], *, check: bool = True, env: dict[str, str] | None = None, timeout: float = 600,
-        input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str],
+    *,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a command, returning its output; on failure raise with the command and its stderr."""
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, input=input, check=False)
     if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {done.returncode}\nstdout:\n{done.stdout[-4000:]}\n"
-                             f"stderr:\n{done.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} exited {done.returncode}\nstdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
+        )
     return done
 
 
@@ -65,9 +72,16 @@ class Helm:
 
     binary: str
 
-    def template(self, *values: Path | str, release: str = "r", namespace: str = "ns", sets: tuple[str, ...] = (),
-                 api_versions: tuple[str, ...] = (), check: bool = True,
-                 extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    def template(
+        self,
+        *values: Path | str,
+        release: str = "r",
+        namespace: str = "ns",
+        sets: tuple[str, ...] = (),
+        api_versions: tuple[str, ...] = (),
+        check: bool = True,
+        extra: tuple[str, ...] = (),
+    ) -> subprocess.CompletedProcess[str]:
         args = [self.binary, "template", release, str(CHART), "--namespace", namespace]
         for v in values:
             args += ["-f", str(v)]
@@ -115,8 +129,9 @@ class Cluster:
     kubectl_bin: str
     helm_bin: str
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
-                timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         return run([self.kubectl_bin, *args], check=check, env=self.env, input=input, timeout=timeout)
 
     def helm(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -136,7 +151,7 @@ def _parse_env(text: str) -> dict[str, str]:
     for line in text.splitlines():
         line = line.strip()
         if line.startswith("export "):
-            line = line[len("export "):]
+            line = line[len("export ") :]
         if "=" in line and not line.startswith("#"):
             key, _, value = line.partition("=")
             out[key] = value.strip().strip("'\"")
@@ -152,11 +167,16 @@ def cluster() -> Iterator[Cluster]:
     if not CONTROL_PLANE.exists():
         pytest.fail(f"{CONTROL_PLANE} is missing", pytrace=False)
     base_env = {**os.environ, "MODELSHIP_K8S_NAME": CLUSTER_NAME}
-    already = run(["bash", str(CONTROL_PLANE), "status", "--name", CLUSTER_NAME], check=False, env=base_env).returncode == 0
+    already = (
+        run(["bash", str(CONTROL_PLANE), "status", "--name", CLUSTER_NAME], check=False, env=base_env).returncode == 0
+    )
     up = run(["bash", str(CONTROL_PLANE), "up", "--name", CLUSTER_NAME], check=False, env=base_env, timeout=900)
     if up.returncode != 0:
-        pytest.fail(f"control plane did not come up (scripts/k8s/control-plane.sh up):\n{up.stdout[-3000:]}\n"
-                    f"{up.stderr[-3000:]}", pytrace=False)
+        pytest.fail(
+            f"control plane did not come up (scripts/k8s/control-plane.sh up):\n{up.stdout[-3000:]}\n"
+            f"{up.stderr[-3000:]}",
+            pytrace=False,
+        )
     env = {**base_env, **_parse_env(up.stdout)}
     if "KUBECONFIG" not in env:
         env.update(_parse_env(run(["bash", str(CONTROL_PLANE), "env", "--name", CLUSTER_NAME], env=base_env).stdout))

@@ -16,8 +16,17 @@ from charts.tests.conftest import APP_SUBCHARTS, CHART, CI_VALUES, INFRA_SUBCHAR
 from charts.tests.manifests import containers, env_map, find, one, pod_labels, pod_spec, ref, workloads
 
 CI_IDS = [p.name for p in CI_VALUES]
-BUILTIN_GROUPS = ("", "v1", "apps/v1", "batch/v1", "rbac.authorization.k8s.io/v1", "policy/v1",
-                  "networking.k8s.io/v1", "autoscaling/v2", "storage.k8s.io/v1")
+BUILTIN_GROUPS = (
+    "",
+    "v1",
+    "apps/v1",
+    "batch/v1",
+    "rbac.authorization.k8s.io/v1",
+    "policy/v1",
+    "networking.k8s.io/v1",
+    "autoscaling/v2",
+    "storage.k8s.io/v1",
+)
 SECRETISH = re.compile(r"(password|secret|token|apikey|api_key|privatekey)$", re.IGNORECASE)
 KNOWN_DEFAULT_PASSWORDS = ("changeme", "minioadmin", "prom-operator", "admin123", "password123", "postgres123")
 
@@ -37,8 +46,13 @@ def ci_values(request: pytest.FixtureRequest) -> Path:
 
 def test_every_ci_values_file_is_in_the_matrix() -> None:
     names = {p.name for p in CI_VALUES}
-    assert {"default-values.yaml", "operator-disabled-values.yaml", "minimal-values.yaml", "kserve-values.yaml",
-            "test-values.yaml"} <= names
+    assert {
+        "default-values.yaml",
+        "operator-disabled-values.yaml",
+        "minimal-values.yaml",
+        "kserve-values.yaml",
+        "test-values.yaml",
+    } <= names
 
 
 def test_dependencies_point_at_the_unpacked_subcharts() -> None:
@@ -51,7 +65,9 @@ def test_dependencies_point_at_the_unpacked_subcharts() -> None:
         sub = yaml.safe_load((CHART / "charts" / name / "Chart.yaml").read_text())
         assert sub["name"] == name
         # Helm drops an unpacked subchart from the condition handling when its version is outside the range.
-        assert str(sub["version"]) == str(dep["version"]), f"{name}: Chart.yaml pins {dep['version']}, subchart is {sub['version']}"
+        assert str(sub["version"]) == str(dep["version"]), (
+            f"{name}: Chart.yaml pins {dep['version']}, subchart is {sub['version']}"
+        )
     assert not list((CHART / "charts").glob("*.tgz")), "packed subcharts next to the unpacked ones: delete the .tgz"
 
 
@@ -141,8 +157,9 @@ def test_builtin_manifests_pass_kubernetes_validate(helm: Helm, ci_values: Path,
     path = tmp_path / "builtin.yaml"
     path.write_text(yaml.safe_dump_all(objs, sort_keys=False))
     validate = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "kubernetes-validate"
-    done = subprocess.run([str(validate), "-k", "1.33.0", "--strict", "--quiet", str(path)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(validate), "-k", "1.33.0", "--strict", "--quiet", str(path)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -262,14 +279,14 @@ def test_labels_are_app_kubernetes_io_and_selectors_name_plus_instance(render: A
             selector = obj["spec"]["selector"]["matchLabels"]
             if set(selector) != {"app.kubernetes.io/name", "app.kubernetes.io/instance"}:
                 problems.append(f"{ref(obj)}: selector {sorted(selector)}")
-        if obj["kind"] == "Service" and obj["spec"].get("selector"):
-            if set(obj["spec"]["selector"]) != {"app.kubernetes.io/name", "app.kubernetes.io/instance"}:
-                problems.append(f"{ref(obj)}: selector {sorted(obj['spec']['selector'])}")
+        service_selector = obj["spec"].get("selector") if obj["kind"] == "Service" else None
+        if service_selector and set(service_selector) != {"app.kubernetes.io/name", "app.kubernetes.io/instance"}:
+            problems.append(f"{ref(obj)}: selector {sorted(obj['spec']['selector'])}")
     assert problems == []
 
 
 def test_every_server_pod_has_prometheus_annotations(render: Any, ci_values: Path) -> None:
-    for obj, spec in workloads(render(ci_values)):
+    for obj, _ in workloads(render(ci_values)):
         if obj["kind"] in ("Job", "CronJob", "Pod"):
             continue
         ann = (obj["spec"]["template"]["metadata"].get("annotations")) or {}
@@ -340,7 +357,8 @@ def test_gateway_composes_the_database_url_from_the_postgresql_secret(render: An
     assert env["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "r-postgresql", "key": "password"}
     assert env["DATABASE_USERNAME"]["valueFrom"]["secretKeyRef"] == {"name": "r-postgresql", "key": "username"}
     assert env["MODELSHIP_DATABASE_URL"]["value"] == (
-        "postgresql+psycopg://$(DATABASE_USERNAME):$(DATABASE_PASSWORD)@r-postgresql:5432/modelship")
+        "postgresql+psycopg://$(DATABASE_USERNAME):$(DATABASE_PASSWORD)@r-postgresql:5432/modelship"
+    )
     # $(VAR) only expands variables defined earlier in the list.
     assert names.index("DATABASE_PASSWORD") < names.index("MODELSHIP_DATABASE_URL")
     assert env["MODELSHIP_MLFLOW_TRACKING_URI"]["value"] == "http://r-mlflow:5000"
@@ -353,13 +371,24 @@ def test_gateway_composes_the_database_url_from_the_postgresql_secret(render: An
     assert service["spec"]["ports"][0]["port"] == 8000
     endpoints = one(objs, "ConfigMap", "r-model-endpoints")
     assert yaml.safe_load(endpoints["data"]["penguins.json"]) == {
-        "name": "penguins", "url": "http://penguins-predictor.ns.svc:8080", "protocol": "v2"}
+        "name": "penguins",
+        "url": "http://penguins-predictor.ns.svc:8080",
+        "protocol": "v2",
+    }
 
 
 def test_contract_service_names(render: Any) -> None:
     services = {o["metadata"]["name"]: o for o in find(render(CHART / "ci" / "default-values.yaml"), "Service")}
-    expected = {"r-postgresql": [5432], "r-minio": [9000, 9001], "r-mlflow": [5000], "r-kafka": [9092],
-                "r-prometheus": [9090], "r-grafana": [3000], "r-gateway": [8000], "r-operator": [8082, 8081]}
+    expected = {
+        "r-postgresql": [5432],
+        "r-minio": [9000, 9001],
+        "r-mlflow": [5000],
+        "r-kafka": [9092],
+        "r-prometheus": [9090],
+        "r-grafana": [3000],
+        "r-gateway": [8000],
+        "r-operator": [8082, 8081],
+    }
     for name, ports in expected.items():
         assert name in services, f"Service {name} is part of the cross-chart contract"
         assert set(ports) <= {p["port"] for p in services[name]["spec"]["ports"]}, name
@@ -407,12 +436,21 @@ def test_operator_deployment_and_least_rbac(render: Any) -> None:
     deploy = one(objs, "Deployment", "r-operator")
     assert deploy["spec"]["replicas"] == 1 and deploy["spec"]["strategy"] == {"type": "Recreate"}
     c = deploy["spec"]["template"]["spec"]["containers"][0]
-    assert c["command"] == ["kopf", "run", "-m", "modelship_operator.handlers",
-                            "--liveness=http://0.0.0.0:8080/healthz", "--all-namespaces"]
+    assert c["command"] == [
+        "kopf",
+        "run",
+        "-m",
+        "modelship_operator.handlers",
+        "--liveness=http://0.0.0.0:8080/healthz",
+        "--all-namespaces",
+    ]
     env = env_map(c)
     assert env["MODELSHIP_SERVING_IMAGE"]["value"] == "modelship/serving:0.1.0"
     assert env["MODELSHIP_TARGET"]["value"] == "deployment"
-    assert env["MODELSHIP_WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "r-operator-webhook", "key": "secret"}
+    assert env["MODELSHIP_WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "r-operator-webhook",
+        "key": "secret",
+    }
     assert env["MODELSHIP_WEBHOOK_URL"]["value"] == "http://r-operator.ns.svc:8082/webhooks/mlflow"
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"health": 8080, "metrics": 8081, "webhook": 8082}
     one(objs, "Secret", "r-operator-webhook")
@@ -453,20 +491,29 @@ def test_training_jobs_are_hooks_and_the_cronjob_is_opt_in(render: Any, helm: He
 def test_podmonitors_only_when_the_prometheus_operator_api_exists(render: Any) -> None:
     values = CHART / "ci" / "default-values.yaml"
     assert not find(render(values), "PodMonitor")
-    monitors = {o["metadata"]["name"]: o for o in
-                find(render(values, api_versions=("monitoring.coreos.com/v1/PodMonitor",)), "PodMonitor")}
+    monitors = {
+        o["metadata"]["name"]: o
+        for o in find(render(values, api_versions=("monitoring.coreos.com/v1/PodMonitor",)), "PodMonitor")
+    }
     assert {"r-gateway", "r-operator", "r-model-servers"} <= set(monitors)
     assert monitors["r-model-servers"]["spec"]["selector"]["matchLabels"] == {
-        "app.kubernetes.io/component": "predictor", "app.kubernetes.io/part-of": "modelship"}
+        "app.kubernetes.io/component": "predictor",
+        "app.kubernetes.io/part-of": "modelship",
+    }
 
 
 def test_global_image_settings_reach_every_modelship_image(render: Any) -> None:
-    objs = render(CHART / "ci" / "default-values.yaml",
-                  sets=("global.image.registry=registry.example/acme", "global.image.tag=1.2.3"))
+    objs = render(
+        CHART / "ci" / "default-values.yaml",
+        sets=("global.image.registry=registry.example/acme", "global.image.tag=1.2.3"),
+    )
     images = {c["image"] for _, spec in workloads(objs) for _, c in containers(spec)}
     ours = {i for i in images if "/modelship/" in i}
-    assert ours >= {"registry.example/acme/modelship/gateway:1.2.3", "registry.example/acme/modelship/operator:1.2.3",
-                    "registry.example/acme/modelship/training:1.2.3"}
+    assert ours >= {
+        "registry.example/acme/modelship/gateway:1.2.3",
+        "registry.example/acme/modelship/operator:1.2.3",
+        "registry.example/acme/modelship/training:1.2.3",
+    }
     operator = one(objs, "Deployment", "r-operator")["spec"]["template"]["spec"]["containers"][0]
     assert env_map(operator)["MODELSHIP_SERVING_IMAGE"]["value"] == "registry.example/acme/modelship/serving:1.2.3"
 

@@ -1,0 +1,242 @@
+"""Integration: the umbrella chart in a real control plane (kube-apiserver + controller-manager + scheduler,
+kwok faking the Node: pods are scheduled and marked Running/Ready, Job pods Succeed, nothing runs).
+
+Each test installs its own release into its own namespace. Needs `make k8s-tools`; a missing tool fails.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from charts.tests.conftest import CHART, Cluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.k8s]
+
+TEST_VALUES = CHART / "ci" / "test-values.yaml"
+INSTALL_TIMEOUT = "10m"
+READY_DEADLINE_S = 600
+NAMESPACED_KINDS = (
+    "deployments.apps",
+    "statefulsets.apps",
+    "daemonsets.apps",
+    "services",
+    "configmaps",
+    "secrets",
+    "serviceaccounts",
+    "jobs.batch",
+    "cronjobs.batch",
+    "pods",
+    "persistentvolumeclaims",
+    "roles.rbac.authorization.k8s.io",
+    "rolebindings.rbac.authorization.k8s.io",
+    "inferenceservices.modelship.io",
+    "modelregistries.modelship.io",
+)
+CLUSTER_KINDS = ("clusterroles.rbac.authorization.k8s.io", "clusterrolebindings.rbac.authorization.k8s.io")
+
+
+def release_name() -> str:
+    return f"ms{uuid.uuid4().hex[:6]}"
+
+
+def poll(
+    what: str, check: Callable[[], tuple[bool, Any]], deadline_s: float = READY_DEADLINE_S, interval_s: float = 2.0
+) -> Any:
+    """Call `check` until it returns (True, value); fail with the last value after the deadline."""
+    deadline = time.monotonic() + deadline_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        ok, last = check()
+        if ok:
+            return last
+        time.sleep(interval_s)
+    pytest.fail(f"{what} not reached within {deadline_s:.0f}s; last state: {last}")
+
+
+def workload_state(cluster: Cluster, namespace: str) -> tuple[bool, dict[str, str]]:
+    state: dict[str, str] = {}
+    for item in cluster.get("deployments.apps", "-n", namespace)["items"]:
+        conditions = {c["type"]: c["status"] for c in item.get("status", {}).get("conditions", [])}
+        state[f"Deployment/{item['metadata']['name']}"] = conditions.get("Available", "?")
+    for item in cluster.get("statefulsets.apps", "-n", namespace)["items"]:
+        want = item["spec"].get("replicas", 1)
+        ready = item.get("status", {}).get("readyReplicas", 0)
+        state[f"StatefulSet/{item['metadata']['name']}"] = "True" if ready >= want else f"{ready}/{want}"
+    return bool(state) and all(v == "True" for v in state.values()), state
+
+
+def generated_secrets(cluster: Cluster, namespace: str) -> dict[str, dict[str, str]]:
+    items = cluster.get("secrets", "-n", namespace)["items"]
+    return {
+        s["metadata"]["name"]: s.get("data") or {}
+        for s in items
+        if s.get("type") != "helm.sh/release.v1" and not s["metadata"]["name"].startswith("sh.helm.")
+    }
+
+
+def leftovers(cluster: Cluster, namespace: str, release: str) -> list[str]:
+    """Objects of the release still there after `helm uninstall`, minus what is meant to stay."""
+    found: list[str] = []
+    for kind in NAMESPACED_KINDS:
+        for item in cluster.get(kind, "-n", namespace)["items"]:
+            meta = item["metadata"]
+            labels = meta.get("labels") or {}
+            annotations = meta.get("annotations") or {}
+            name = meta["name"]
+            if kind == "configmaps" and name == "kube-root-ca.crt":
+                continue
+            if kind == "serviceaccounts" and name == "default":
+                continue
+            if annotations.get("helm.sh/resource-policy") == "keep":
+                continue  # meant to stay (e.g. generated credentials whose data outlive the release)
+            if kind == "jobs.batch" and "helm.sh/hook" in annotations:
+                continue  # finished hook Jobs stay for their logs until ttlSecondsAfterFinished
+            if kind == "pods" and (labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")):
+                continue  # the pods of those Jobs
+            if kind == "pods" and "helm.sh/hook" in annotations:
+                continue  # the `helm test` pod (see test_helm_test_on_kwok)
+            if kind == "persistentvolumeclaims":
+                continue  # data of the stores (none with persistence off)
+            found.append(f"{kind}/{name}")
+    for kind in CLUSTER_KINDS:
+        for item in cluster.get(kind, "-l", f"app.kubernetes.io/instance={release}")["items"]:
+            found.append(f"{kind}/{item['metadata']['name']}")
+    return found
+
+
+def test_server_side_dry_run_of_every_rendered_manifest(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    release = release_name()
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CHART / "crds"))
+    for crd in ("inferenceservices.modelship.io", "modelregistries.modelship.io"):
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    rendered = cluster.helm("template", release, str(CHART), "-n", namespace, "-f", str(TEST_VALUES)).stdout
+    objs = [o for o in yaml.safe_load_all(rendered) if o]
+    # Pods are checked by admission against ServiceAccounts that a dry run does not create: create those first.
+    accounts = [o for o in objs if o["kind"] == "ServiceAccount"]
+    path = tmp_path / "accounts.yaml"
+    path.write_text(yaml.safe_dump_all(accounts))
+    cluster.kubectl("apply", "--server-side", "-f", str(path))
+    path = tmp_path / "rendered.yaml"
+    path.write_text(rendered)
+    done = cluster.kubectl("apply", "--server-side", "--dry-run=server", "-f", str(path), check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("(server dry run)") == len(objs), done.stdout
+
+
+def test_install_upgrade_test_uninstall(cluster: Cluster, namespace: str, record_property: Any) -> None:
+    release = release_name()
+    started = time.monotonic()
+    install = cluster.helm(
+        "install", release, str(CHART), "-n", namespace, "-f", str(TEST_VALUES), "--wait", "--timeout", INSTALL_TIMEOUT
+    )
+    state = poll("every Deployment Available and StatefulSet Ready", lambda: workload_state(cluster, namespace))
+    seconds = time.monotonic() - started
+    record_property("install_to_ready_seconds", round(seconds, 1))
+    print(f"\ninstall-to-ready: {seconds:.1f}s for {len(state)} workloads: {sorted(state)}")
+
+    # NOTES: the port-forward commands and how to read the generated credentials.
+    for line in (
+        f"port-forward svc/{release}-gateway 8000:8000",
+        f"port-forward svc/{release}-mlflow 5000:5000",
+        f"port-forward svc/{release}-minio 9001:9001",
+        f"port-forward svc/{release}-grafana 3000:3000",
+        f"port-forward svc/{release}-prometheus 9090:9090",
+        f"get secret {release}-postgresql",
+    ):
+        assert line in install.stdout, f"NOTES lack {line!r}"
+
+    # The hooks ran: training Jobs completed (kwok makes Job pods Succeed).
+    jobs = {j["metadata"]["name"]: j for j in cluster.get("jobs.batch", "-n", namespace)["items"]}
+    assert {f"{release}-training-penguins", f"{release}-training-digits"} <= set(jobs)
+    for job in jobs.values():
+        assert job.get("status", {}).get("succeeded") == 1, job.get("status")
+    assert cluster.get("inferenceservices.modelship.io", "penguins", "-n", namespace)["spec"]["model"] == {
+        "name": "penguins",
+        "alias": "champion",
+    }
+    assert cluster.get("modelregistries.modelship.io", release, "-n", namespace)["spec"]["alias"] == "champion"
+
+    # Upgrade keeps every generated Secret byte for byte (lookup).
+    before = generated_secrets(cluster, namespace)
+    assert f"{release}-operator-webhook" in before and f"{release}-postgresql" in before, sorted(before)
+    cluster.helm(
+        "upgrade", release, str(CHART), "-n", namespace, "-f", str(TEST_VALUES), "--wait", "--timeout", INSTALL_TIMEOUT
+    )
+    after = generated_secrets(cluster, namespace)
+    assert after == before
+    poll("workloads Ready after the upgrade", lambda: workload_state(cluster, namespace))
+
+    # Uninstall removes everything but what is meant to stay.
+    cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
+    remaining = poll(
+        "objects gone after helm uninstall",
+        lambda: ((left := leftovers(cluster, namespace, release)) == [], left),
+        deadline_s=180,
+    )
+    assert remaining == []
+    for crd in ("inferenceservices.modelship.io", "modelregistries.modelship.io"):
+        cluster.kubectl("get", f"crd/{crd}")  # CRDs stay (Helm never deletes crds/)
+
+
+def test_operator_disabled_install_runs_pinned_predictors(cluster: Cluster, namespace: str) -> None:
+    release = release_name()
+    cluster.helm(
+        "install",
+        release,
+        str(CHART),
+        "-n",
+        namespace,
+        "-f",
+        str(TEST_VALUES),
+        "-f",
+        str(CHART / "ci" / "operator-disabled-values.yaml"),
+        "--set",
+        "serving.resources.requests.cpu=10m",
+        "--set",
+        "training.runOnInstall=false",
+        "--wait",
+        "--timeout",
+        INSTALL_TIMEOUT,
+    )
+    state = poll("every Deployment Available", lambda: workload_state(cluster, namespace))
+    assert state["Deployment/penguins-predictor"] == "True" and state["Deployment/digits-fast-predictor"] == "True"
+    assert f"Deployment/{release}-operator" not in state
+    deploy = cluster.get("deployment/penguins-predictor", "-n", namespace)
+    assert deploy["status"].get("readyReplicas") == 2
+    cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
+
+
+def test_helm_test_on_kwok(cluster: Cluster, namespace: str) -> None:
+    """`helm test` creates its pod, but kwok only completes pods owned by a Job: a bare test pod stays Running,
+    so on this control plane `helm test` cannot succeed (on kind it does). Assert exactly that."""
+    release = release_name()
+    cluster.helm(
+        "install",
+        release,
+        str(CHART),
+        "-n",
+        namespace,
+        "-f",
+        str(TEST_VALUES),
+        "--set",
+        "training.runOnInstall=false",
+        "--wait",
+        "--timeout",
+        INSTALL_TIMEOUT,
+    )
+    done = cluster.helm("test", release, "-n", namespace, "--timeout", "20s", check=False)
+    pod = cluster.get(f"pod/{release}-test-endpoints", "-n", namespace)
+    if done.returncode == 0:
+        assert pod["status"]["phase"] == "Succeeded"
+    else:
+        assert pod["status"]["phase"] == "Running", json.dumps(pod["status"])[:2000]
+        assert pod["spec"]["containers"][0]["command"] == ["python", "-c"]
+    cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
