@@ -1,0 +1,208 @@
+"""Real components for the serving tests: an ``mlflow server`` and small models logged into it.
+
+One MLflow server per session (SQLite backend, artifacts proxied from a temporary directory), with:
+
+- ``penguins`` version 1: a StandardScaler + LogisticRegression Pipeline on palmerpenguins, logged with the
+  sklearn flavour plus a verified ONNX export (``modelship.io/onnx`` tag), alias ``champion``;
+- ``digits-fast`` version 1: a tiny Keras CNN on upsampled scikit-learn digits, logged with mlflow.tensorflow.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelship_common import registry
+from modelship_common.schemas import digits, penguins
+from services.serving.tests.serving_helpers import (
+    VENV_BIN,
+    child_env,
+    free_port,
+    loaded_model,
+    make_settings,
+    stop,
+    wait_http,
+)
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mlflow server`` on 127.0.0.1 (SQLite + local artifacts), for the whole session."""
+    if not (VENV_BIN / "mlflow").exists():
+        pytest.fail(f"no mlflow executable in {VENV_BIN}; run `make sync` to install the workspace")
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    log_path = root / "mlflow.log"
+    argv = [
+        str(VENV_BIN / "mlflow"), "server",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", str(root / "artifacts"),
+        "--workers", "1",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        # No background job runner (a dozen huey processes that tests never use).
+        env = child_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{uri}/health", proc, log_path, "mlflow server")
+        yield uri
+    finally:
+        stop(proc)
+
+
+@dataclass(frozen=True)
+class PenguinsData:
+    features: np.ndarray  # float32 (n, 9), encoded
+    labels: np.ndarray  # int class ids
+    raw: list[dict]  # the same rows as dicts of raw columns
+
+
+@pytest.fixture(scope="session")
+def penguins_data() -> PenguinsData:
+    from palmerpenguins import load_penguins
+
+    frame = load_penguins().dropna(subset=[*penguins.RAW_FEATURES, penguins.TARGET])
+    raw = [
+        {
+            name: (row[name] if name in penguins.CATEGORICAL_FEATURES else float(row[name]))
+            for name in penguins.RAW_FEATURES
+        }
+        for row in frame.to_dict("records")
+    ]
+    labels = np.asarray([penguins.CLASSES.index(s) for s in frame[penguins.TARGET]], dtype=np.int64)
+    return PenguinsData(features=penguins.encode_rows(raw), labels=labels, raw=raw)
+
+
+def _register_tags(client, name: str, task: str, classes: tuple[str, ...], features: tuple[str, ...] | None) -> None:
+    client.set_registered_model_tag(name, registry.SERVE_TAG, "true")
+    client.set_registered_model_tag(name, registry.TASK_TAG, task)
+    client.set_registered_model_tag(name, registry.CLASSES_TAG, json.dumps(list(classes)))
+    if features:
+        client.set_registered_model_tag(name, registry.FEATURES_TAG, json.dumps(list(features)))
+
+
+def _log_penguins(client, data: PenguinsData, workdir: Path) -> str:
+    import mlflow
+    import mlflow.sklearn
+    import onnxruntime as ort
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=500))])
+    pipe.fit(data.features, data.labels)
+    onnx_model = convert_sklearn(
+        pipe,
+        initial_types=[("features", FloatTensorType([None, penguins.N_FEATURES]))],
+        options={"zipmap": False},
+        target_opset=17,
+    )
+    onnx_path = workdir / "model.onnx"
+    onnx_path.write_bytes(onnx_model.SerializeToString())
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    onnx_proba = session.run(["probabilities"], {"features": data.features})[0]
+    diff = float(np.max(np.abs(onnx_proba - pipe.predict_proba(data.features))))
+    assert diff < 1e-5, diff
+
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(pipe, name="model", registered_model_name="penguins")
+        mlflow.log_artifact(str(onnx_path), artifact_path="onnx")
+    version = client.search_model_versions(f"run_id='{run.info.run_id}'")[0].version
+    _register_tags(client, "penguins", "tabular", penguins.CLASSES, penguins.FEATURE_NAMES)
+    client.set_model_version_tag("penguins", version, "test_f1", f"{pipe.score(data.features, data.labels):.4f}")
+    client.set_model_version_tag("penguins", version, registry.ONNX_TAG, f"runs:/{run.info.run_id}/onnx/model.onnx")
+    client.set_model_version_tag(
+        "penguins", version, registry.ONNX_CHECK_TAG, f"max_abs_diff={diff:.2g},n={len(data.labels)},classes_equal=true"
+    )
+    client.set_registered_model_alias("penguins", registry.CHAMPION, version)
+    return str(version)
+
+
+def _log_digits(client) -> str:
+    import keras
+    import mlflow
+    import mlflow.tensorflow
+    from sklearn.datasets import load_digits
+
+    x8, y = load_digits(return_X_y=True)
+    x = digits.upsample_8x8(x8[:300])
+    y = y[:300]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=digits.INPUT_SHAPE),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.MaxPooling2D(4),
+            keras.layers.Flatten(),
+            keras.layers.Dense(len(digits.CLASSES), activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    with mlflow.start_run() as run:
+        mlflow.tensorflow.log_model(model, name="model", registered_model_name="digits-fast")
+    version = client.search_model_versions(f"run_id='{run.info.run_id}'")[0].version
+    _register_tags(client, "digits-fast", "image", digits.CLASSES, None)
+    return str(version)
+
+
+@dataclass(frozen=True)
+class Registry:
+    uri: str
+    penguins_version: str
+    digits_version: str
+
+
+@pytest.fixture(scope="session")
+def mlflow_registry(mlflow_uri: str, penguins_data: PenguinsData, tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    """The session's MLflow server with the penguins and digits models registered and tagged."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(mlflow_uri)
+    mlflow.set_experiment("serving-tests")
+    client = MlflowClient(mlflow_uri)
+    workdir = tmp_path_factory.mktemp("models")
+    return Registry(
+        uri=mlflow_uri,
+        penguins_version=_log_penguins(client, penguins_data, workdir),
+        digits_version=_log_digits(client),
+    )
+
+
+# --- in-process models ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def penguins_onnx(mlflow_registry: Registry, model_cache: Path):
+    """penguins served from its ONNX export, loaded through the alias."""
+    return loaded_model("penguins", "models:/penguins@champion", make_settings(mlflow_registry, model_cache))
+
+
+@pytest.fixture(scope="session")
+def penguins_native(mlflow_registry: Registry, tmp_path_factory: pytest.TempPathFactory):
+    """The same penguins version through its sklearn flavour (prefer_onnx off, its own cache)."""
+    settings = make_settings(mlflow_registry, tmp_path_factory.mktemp("native-cache"), prefer_onnx=False)
+    return loaded_model("penguins", f"models:/penguins/{mlflow_registry.penguins_version}", settings)
+
+
+@pytest.fixture(scope="session")
+def digits_model(mlflow_registry: Registry, model_cache: Path):
+    """digits-fast through mlflow.tensorflow, with a small image limit for the oversize tests."""
+    settings = make_settings(mlflow_registry, model_cache, max_image_bytes=20_000)
+    return loaded_model("digits-fast", f"models:/digits-fast/{mlflow_registry.digits_version}", settings)

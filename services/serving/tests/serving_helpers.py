@@ -1,0 +1,113 @@
+"""Helpers shared by the serving tests (a uniquely named module, importable from any test file)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+VENV_BIN = Path(sys.executable).parent
+#: Generous: on a busy 2-core box MLflow alone can take a minute to answer /health.
+START_TIMEOUT_S = 240.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, log_path: Path, what: str, timeout: float = START_TIMEOUT_S) -> None:
+    """Poll ``url`` until it answers 200; fail with the log's tail if the process dies or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode} before {url} answered:\n{tail(log_path)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: {url} not ready after {timeout:.0f}s:\n{tail(log_path)}")
+        time.sleep(0.1)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a process started with ``start_new_session=True`` and every child it spawned (its group)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+def make_settings(reg, cache: Path, **overrides):
+    from modelship_serving.settings import ServingSettings
+
+    return ServingSettings(mlflow_tracking_uri=reg.uri, model_cache_dir=cache, **overrides)
+
+
+def loaded_model(name: str, uri: str, settings):
+    from modelship_serving.model import MlflowModel
+
+    model = MlflowModel(name, uri, settings)
+    assert not model.ready
+    assert model.load() is True
+    assert model.ready
+    return model
+
+
+def call(model, body):
+    """One request through kserve's Model.__call__ (preprocess, predict, postprocess, its histograms)."""
+    import asyncio
+
+    from kserve.protocol.infer_type import InferRequest, InferResponse
+    from kserve.protocol.rest.v2_datamodels import InferenceRequest
+
+    if isinstance(body, dict) and "inputs" in body:
+        body = InferRequest.from_inference_request(InferenceRequest.model_validate(body), model.name)
+    response, _headers = asyncio.run(model(body, headers={}))
+    if isinstance(response, InferResponse):
+        rest, _ = response.to_rest()
+        return json.loads(json.dumps(rest))
+    return response
+
+
+def v2_body(array, datatype: str = "FP32", name: str = "input-0") -> dict:
+    array = np.asarray(array)
+    data = array.reshape(-1).tolist()
+    return {"inputs": [{"name": name, "shape": list(array.shape), "datatype": datatype, "data": data}]}
+
+
+def v2_outputs(response: dict) -> dict:
+    return {o["name"]: o for o in response["outputs"]}
