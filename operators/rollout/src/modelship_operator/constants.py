@@ -1,0 +1,51 @@
+"""Names the operator, the CRDs and the rendered objects agree on."""
+
+from __future__ import annotations
+
+GROUP = "modelship.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+ISVC_PLURAL = "inferenceservices"
+ISVC_KIND = "InferenceService"
+REGISTRY_PLURAL = "modelregistries"
+REGISTRY_KIND = "ModelRegistry"
+
+KSERVE_GROUP = "serving.kserve.io"
+KSERVE_VERSION = "v1beta1"
+KSERVE_PLURAL = "inferenceservices"
+
+#: kopf keeps its progress and diff-base annotations under this prefix (not ``kopf.zalando.org``).
+KOPF_PREFIX = "rollout.modelship.io"
+#: Field manager for server-side apply of the children.
+FIELD_MANAGER = "modelship-operator"
+MANAGER = "modelship-operator"
+
+# Labels on every child object.
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_VERSION = "app.kubernetes.io/version"
+LABEL_ISVC = "modelship.io/inferenceservice"
+LABEL_MODEL_VERSION = "modelship.io/model-version"
+#: On InferenceServices a ModelRegistry created: the registry's name.
+LABEL_REGISTRY = "modelship.io/registry"
+
+SERVING_APP = "modelship-serving"
+PREDICTOR = "predictor"
+
+# Annotations.
+ANN_CONFIG_HASH = "modelship.io/config-hash"
+ANN_MODEL_URI = "modelship.io/model-uri"
+ANN_MODEL_NAME = "modelship.io/model-name"
+#: Set by a registry sync on the InferenceServices it owns; a change makes the InferenceService re-resolve.
+ANN_RESOLVED_VERSION = "modelship.io/resolved-version"
+
+HTTP_PORT = 8080
+CONTAINER_NAME = "kserve-container"
+
+# Condition types and reasons.
+READY = "Ready"
+RESOLVED = "Resolved"
+SYNCED = "Synced"

@@ -1,0 +1,184 @@
+"""kopf handlers (``kopf run -m modelship_operator.handlers``). Thin: the work is in reconcile/registry_sync.
+
+- startup: settings, kopf storage prefixes, the Kubernetes client, the metrics and webhook servers.
+- InferenceService: create/update/resume -> reconcile; a daemon re-resolves the alias of InferenceServices
+  that no ModelRegistry drives; Deployment / KServe InferenceService events -> Ready + history.
+- ModelRegistry: a daemon syncs every spec.pollSeconds or when triggered (webhook, spec change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+from aiohttp import web
+
+from modelship_operator import constants as c
+from modelship_operator import mlflow_access as ml
+from modelship_operator.kube import Kube
+from modelship_operator.metrics import Metrics, create_metrics_app
+from modelship_operator.reconcile import Operator, observe_child, reconcile_isvc
+from modelship_operator.registry_sync import Registries, ensure_registry_webhook, sync_registry
+from modelship_operator.settings import Target, get_settings
+from modelship_operator.webhook import Delivery, create_webhook_app
+
+log = logging.getLogger("modelship_operator")
+
+
+class Runtime:
+    """The operator's shared objects, kept on kopf's memo (``memo.runtime``)."""
+
+    def __init__(self, op: Operator, registries: Registries, webhook_secret: str | None) -> None:
+        self.op = op
+        self.registries = registries
+        self.webhook_secret = webhook_secret
+        self.runners: list[web.AppRunner] = []
+
+    async def serve(self, app: web.Application, port: int, what: str) -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host="0.0.0.0", port=port).start()
+        self.runners.append(runner)
+        log.info("%s listening on :%d", what, port)
+
+    async def close(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+        self.op.kube.close()
+
+
+def _runtime(memo: Any) -> Runtime:
+    return memo.runtime
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    cfg = get_settings()
+    logging.getLogger("modelship_operator").setLevel(cfg.log_level.upper())
+    # kopf's own state lives in annotations under our prefix; nothing in status (the schema is strict).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=c.KOPF_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # explicit rollout events + warnings, not every log line
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 30
+    ml.configure_mlflow_client(cfg.mlflow_timeout_seconds)
+
+    op = Operator(settings=cfg, kube=Kube(), metrics=Metrics())
+    runtime = Runtime(op, Registries(), cfg.resolved_webhook_secret())
+    memo.runtime = runtime
+    if cfg.metrics_port:
+        await runtime.serve(create_metrics_app(op.metrics), cfg.metrics_port, "metrics")
+    if cfg.webhook_port and runtime.webhook_secret:
+
+        async def trigger(delivery: Delivery) -> int:
+            return runtime.registries.fire("webhook", delivery.namespace, delivery.registry)
+
+        app = create_webhook_app(
+            runtime.webhook_secret,
+            trigger,
+            max_age_seconds=cfg.webhook_max_age_seconds,
+            on_result=lambda result: op.metrics.webhooks.labels(result).inc(),
+        )
+        await runtime.serve(app, cfg.webhook_port, "MLflow webhook receiver")
+    elif cfg.webhook_port:
+        log.warning("no MODELSHIP_WEBHOOK_SECRET(_FILE): MLflow webhooks are off, registries are polled only")
+    log.info("modelship operator started: target=%s image=%s", cfg.target.value, cfg.serving_image)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime = getattr(memo, "runtime", None)
+    if runtime is not None:
+        await runtime.close()
+
+
+# --- InferenceService -----------------------------------------------------------------------------------
+
+
+@kopf.on.resume(c.GROUP, c.VERSION, c.ISVC_PLURAL)
+@kopf.on.create(c.GROUP, c.VERSION, c.ISVC_PLURAL)
+@kopf.on.update(c.GROUP, c.VERSION, c.ISVC_PLURAL)
+async def isvc_reconcile(name: str, namespace: str, memo: kopf.Memo, reason: Any, **_: Any) -> None:
+    await reconcile_isvc(_runtime(memo).op, namespace, name, trigger=str(reason))
+
+
+def _follows_alias_alone(spec: Any, **_: Any) -> bool:
+    """InferenceServices that follow an alias and are not driven by a ModelRegistry poll themselves."""
+    model = spec.get("model") or {}
+    return bool(model.get("alias")) and not spec.get("registry")
+
+
+@kopf.daemon(c.GROUP, c.VERSION, c.ISVC_PLURAL, when=_follows_alias_alone, cancellation_timeout=5.0)
+async def isvc_alias_resync(name: str, namespace: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    op = _runtime(memo).op
+    while True:
+        await asyncio.sleep(op.settings.resync_seconds)
+        try:
+            await reconcile_isvc(op, namespace, name, trigger="resync")
+        except (kopf.TemporaryError, kopf.PermanentError) as exc:
+            logger.debug("resync of %s/%s: %s", namespace, name, exc)  # already in the status
+        except Exception:
+            logger.exception("resync of %s/%s failed", namespace, name)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={c.LABEL_MANAGED_BY: c.MANAGER, c.LABEL_ISVC: kopf.PRESENT})
+async def deployment_changed(labels: Any, namespace: str, memo: kopf.Memo, type: Any, **_: Any) -> None:
+    runtime = _runtime(memo)
+    if runtime.op.settings.target != Target.deployment or type == "DELETED":
+        return
+    await observe_child(runtime.op, namespace, labels[c.LABEL_ISVC])
+
+
+@kopf.on.event(c.KSERVE_GROUP, c.KSERVE_VERSION, c.KSERVE_PLURAL, labels={c.LABEL_MANAGED_BY: c.MANAGER})
+async def kserve_changed(labels: Any, namespace: str, memo: kopf.Memo, type: Any, **_: Any) -> None:
+    runtime = _runtime(memo)
+    if runtime.op.settings.target != Target.kserve or type == "DELETED" or c.LABEL_ISVC not in labels:
+        return
+    await observe_child(runtime.op, namespace, labels[c.LABEL_ISVC])
+
+
+# --- ModelRegistry --------------------------------------------------------------------------------------
+
+
+@kopf.daemon(c.GROUP, c.VERSION, c.REGISTRY_PLURAL, cancellation_timeout=5.0)
+async def registry_daemon(
+    body: Any, spec: Any, name: str, namespace: str, memo: kopf.Memo, logger: Any, **_: Any
+) -> None:
+    runtime = _runtime(memo)
+    op = runtime.op
+    trigger = runtime.registries.trigger_for(namespace, name)
+    reason = "start"
+    try:
+        while True:
+            current = _plain(body)
+            if runtime.webhook_secret:
+                await ensure_registry_webhook(op, runtime.registries, current, runtime.webhook_secret)
+            try:
+                await sync_registry(op, current, trigger=reason)
+            except Exception as exc:  # the Kubernetes API hiccuped; try again on the next tick
+                op.metrics.registry_syncs.labels(reason, "error").inc()
+                logger.warning("sync of ModelRegistry %s/%s failed: %s", namespace, name, exc)
+            reason = await trigger.wait(float(spec.get("pollSeconds") or 30))
+    finally:
+        runtime.registries.drop(namespace, name)
+        op.metrics.forget_registry(namespace, name)
+
+
+@kopf.on.update(c.GROUP, c.VERSION, c.REGISTRY_PLURAL, field="spec")
+async def registry_spec_changed(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
+    runtime.registries.webhook_ids.pop((namespace, name), None)  # the trackingUri may have changed
+    runtime.registries.fire("spec", namespace, name)
+
+
+def _plain(body: Any) -> dict[str, Any]:
+    """A plain-dict snapshot of a kopf body (daemons get a live view that changes under them)."""
+    import copy
+
+    return copy.deepcopy({key: body[key] for key in body})

@@ -1,0 +1,112 @@
+"""Prometheus metrics of the operator, served on their own port (``MODELSHIP_METRICS_PORT``)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _SyncLag(Collector):
+    """``modelship_operator_registry_sync_lag_seconds``: seconds since each registry was last read successfully."""
+
+    def __init__(self) -> None:
+        self.last: dict[tuple[str, str], float] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "modelship_operator_registry_sync_lag_seconds",
+            "Seconds since the ModelRegistry was last synced successfully.",
+            labels=["namespace", "registry"],
+        )
+        now = time.time()
+        for (namespace, name), at in sorted(self.last.items()):
+            family.add_metric([namespace, name], max(0.0, now - at))
+        yield family
+
+
+class Metrics:
+    """All operator metrics in their own registry (nothing global, so tests can build several)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.reconciles = Counter(
+            "modelship_operator_reconciles_total",
+            "Reconciliations by resource kind and result (ok, temporary_error, permanent_error, error).",
+            ["kind", "result"],
+            registry=r,
+        )
+        self.reconcile_seconds = Histogram(
+            "modelship_operator_reconcile_duration_seconds",
+            "Duration of one reconciliation.",
+            ["kind"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.rollouts = Counter(
+            "modelship_operator_rollouts_total",
+            "Model version rollouts by result (started, succeeded, failed).",
+            ["result"],
+            registry=r,
+        )
+        self.rollout_seconds = Histogram(
+            "modelship_operator_rollout_duration_seconds",
+            "From rendering a new version to its model server being available.",
+            buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+            registry=r,
+        )
+        self.errors = Counter(
+            "modelship_operator_errors_total",
+            "Errors by kind and reason (RegistryUnreachable, InvalidSpec, ...).",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.registry_syncs = Counter(
+            "modelship_operator_registry_syncs_total",
+            "ModelRegistry syncs by trigger (poll, webhook, spec) and result (ok, error).",
+            ["trigger", "result"],
+            registry=r,
+        )
+        self.registry_models = Gauge(
+            "modelship_operator_registry_models",
+            "Registered models served per ModelRegistry.",
+            ["namespace", "registry"],
+            registry=r,
+        )
+        self.webhooks = Counter(
+            "modelship_operator_webhook_deliveries_total",
+            "MLflow webhook deliveries by result (accepted, ignored, bad_signature, bad_request, too_large).",
+            ["result"],
+            registry=r,
+        )
+        self._lag = _SyncLag()
+        r.register(self._lag)
+
+    def synced(self, namespace: str, name: str, models: int, at: float | None = None) -> None:
+        self._lag.last[(namespace, name)] = time.time() if at is None else at
+        self.registry_models.labels(namespace, name).set(models)
+
+    def forget_registry(self, namespace: str, name: str) -> None:
+        self._lag.last.pop((namespace, name), None)
+        with contextlib.suppress(KeyError):
+            self.registry_models.remove(namespace, name)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def create_metrics_app(metrics: Metrics) -> web.Application:
+    """aiohttp app serving ``GET /metrics``."""
+
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    return app

@@ -1,0 +1,116 @@
+"""Blocking MLflow calls the operator makes (run them in a thread), with errors sorted into two kinds.
+
+:class:`RegistryUnreachable` means "try again later, change nothing"; ``ModelNotFound`` (from
+``modelship_common``) means the registry answered and the model, version or alias does not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from modelship_common.errors import ModelNotFound
+from modelship_common.registry import ModelVersionInfo, resolve_alias, served_models, version_info
+from modelship_operator.spec import ModelRef
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+#: MLflow events that can change what is served; the operator subscribes its webhook to these.
+WEBHOOK_EVENTS = [
+    "registered_model.created",
+    "model_version.created",
+    "model_version_tag.set",
+    "model_version_alias.created",
+    "model_version_alias.deleted",
+]
+
+
+class RegistryUnreachable(Exception):
+    """MLflow did not answer (or answered with a server error). Nothing must be deleted because of it."""
+
+
+def configure_mlflow_client(timeout_seconds: float) -> None:
+    """Bound MLflow's HTTP behaviour: a short timeout and no minutes-long retry loop (we retry ourselves)."""
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, math.ceil(timeout_seconds)))
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "0"
+
+
+def client_for(tracking_uri: str) -> MlflowClient:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _unreachable(tracking_uri: str, exc: BaseException) -> RegistryUnreachable:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return RegistryUnreachable(f"MLflow at {tracking_uri} is unreachable: {text}")
+
+
+def resolve(tracking_uri: str, ref: ModelRef) -> ModelVersionInfo:
+    """The version ``ref`` points at. Raises ModelNotFound or RegistryUnreachable."""
+    client = client_for(tracking_uri)
+    try:
+        if ref.alias is not None:
+            return resolve_alias(client, ref.name, ref.alias)
+        assert ref.version is not None
+        return version_info(client, ref.name, ref.version)
+    except ModelNotFound:
+        raise
+    except Exception as exc:  # MlflowException, requests errors: MLflow is not usable right now
+        raise _unreachable(tracking_uri, exc) from exc
+
+
+@dataclass(frozen=True)
+class RegistryModel:
+    """A registered model the registry serves, and the version its alias points at (None: alias unset)."""
+
+    name: str
+    version: str | None
+
+
+def read_registry(tracking_uri: str, tag: str, value: str, alias: str) -> list[RegistryModel]:
+    """Every registered model with ``tag=value`` and where ``alias`` points. Raises RegistryUnreachable."""
+    client = client_for(tracking_uri)
+    try:
+        names = served_models(client, tag=tag, value=value)
+        out = []
+        for name in names:
+            try:
+                out.append(RegistryModel(name, resolve_alias(client, name, alias).version))
+            except ModelNotFound:
+                out.append(RegistryModel(name, None))
+        return out
+    except Exception as exc:
+        raise _unreachable(tracking_uri, exc) from exc
+
+
+def ensure_webhook(tracking_uri: str, name: str, url: str, secret: str) -> str:
+    """Create or update the MLflow webhook ``name`` calling ``url``; returns its id. MLflow errors propagate."""
+    client = client_for(tracking_uri)
+    token = None
+    while True:
+        page = client.list_webhooks(max_results=100, page_token=token)
+        for hook in page:
+            if hook.name == name:
+                client.update_webhook(hook.webhook_id, url=url, events=WEBHOOK_EVENTS, secret=secret, status="ACTIVE")
+                return hook.webhook_id
+        token = page.token
+        if not token:
+            break
+    hook = client.create_webhook(
+        name=name,
+        url=url,
+        events=WEBHOOK_EVENTS,
+        secret=secret,
+        description="modelship operator: registry changes trigger an immediate sync",
+    )
+    return hook.webhook_id

@@ -1,0 +1,274 @@
+"""Desired child objects of an InferenceService (pure functions: spec in, manifests out).
+
+``render_deployment`` and ``render_service`` build the model server Deployment and Service for one resolved
+model version; :mod:`modelship_operator.kserve` builds the KServe alternative from the same pieces
+(:func:`predictor_container`, :func:`pod_spec_extras`). Nothing here talks to a cluster or to MLflow.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelship_common.registry import model_uri
+from modelship_operator import constants as c
+from modelship_operator.settings import OperatorSettings
+from modelship_operator.spec import ServiceSpec
+
+
+@dataclass(frozen=True)
+class PodConfig:
+    """Operator-wide settings that shape every model server pod."""
+
+    image: str = "modelship-serving:0.1.0"
+    image_pull_policy: str = "IfNotPresent"
+    service_account: str = ""
+    run_as_user: int = 1000
+    env: dict[str, str] = field(default_factory=dict)
+    env_from_secret: str = ""
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_settings(cls, settings: OperatorSettings) -> PodConfig:
+        return cls(
+            image=settings.serving_image,
+            image_pull_policy=settings.serving_image_pull_policy,
+            service_account=settings.serving_service_account,
+            run_as_user=settings.serving_run_as_user,
+            env=dict(settings.serving_env),
+            env_from_secret=settings.serving_env_from_secret,
+            node_selector=dict(settings.serving_node_selector),
+            tolerations=[dict(t) for t in settings.serving_tolerations],
+        )
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A registry lookup result: the version to serve and where its artifacts are."""
+
+    version: str
+    source: str = ""
+    tracking_uri: str = ""
+
+
+def predictor_name(isvc_name: str) -> str:
+    """Name of the Deployment and Service of an InferenceService (KServe's convention)."""
+    return f"{isvc_name}-{c.PREDICTOR}"
+
+
+def service_url(isvc_name: str, namespace: str) -> str:
+    """In-cluster base URL of the model server."""
+    return f"http://{predictor_name(isvc_name)}.{namespace}.svc:{c.HTTP_PORT}"
+
+
+def selector_labels(isvc_name: str) -> dict[str, str]:
+    """Stable labels the Service and the Deployment select pods by (name + instance only)."""
+    return {c.LABEL_NAME: c.SERVING_APP, c.LABEL_INSTANCE: isvc_name}
+
+
+def common_labels(isvc_name: str) -> dict[str, str]:
+    """Labels on every child object."""
+    return {
+        **selector_labels(isvc_name),
+        c.LABEL_COMPONENT: c.PREDICTOR,
+        c.LABEL_PART_OF: "modelship",
+        c.LABEL_MANAGED_BY: c.MANAGER,
+        c.LABEL_ISVC: isvc_name,
+    }
+
+
+def pod_labels(isvc_name: str, version: str) -> dict[str, str]:
+    return {**common_labels(isvc_name), c.LABEL_MODEL_VERSION: version}
+
+
+def readiness_path(protocol: str, model_name: str) -> str:
+    """The model-ready endpoint of the protocol in use."""
+    if protocol == "v1":
+        return f"/v1/models/{model_name}"
+    return f"/v2/models/{model_name}/ready"
+
+
+def prometheus_annotations() -> dict[str, str]:
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(c.HTTP_PORT), "prometheus.io/path": "/metrics"}
+
+
+def server_args(model_name: str, version: str) -> list[str]:
+    """Command-line arguments of ``python -m modelship_serving`` for a pinned version."""
+    return ["--model-uri", model_uri(model_name, version), "--model_name", model_name, "--http_port", str(c.HTTP_PORT)]
+
+
+def predictor_container(spec: ServiceSpec, resolved: Resolved, pod: PodConfig, *, port_name: str = "http") -> dict:
+    """The model server container: pinned model URI, probes, resources, locked-down security context."""
+    env = [
+        {"name": "MODELSHIP_MLFLOW_TRACKING_URI", "value": resolved.tracking_uri},
+        {"name": "MLFLOW_TRACKING_URI", "value": resolved.tracking_uri},
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "TMPDIR", "value": "/tmp"},
+    ]
+    taken = {e["name"] for e in env}
+    env += [{"name": k, "value": str(v)} for k, v in sorted(pod.env.items()) if k not in taken]
+    container: dict[str, Any] = {
+        "name": c.CONTAINER_NAME,
+        "image": pod.image,
+        "imagePullPolicy": pod.image_pull_policy,
+        "args": server_args(spec.model.name, resolved.version),
+        "ports": [{"name": port_name, "containerPort": c.HTTP_PORT, "protocol": "TCP"}],
+        "env": env,
+        "readinessProbe": {
+            "httpGet": {"path": readiness_path(spec.protocol, spec.model.name), "port": c.HTTP_PORT},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": c.HTTP_PORT},
+            "periodSeconds": 10,
+            "timeoutSeconds": 2,
+            "failureThreshold": 6,
+        },
+        # Loading a model (downloading artifacts, importing TensorFlow) can take minutes.
+        "startupProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": c.HTTP_PORT},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 60,
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if pod.env_from_secret:
+        container["envFrom"] = [{"secretRef": {"name": pod.env_from_secret}}]
+    if spec.resources:
+        container["resources"] = copy.deepcopy(spec.resources)
+    return container
+
+
+def pod_spec_extras(pod: PodConfig) -> dict[str, Any]:
+    """Pod-level fields shared by the Deployment and the KServe predictor."""
+    extras: dict[str, Any] = {
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": pod.run_as_user,
+            "runAsGroup": pod.run_as_user,
+            "fsGroup": pod.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    if pod.service_account:
+        extras["serviceAccountName"] = pod.service_account
+    if pod.node_selector:
+        extras["nodeSelector"] = dict(pod.node_selector)
+    if pod.tolerations:
+        extras["tolerations"] = copy.deepcopy(pod.tolerations)
+    return extras
+
+
+def config_hash(manifest: dict[str, Any]) -> str:
+    """Short stable hash of a manifest (without its own hash annotation): the 'is there a diff' test."""
+    clean = copy.deepcopy(manifest)
+    clean.get("metadata", {}).get("annotations", {}).pop(c.ANN_CONFIG_HASH, None)
+    blob = json.dumps(clean, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def with_hash(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with its ``modelship.io/config-hash`` annotation set."""
+    manifest.setdefault("metadata", {}).setdefault("annotations", {})[c.ANN_CONFIG_HASH] = config_hash(manifest)
+    return manifest
+
+
+def render_deployment(
+    name: str, namespace: str, spec: ServiceSpec, resolved: Resolved, pod: PodConfig
+) -> dict[str, Any]:
+    """The model server Deployment ``<name>-predictor`` for one pinned version."""
+    uri = model_uri(spec.model.name, resolved.version)
+    annotations = {c.ANN_MODEL_URI: uri, c.ANN_MODEL_NAME: spec.model.name}
+    return with_hash(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": predictor_name(name),
+                "namespace": namespace,
+                "labels": {**common_labels(name), c.LABEL_MODEL_VERSION: resolved.version},
+                "annotations": dict(annotations),
+            },
+            "spec": {
+                "replicas": spec.replicas,
+                "revisionHistoryLimit": 3,
+                "progressDeadlineSeconds": 600,
+                "selector": {"matchLabels": selector_labels(name)},
+                # New pods must pass the model-ready probe before an old one goes: no gap in serving.
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                "template": {
+                    "metadata": {
+                        "labels": pod_labels(name, resolved.version),
+                        "annotations": {**prometheus_annotations(), **annotations},
+                    },
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "enableServiceLinks": False,
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [predictor_container(spec, resolved, pod)],
+                        **pod_spec_extras(pod),
+                    },
+                },
+            },
+        }
+    )
+
+
+def render_service(name: str, namespace: str) -> dict[str, Any]:
+    """The ClusterIP Service ``<name>-predictor`` on port 8080."""
+    return with_hash(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": predictor_name(name),
+                "namespace": namespace,
+                "labels": common_labels(name),
+                "annotations": {},
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "selector": selector_labels(name),
+                "ports": [{"name": "http", "port": c.HTTP_PORT, "targetPort": "http", "protocol": "TCP"}],
+            },
+        }
+    )
+
+
+def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
+    """A controller ownerReference to ``owner`` (so the garbage collector deletes the child with it)."""
+    meta = owner["metadata"]
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def is_owned_by(child: dict[str, Any], owner_uid: str) -> bool:
+    refs = (child.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == owner_uid for ref in refs)
+
+
+def deployment_version(deployment: dict[str, Any] | None) -> str | None:
+    """The model version a rendered Deployment (or KServe InferenceService) serves, from its label."""
+    if not deployment:
+        return None
+    return ((deployment.get("metadata") or {}).get("labels") or {}).get(c.LABEL_MODEL_VERSION)
