@@ -81,8 +81,10 @@ def test_crds_are_byte_for_byte_copies_of_k8s_crds() -> None:
 
 
 def _comment_gaps(path: Path) -> list[str]:
-    """Keys of a values.yaml without a `# --` comment directly above them."""
-    gaps, stack, commented = [], [], False
+    """Keys of a values.yaml without a `# --` comment directly above them (list items are data: not checked)."""
+    gaps: list[str] = []
+    stack: list[tuple[int, str]] = []
+    commented = False
     for lineno, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             commented = False
@@ -90,13 +92,15 @@ def _comment_gaps(path: Path) -> list[str]:
         if line.lstrip().startswith("#"):
             commented = commented or line.lstrip().startswith("# --")
             continue
-        m = re.match(r"^(\s*)(- )?([A-Za-z0-9_.-]+):", line)
-        if m and not m.group(2):
-            indent = len(m.group(1))
-            while stack and stack[-1][0] >= indent:
-                stack.pop()
+        m = re.match(r"^(\s*)(- )?([A-Za-z0-9_.-]+)?:?", line)
+        indent = len(m.group(1)) if m else 0
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if m and m.group(2):
+            stack.append((indent, "[]"))
+        elif m and m.group(3) and ":" in line:
             stack.append((indent, m.group(3)))
-            if not commented:
+            if not commented and "[]" not in (k for _, k in stack):
                 gaps.append(f"{path}:{lineno} {'.'.join(k for _, k in stack)}")
         commented = False
     return gaps
