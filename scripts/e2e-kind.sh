@@ -121,9 +121,11 @@ fi
 kc logs "job/$job" --tail=20 || true
 
 step "Waiting for the operator to roll out penguins@champion"
+# The ModelRegistry finds the tagged model within pollSeconds (or at once through the MLflow webhook), creates
+# InferenceService penguins, and the operator rolls out Deployment penguins-predictor.
 deadline=$(( $(date +%s) + 900 ))
-until kc get deployment penguins-predictor >/dev/null 2>&1; do
-  [ "$(date +%s)" -lt "$deadline" ] || die "deployment penguins-predictor did not appear (operator logs: kubectl -n $NAMESPACE logs deploy/$RELEASE-operator)"
+until kc get inferenceservice.modelship.io/penguins >/dev/null 2>&1 && kc get deployment penguins-predictor >/dev/null 2>&1; do
+  [ "$(date +%s)" -lt "$deadline" ] || die "InferenceService/Deployment penguins(-predictor) did not appear (operator logs: kubectl -n $NAMESPACE logs deploy/$RELEASE-operator; registry: kubectl -n $NAMESPACE get modelregistries.modelship.io -o yaml)"
   sleep 5
 done
 kc rollout status deployment/penguins-predictor --timeout="$TIMEOUT"
