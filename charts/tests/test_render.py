@@ -529,3 +529,34 @@ def test_helm_test_pod_checks_the_health_endpoints(render: Any) -> None:
     checks = yaml.safe_load(env_map(pod["spec"]["containers"][0])["CHECKS"]["value"])
     assert checks["gateway"] == "http://r-gateway:8000/readyz"
     assert checks["mlflow"] == "http://r-mlflow:5000/health"
+
+
+# ------------------------------------------------------------------------------------- settings contracts
+
+SETTINGS = {
+    "r-gateway": "modelship_gateway.settings:GatewaySettings",
+    "r-operator": "modelship_operator.settings:OperatorSettings",
+    "r-training-penguins": "modelship_training.settings:TrainingSettings",
+    "penguins-predictor": "modelship_serving.settings:ServingSettings",
+}
+
+
+def test_every_modelship_env_var_is_a_settings_field(render: Any) -> None:
+    """Each MODELSHIP_* variable the chart sets names a field of that service's pydantic-settings class."""
+    import importlib
+
+    objs = render(CHART / "ci" / "operator-disabled-values.yaml") + render(CHART / "ci" / "default-values.yaml")
+    seen: set[str] = set()
+    for obj, spec in workloads(objs):
+        target = SETTINGS.get(obj["metadata"]["name"])
+        if target is None or target in seen:
+            continue
+        seen.add(target)
+        module, _, cls = target.partition(":")
+        fields = set(getattr(importlib.import_module(module), cls).model_fields)
+        for _, c in containers(spec):
+            for name in env_map(c):
+                if name.startswith("MODELSHIP_"):
+                    field = name.removeprefix("MODELSHIP_").lower()
+                    assert field in fields, f"{ref(obj)} sets {name}, but {cls} has no field {field}"
+    assert seen == set(SETTINGS.values())
