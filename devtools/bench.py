@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from devtools import servers, wrk
+from devtools.datasets import penguins_test_split
 from devtools.demo import train
 from devtools.procs import ProcGroup, ServerError, free_port, http_ok
 
@@ -57,25 +58,6 @@ def log(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------- data
-
-
-def test_rows(training_db_url: str) -> tuple[np.ndarray, np.ndarray]:
-    """The penguins test split exactly as training made it (same table, test size and seed)."""
-    from sklearn.model_selection import train_test_split
-
-    from modelship_common.db import make_engine
-    from modelship_training import penguins_data
-    from modelship_training.settings import get_settings
-
-    settings = get_settings()
-    engine = make_engine(training_db_url)
-    try:
-        data = penguins_data.to_arrays(penguins_data.read_processed(engine))
-    finally:
-        engine.dispose()
-    _, x_test, _, y_test = train_test_split(data.features, data.labels, test_size=settings.test_size,
-                                            stratify=data.labels, random_state=settings.random_seed)
-    return np.asarray(x_test, dtype=np.float32), np.asarray(y_test)
 
 
 def v2_body(x: np.ndarray) -> dict[str, Any]:
@@ -222,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         info = registry.resolve_alias(client, MODEL, registry.CHAMPION)
         uri = registry.model_uri(MODEL, info.version)
         log(f"{uri} (estimator {info.tags.get('modelship.io/estimator')}, onnx={bool(info.onnx_path)})")
-        x_test, _ = test_rows(training_db)
+        x_test, _ = penguins_test_split(training_db)
 
         ms = group.add(servers.start_model_server(uri, tracking_uri=tracking_uri, log_dir=logs, model_name=MODEL,
                                                   wait=False))

@@ -85,7 +85,7 @@ def train(jobs: list[str], tracking_uri: str, log_dir: Path, database_url: str) 
     ``database_url`` is where the training data tables (``penguins_raw``, ``penguins_processed``) go.
     """
     job = "all" if len(jobs) > 1 else jobs[0]
-    argv = [servers.PYTHON, "-m", "modelship_training", job, "--tracking-uri", tracking_uri]
+    argv = [servers.PYTHON, "-m", "modelship_training", "--tracking-uri", tracking_uri, job]
     say(f"training {job} (this takes a few minutes the first time): {' '.join(argv[1:])}")
     log_path = log_dir / "training.log"
     env = servers.server_env({"MODELSHIP_MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_TRACKING_URI": tracking_uri,

@@ -98,7 +98,7 @@ def trained(tracking_uri: str, mlflow_client: Any, postgres: Proc, log_dir: Path
     started = time.monotonic()
     with open(log, "w") as out:
         done = subprocess.run(
-            [servers.PYTHON, "-m", "modelship_training", "all", "--tracking-uri", tracking_uri],
+            [servers.PYTHON, "-m", "modelship_training", "--tracking-uri", tracking_uri, "all"],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=servers.REPO_ROOT, timeout=TRAIN_TIMEOUT_S,
             check=False,
         )
@@ -123,6 +123,22 @@ def model_servers(trained: Trained, log_dir: Path) -> Iterator[dict[str, Proc]]:
         yield procs
     finally:
         group.stop_all()
+
+
+@pytest.fixture(scope="session")
+def penguins_test(trained: Trained) -> tuple[Any, Any]:
+    """The penguins held-out rows (encoded float32 (n, 9)) and labels, split exactly as training split them."""
+    from devtools.datasets import penguins_test_split
+
+    return penguins_test_split(trained.database_url)
+
+
+@pytest.fixture(scope="session")
+def digits_test() -> tuple[Any, Any]:
+    """The digits held-out images (float32 (n, 28, 28, 1)) and labels."""
+    from devtools.datasets import digits_test_split
+
+    return digits_test_split()
 
 
 @pytest.fixture

@@ -1,0 +1,168 @@
+"""``devtools.demo`` smoke test: the launcher comes up, its printed curl examples work, SIGINT stops everything.
+
+The demo gets a temporary state dir seeded with a copy of this session's trained MLflow store (so it reuses
+models instead of retraining, like a second ``make demo``) and fresh ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devtools import servers
+from devtools.procs import free_port, poll_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def seed_state(session_dir: Path, state: Path) -> None:
+    """Copy the session's MLflow store (consistent SQLite backup + artifact tree) into the demo's layout."""
+    import shutil
+
+    src = session_dir / "mlflow"
+    (state / "mlflow").mkdir(parents=True)
+    with sqlite3.connect(src / "mlflow.db") as a, sqlite3.connect(state / "mlflow" / "mlflow.db") as b:
+        a.backup(b)
+    shutil.copytree(src / "mlartifacts", state / "mlflow" / "mlartifacts")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (walks /proc parent links)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rfind(")") + 2] != "Z"
+
+
+def run_curl(command: str) -> httpx.Response:
+    """Do what a printed ``curl -s -X POST URL [-H h] [-d body | -F field=@path]`` line does, over HTTP."""
+    args = shlex.split(command)
+    assert args[0] == "curl"
+    url, headers, data, files = None, {}, None, {}
+    it = iter(args[1:])
+    for arg in it:
+        if arg in ("-s", "-sS"):
+            continue
+        if arg == "-X":
+            assert next(it) == "POST"
+        elif arg == "-H":
+            key, value = next(it).split(":", 1)
+            headers[key.strip()] = value.strip()
+        elif arg == "-d":
+            data = next(it).encode()
+        elif arg == "-F":
+            field, value = next(it).split("=", 1)
+            path = Path(value.removeprefix("@"))
+            files[field] = (path.name, path.read_bytes(), "image/png")
+        elif arg.startswith("http"):
+            url = arg
+        else:
+            raise AssertionError(f"unexpected curl argument {arg!r} in {command!r}")
+    assert url
+    return httpx.post(url, content=data, headers=headers, files=files or None, timeout=60)
+
+
+def test_demo_starts_serves_the_curl_examples_and_stops_on_sigint(trained, session_dir, tmp_path):
+    state = tmp_path / "demo"
+    seed_state(session_dir, state)
+    port, mlflow_port, serving_port = free_port(), free_port(), free_port()
+    argv = [servers.PYTHON, "-m", "devtools.demo", "--state-dir", str(state), "--port", str(port),
+            "--mlflow-port", str(mlflow_port), "--serving-port", str(serving_port)]
+    demo = subprocess.Popen(argv, cwd=servers.REPO_ROOT, env=servers.server_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(demo.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        def up() -> bool:
+            assert demo.poll() is None, "demo exited early:\n" + "".join(lines)
+            return any("Press Ctrl-C to stop." in line for line in lines)
+
+        poll_until(up, timeout=300, what="demo")
+        output = "".join(lines)
+        assert "registry already has every model" in output and "[train]" not in output, output  # reused them
+        assert f"http://127.0.0.1:{port}" in output
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+        curls = [line.strip() for line in lines if line.strip().startswith("curl ")]
+        assert len(curls) == 2, output
+        penguin = run_curl(curls[0])
+        assert penguin.status_code == 200, penguin.text
+        assert penguin.json()["model"] == "penguins"
+        assert penguin.json()["predictions"][0]["class_name"] == "Gentoo"
+        image = run_curl(curls[1])
+        assert image.status_code == 200, image.text
+        assert image.json()["predictions"][0]["class_name"] == "7"
+        models = httpx.get(f"http://127.0.0.1:{port}/api/models", timeout=30).json()
+        assert {m["name"] for m in models} >= {"penguins", "digits-fast", "digits-balanced", "digits-accurate"}
+        assert all(m["ready"] for m in models)
+
+        children = descendants(demo.pid)
+        assert len(children) >= 6, children  # MLflow, 4 model servers, gateway (and their workers)
+        os.kill(demo.pid, signal.SIGINT)
+        assert demo.wait(timeout=90) == 0, "".join(lines)
+        reader.join(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [p for p in children if alive(p)] == [], "processes left behind by the demo"
+        for p in (port, mlflow_port):
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"http://127.0.0.1:{p}/", timeout=5)
+        assert "stopped" in "".join(lines)
+    finally:
+        if demo.poll() is None:  # the test failed midway: kill the demo and everything it started
+            leftovers = descendants(demo.pid)
+            os.killpg(demo.pid, signal.SIGKILL)
+            for pid in leftovers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+            demo.wait()
+
+
+def test_demo_refuses_a_busy_port(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        busy = sock.getsockname()[1]
+        done = subprocess.run(
+            [servers.PYTHON, "-m", "devtools.demo", "--state-dir", str(tmp_path), "--port", str(busy)],
+            cwd=servers.REPO_ROOT, env=servers.server_env(), capture_output=True, text=True, timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"port {busy}" in done.stderr and "--port" in done.stderr
+    assert not (tmp_path / "mlflow").exists()  # nothing was started
+
