@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from modelship_common.registry import CHALLENGER, CHAMPION
 
+#: Scores that differ by less than this are equal (0.90 + 0.05 is 0.9500000000000001 in floating point).
+TOLERANCE = 1e-12
+
 
 @dataclass(frozen=True)
 class PromotionDecision:
@@ -47,7 +50,7 @@ def decide(
     """
     if margin < 0:
         raise ValueError(f"promotion margin must be >= 0, got {margin}")
-    promoted = champion_f1 is None or new_f1 >= champion_f1 + margin
+    promoted = champion_f1 is None or new_f1 >= champion_f1 + margin - TOLERANCE
     return PromotionDecision(
         alias=CHAMPION if promoted else CHALLENGER,
         new_f1=float(new_f1),
