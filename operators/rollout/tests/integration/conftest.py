@@ -1,0 +1,350 @@
+"""Integration fixtures: the REAL control plane (scripts/k8s), REAL MLflow servers, the operator as a
+``kopf run`` subprocess authenticated as its own ServiceAccount (so the RBAC in deploy/rbac.yaml is tested).
+
+A missing tool or a control plane that does not come up FAILS the test with the make target to run; nothing
+is skipped. Every test gets its own namespace; tests needing registry isolation get their own MLflow.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devtools.procs import Proc, free_port, poll_until, start, tail
+from devtools.servers import VENV_BIN, server_env
+
+REPO = Path(__file__).resolve().parents[4]
+CACHE = Path(os.environ.get("MODELSHIP_CACHE") or Path.home() / ".cache" / "modelship")
+BIN = CACHE / "bin"
+CONTROL_PLANE = REPO / "scripts" / "k8s" / "control-plane.sh"
+CLUSTER_NAME = os.environ.get("MODELSHIP_OPERATOR_TEST_CLUSTER", "operator-tests")
+CRDS = REPO / "k8s" / "crds"
+RBAC = REPO / "operators" / "rollout" / "deploy" / "rbac.yaml"
+OPERATOR_NS = "modelship-system"
+WEBHOOK_SECRET = "integration-webhook-secret"
+SERVING_IMAGE = "modelship-serving:it"
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    if not (path.exists() and os.access(path, os.X_OK)):
+        pytest.fail(
+            f"{path} is missing: run `make k8s-tools` (scripts/k8s/install-tools.sh) to build the control plane tools",
+            pytrace=False,
+        )
+    return str(path)
+
+
+def run(
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    input: str | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, capture_output=True, text=True, env=env, input=input, timeout=timeout, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    kubectl_bin: str
+    kubeconfig: Path
+    operator_kubeconfig: Path | None = None
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run([self.kubectl_bin, *args], env=self.env, check=check, input=input)
+
+    def apply(
+        self, obj: dict[str, Any] | list[dict[str, Any]], *, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        docs = obj if isinstance(obj, list) else [obj]
+        text = yaml.safe_dump_all(docs)
+        return self.kubectl("apply", "--server-side", "--field-manager=tests", "-f", "-", input=text, check=check)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        args = ["get", kind, name, "-o", "json", "--ignore-not-found"]
+        if namespace:
+            args += ["-n", namespace]
+        out = self.kubectl(*args).stdout.strip()
+        return json.loads(out) if out else None
+
+    def list(self, kind: str, namespace: str, *extra: str) -> list[dict[str, Any]]:
+        return json.loads(self.kubectl("get", kind, "-n", namespace, "-o", "json", *extra).stdout)["items"]
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        return self.list("events", namespace, f"--field-selector=involvedObject.name={name}")
+
+    def namespace(self) -> str:
+        name = f"op-{uuid.uuid4().hex[:8]}"
+        self.kubectl("create", "namespace", name)
+        return name
+
+
+def _parse_env(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        line = line.strip().removeprefix("export ")
+        key, sep, value = line.partition("=")
+        if sep and key in ("KUBECONFIG", "MODELSHIP_K8S_DIR", "MODELSHIP_K8S_SERVER", "MODELSHIP_K8S_NODES"):
+            out[key] = value.strip().strip("'\"")
+    return out
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    kubectl = tool("kubectl")
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok"):
+        tool(name)
+    if not CONTROL_PLANE.exists():
+        pytest.fail(f"{CONTROL_PLANE} is missing (scripts/k8s); run `make k8s-tools` after pulling it", pytrace=False)
+    base_env = {**os.environ, "MODELSHIP_K8S_NAME": CLUSTER_NAME}
+    already = run(["bash", str(CONTROL_PLANE), "status", "--name", CLUSTER_NAME], env=base_env, check=False)
+    up = run(["bash", str(CONTROL_PLANE), "up", "--name", CLUSTER_NAME], env=base_env, check=False, timeout=900)
+    if up.returncode != 0:
+        pytest.fail(
+            f"the control plane did not come up (scripts/k8s/control-plane.sh up; tools: `make k8s-tools`):\n"
+            f"{up.stdout[-3000:]}\n{up.stderr[-3000:]}",
+            pytrace=False,
+        )
+    env = {**base_env, **_parse_env(up.stdout)}
+    if "KUBECONFIG" not in env:
+        env.update(_parse_env(run(["bash", str(CONTROL_PLANE), "env", "--name", CLUSTER_NAME], env=base_env).stdout))
+    cl = Cluster(env=env, kubectl_bin=kubectl, kubeconfig=Path(env["KUBECONFIG"]))
+    cl.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    for crd in ("inferenceservices.modelship.io", "modelregistries.modelship.io"):
+        cl.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    cl.operator_kubeconfig = _service_account_kubeconfig(cl, tmp_path_factory.mktemp("operator-sa"))
+    yield cl
+    if already.returncode != 0 and not os.environ.get("MODELSHIP_KEEP_CLUSTER"):
+        run(["bash", str(CONTROL_PLANE), "down", "--name", CLUSTER_NAME], env=base_env, check=False)
+
+
+def _service_account_kubeconfig(cl: Cluster, where: Path) -> Path:
+    """A kubeconfig holding a token of the operator's ServiceAccount (RBAC from deploy/rbac.yaml)."""
+    cl.kubectl("create", "namespace", OPERATOR_NS, check=False)
+    cl.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(RBAC))
+    token = cl.kubectl("create", "token", "modelship-operator", "-n", OPERATOR_NS, "--duration=6h").stdout.strip()
+    admin = yaml.safe_load(cl.kubeconfig.read_text())
+    cluster_entry = admin["clusters"][0]["cluster"]
+    if "certificate-authority" in cluster_entry:
+        ca = Path(cluster_entry["certificate-authority"])
+        if not ca.is_absolute():
+            ca = cl.kubeconfig.parent / ca
+        cluster_entry = {
+            "server": cluster_entry["server"],
+            "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
+        }
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "it", "cluster": cluster_entry}],
+        "users": [{"name": "modelship-operator", "user": {"token": token}}],
+        "contexts": [
+            {"name": "it", "context": {"cluster": "it", "user": "modelship-operator", "namespace": "default"}}
+        ],
+        "current-context": "it",
+    }
+    path = where / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = cluster.namespace()
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+# --------------------------------------------------------------------------------------------------- MLflow
+
+
+@dataclass
+class MlflowServer:
+    """A real ``mlflow server`` (SQLite + served artifacts) that can be stopped and started on the same port."""
+
+    state: Path
+    port: int
+    webhooks: bool
+    proc: Proc | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MlflowServer:
+        (self.state / "artifacts").mkdir(parents=True, exist_ok=True)
+        extra = {"MLFLOW_WEBHOOK_CACHE_TTL": "1"}
+        if self.webhooks:
+            # An in-cluster operator is an http:// URL on a private address: MLflow refuses both by default.
+            extra |= {"MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true"}
+        argv = [
+            str(VENV_BIN / "mlflow"), "server",
+            "--backend-store-uri", f"sqlite:///{self.state / 'mlflow.db'}",
+            "--artifacts-destination", str(self.state / "artifacts"),
+            "--serve-artifacts", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+        ]  # fmt: skip
+        self.proc = start(
+            "mlflow", argv, log_path=self.state / "mlflow.log", env=server_env(extra), url=self.url, port=self.port
+        )
+        self.proc.wait_http("/health", timeout=120)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+            self.proc = None
+
+    def client(self) -> Any:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.url, registry_uri=self.url)
+
+
+@pytest.fixture
+def mlflow_factory(tmp_path: Path) -> Iterator[Callable[..., MlflowServer]]:
+    started: list[MlflowServer] = []
+
+    def make(*, webhooks: bool = True) -> MlflowServer:
+        server = MlflowServer(state=tmp_path / f"mlflow-{len(started)}", port=free_port(), webhooks=webhooks)
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def default_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """The operator's default MLflow (MODELSHIP_MLFLOW_TRACKING_URI) for InferenceServices without a registry."""
+    server = MlflowServer(state=tmp_path_factory.mktemp("mlflow-default"), port=free_port(), webhooks=False).start()
+    yield server
+    server.stop()
+
+
+def register_version(server: MlflowServer, name: str, *, alias: str | None = "champion", seed: int = 0) -> str:
+    """Log a tiny sklearn classifier, register it as a new version of ``name`` (tags per docs/contracts.md)."""
+    import mlflow
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from modelship_common.registry import CLASSES_TAG, SERVE_TAG, TASK_TAG
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(60, 4))
+    y = (x[:, 0] + rng.normal(scale=0.1, size=60) > 0).astype(int)
+    model = LogisticRegression().fit(x, y)
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_registry_uri(server.url)
+    mlflow.set_experiment(f"it-{name}")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name)
+    client = server.client()
+    version = str(info.registered_model_version)
+    client.set_registered_model_tag(name, SERVE_TAG, "true")
+    client.set_registered_model_tag(name, TASK_TAG, "tabular")
+    client.set_registered_model_tag(name, CLASSES_TAG, json.dumps(["no", "yes"]))
+    client.set_model_version_tag(name, version, "test_f1", "0.9")
+    if alias:
+        client.set_registered_model_alias(name, alias, version)
+    return version
+
+
+# ------------------------------------------------------------------------------------------------- operator
+
+
+@dataclass
+class Operator:
+    proc: Proc
+    health_port: int
+    metrics_port: int
+    webhook_port: int
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            return resp.read().decode()
+
+    def log_tail(self, lines: int = 80) -> str:
+        return tail(self.log, lines)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, default_mlflow: MlflowServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    """``kopf run -m modelship_operator.handlers --all-namespaces`` as the operator's ServiceAccount."""
+    health, metrics, webhook = free_port(), free_port(), free_port()
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    env = server_env(
+        {
+            "KUBECONFIG": str(cluster.operator_kubeconfig),
+            "MODELSHIP_MLFLOW_TRACKING_URI": default_mlflow.url,
+            "MODELSHIP_SERVING_IMAGE": SERVING_IMAGE,
+            "MODELSHIP_METRICS_PORT": str(metrics),
+            "MODELSHIP_WEBHOOK_PORT": str(webhook),
+            "MODELSHIP_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "MODELSHIP_WEBHOOK_URL": f"http://127.0.0.1:{webhook}/webhooks/mlflow",
+            "MODELSHIP_RESYNC_SECONDS": "5",
+            "MODELSHIP_RETRY_SECONDS": "2",
+            "MODELSHIP_MLFLOW_TIMEOUT_SECONDS": "3",
+            "MODELSHIP_LOG_LEVEL": "DEBUG",
+        }
+    )
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    argv = [
+        str(VENV_BIN / "kopf"), "run", "-m", "modelship_operator.handlers", "--all-namespaces",
+        f"--liveness=http://127.0.0.1:{health}/healthz", "--verbose",
+    ]  # fmt: skip
+    proc = start("operator", argv, log_path=log, env=env, url=f"http://127.0.0.1:{health}", port=health)
+    try:
+        proc.wait_http("/healthz", timeout=90)
+        poll_until(lambda: _port_open(metrics), timeout=30, what="operator metrics port")
+    except Exception as exc:
+        proc.stop()
+        pytest.fail(f"the operator did not start: {exc}\n{tail(log, 80)}", pytrace=False)
+    op = Operator(proc=proc, health_port=health, metrics_port=metrics, webhook_port=webhook, log=log, env=env)
+    yield op
+    proc.stop()
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
