@@ -174,6 +174,7 @@ async def registry_daemon(
 async def registry_spec_changed(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
     runtime.registries.webhook_ids.pop((namespace, name), None)  # the trackingUri may have changed
+    runtime.registries.webhook_failed.pop((namespace, name), None)
     runtime.registries.fire("spec", namespace, name)
 
 

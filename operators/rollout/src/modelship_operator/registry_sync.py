@@ -27,6 +27,8 @@ from modelship_operator.render import is_owned_by
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_RETRY_SECONDS = 300
+
 
 @dataclass
 class Trigger:
@@ -56,6 +58,8 @@ class Registries:
 
     triggers: dict[tuple[str, str], Trigger] = field(default_factory=dict)
     webhook_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: When registering the webhook last failed (monotonic seconds), to retry only every few minutes.
+    webhook_failed: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def trigger_for(self, namespace: str, name: str) -> Trigger:
         return self.triggers.setdefault((namespace, name), Trigger())
@@ -63,6 +67,7 @@ class Registries:
     def drop(self, namespace: str, name: str) -> None:
         self.triggers.pop((namespace, name), None)
         self.webhook_ids.pop((namespace, name), None)
+        self.webhook_failed.pop((namespace, name), None)
 
     def fire(self, reason: str, namespace: str | None = None, name: str | None = None) -> int:
         """Trigger every registry (or one); returns how many were triggered."""
@@ -196,6 +201,9 @@ async def ensure_registry_webhook(op: Operator, registries: Registries, registry
     url = op.settings.webhook_url.rstrip("/")
     if not url or key in registries.webhook_ids:
         return
+    failed = registries.webhook_failed.get(key)
+    if failed is not None and time.monotonic() - failed < WEBHOOK_RETRY_SECONDS:
+        return
     if url.endswith("/webhooks/mlflow"):
         url = f"{url}/{meta['namespace']}/{meta['name']}"
     hook_name = f"modelship-{meta['namespace']}-{meta['name']}"
@@ -203,8 +211,15 @@ async def ensure_registry_webhook(op: Operator, registries: Registries, registry
     try:
         hook_id = await op.call(ml.ensure_webhook, tracking_uri, hook_name, url, secret)
     except Exception as exc:
-        log.warning("ModelRegistry %s/%s: could not register the MLflow webhook: %s", *key, exc)
+        registries.webhook_failed[key] = time.monotonic()
+        log.warning(
+            "ModelRegistry %s/%s: could not register the MLflow webhook (polling only; retry in %ds): %s",
+            *key,
+            WEBHOOK_RETRY_SECONDS,
+            exc,
+        )
         return
+    registries.webhook_failed.pop(key, None)
     registries.webhook_ids[key] = hook_id
     await op.call(_patch_status, op, registry, {"webhook": hook_name})
     log.info("ModelRegistry %s/%s: MLflow webhook %s -> %s", *key, hook_name, url)
