@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -93,6 +94,16 @@ class Helm:
 
     def render(self, *values: Path | str, **kwargs: Any) -> list[dict[str, Any]]:
         return docs(self.template(*values, **kwargs).stdout)
+
+    def render_sources(self, *values: Path | str, **kwargs: Any) -> list[tuple[str, dict[str, Any]]]:
+        """Rendered objects with the chart that made each: "modelship" or the subchart's name."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        for text in re.split(r"^---\s*$", self.template(*values, **kwargs).stdout, flags=re.MULTILINE):
+            m = re.search(r"^# Source: modelship/(?:charts/([^/]+)/)?", text, flags=re.MULTILINE)
+            obj = yaml.safe_load(text)
+            if obj:
+                out.append(((m.group(1) or "modelship") if m else "modelship", obj))
+        return out
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from charts.tests.conftest import APP_SUBCHARTS, CHART, CI_VALUES, INFRA_SUBCHAR
 from charts.tests.manifests import containers, env_map, find, one, pod_labels, pod_spec, ref, workloads
 
 CI_IDS = [p.name for p in CI_VALUES]
+CHARTS = ["modelship", *INFRA_SUBCHARTS, *APP_SUBCHARTS]
 BUILTIN_GROUPS = (
     "",
     "v1",
@@ -232,71 +233,100 @@ def test_latest_tag_on_one_subchart_is_refused(helm: Helm) -> None:
 # -------------------------------------------------------------------------------------------- conventions
 
 
-def test_every_container_has_resources_probes_non_root_and_a_pinned_image(render: Any, ci_values: Path) -> None:
-    problems: list[str] = []
-    for obj, spec in workloads(render(ci_values)):
+def _owned(objs: list[dict[str, Any]], chart: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["__chart__"] == chart]
+
+
+@pytest.fixture(scope="module")
+def all_objects(helm: Helm) -> list[dict[str, Any]]:
+    """Every object of every ci/*-values.yaml render, tagged with the (sub)chart whose template made it."""
+    out: list[dict[str, Any]] = []
+    for values in CI_VALUES:
+        for chart, obj in helm.render_sources(values):
+            out.append({**obj, "__chart__": chart, "__values__": values.name})
+    return out
+
+
+def _where(obj: dict[str, Any]) -> str:
+    return f"{obj['__values__']}: {ref(obj)}"
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_every_container_has_resources_probes_non_root_and_a_pinned_image(
+    all_objects: list[dict[str, Any]], chart: str
+) -> None:
+    problems: set[str] = set()
+    for obj, spec in workloads(_owned(all_objects, chart)):
         pod_sc = spec.get("securityContext") or {}
         if not spec.get("serviceAccountName") or spec["serviceAccountName"] == "default":
-            problems.append(f"{ref(obj)}: no own ServiceAccount")
+            problems.add(f"{_where(obj)}: no own ServiceAccount")
         for key, c in containers(spec):
-            where = f"{ref(obj)}/{c['name']}"
+            where = f"{_where(obj)}/{c['name']}"
             res = c.get("resources") or {}
             for part in ("requests", "limits"):
                 if not {"cpu", "memory"} <= set(res.get(part) or {}):
-                    problems.append(f"{where}: resources.{part} needs cpu and memory")
+                    problems.add(f"{where}: resources.{part} needs cpu and memory")
             sc = c.get("securityContext") or {}
             if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
-                problems.append(f"{where}: runAsNonRoot is not set")
+                problems.add(f"{where}: runAsNonRoot is not set")
             if (sc.get("runAsUser", pod_sc.get("runAsUser")) or 1) == 0:
-                problems.append(f"{where}: runs as uid 0")
+                problems.add(f"{where}: runs as uid 0")
             if sc.get("allowPrivilegeEscalation") is not False:
-                problems.append(f"{where}: allowPrivilegeEscalation must be false")
+                problems.add(f"{where}: allowPrivilegeEscalation must be false")
             if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
-                problems.append(f"{where}: capabilities.drop must include ALL")
+                problems.add(f"{where}: capabilities.drop must include ALL")
             image = c["image"]
             if "@sha256:" not in image:
                 tag = image.rsplit("/", 1)[-1].partition(":")[2]
                 if not tag or tag == "latest":
-                    problems.append(f"{where}: image {image} is not pinned")
+                    problems.add(f"{where}: image {image} is not pinned")
             if key == "containers" and c.get("ports"):
                 for probe in ("readinessProbe", "livenessProbe"):
                     if probe not in c:
-                        problems.append(f"{where}: a server without {probe}")
-    assert problems == []
+                        problems.add(f"{where}: a server without {probe}")
+    assert not problems, "\n".join(sorted(problems))
 
 
-def test_labels_are_app_kubernetes_io_and_selectors_name_plus_instance(render: Any, ci_values: Path) -> None:
-    problems: list[str] = []
-    for obj in render(ci_values):
+@pytest.mark.parametrize("chart", CHARTS)
+def test_labels_are_app_kubernetes_io_and_selectors_name_plus_instance(
+    all_objects: list[dict[str, Any]], chart: str
+) -> None:
+    problems: set[str] = set()
+    pair = {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
+    for obj in _owned(all_objects, chart):
         labels = obj["metadata"].get("labels") or {}
         foreign = [k for k in labels if not k.startswith("app.kubernetes.io/")]
         if foreign:
-            problems.append(f"{ref(obj)}: labels {foreign}")
+            problems.add(f"{_where(obj)}: labels {foreign}")
         for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by"):
             if key not in labels:
-                problems.append(f"{ref(obj)}: no {key} label")
+                problems.add(f"{_where(obj)}: no {key} label")
         if pod_spec(obj) is not None:
             foreign = [k for k in pod_labels(obj) if not k.startswith("app.kubernetes.io/")]
             if foreign:
-                problems.append(f"{ref(obj)}: pod labels {foreign}")
+                problems.add(f"{_where(obj)}: pod labels {foreign}")
         if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet"):
             selector = obj["spec"]["selector"]["matchLabels"]
-            if set(selector) != {"app.kubernetes.io/name", "app.kubernetes.io/instance"}:
-                problems.append(f"{ref(obj)}: selector {sorted(selector)}")
+            if set(selector) != pair:
+                problems.add(f"{_where(obj)}: selector {sorted(selector)}")
         service_selector = obj["spec"].get("selector") if obj["kind"] == "Service" else None
-        if service_selector and set(service_selector) != {"app.kubernetes.io/name", "app.kubernetes.io/instance"}:
-            problems.append(f"{ref(obj)}: selector {sorted(obj['spec']['selector'])}")
-    assert problems == []
+        if service_selector and set(service_selector) != pair:
+            problems.add(f"{_where(obj)}: selector {sorted(service_selector)}")
+    assert not problems, "\n".join(sorted(problems))
 
 
-def test_every_server_pod_has_prometheus_annotations(render: Any, ci_values: Path) -> None:
-    for obj, _ in workloads(render(ci_values)):
+@pytest.mark.parametrize("chart", CHARTS)
+def test_every_server_pod_has_prometheus_annotations(all_objects: list[dict[str, Any]], chart: str) -> None:
+    problems: set[str] = set()
+    for obj, _ in workloads(_owned(all_objects, chart)):
         if obj["kind"] in ("Job", "CronJob", "Pod"):
             continue
         ann = (obj["spec"]["template"]["metadata"].get("annotations")) or {}
-        assert "prometheus.io/scrape" in ann, f"{ref(obj)}: no prometheus.io/scrape annotation"
-        if ann["prometheus.io/scrape"] == "true":
-            assert {"prometheus.io/port", "prometheus.io/path"} <= set(ann), ref(obj)
+        if "prometheus.io/scrape" not in ann:
+            problems.add(f'{_where(obj)}: no prometheus.io/scrape annotation ("false" when there is nothing to scrape)')
+        elif ann["prometheus.io/scrape"] == "true" and not {"prometheus.io/port", "prometheus.io/path"} <= set(ann):
+            problems.add(f"{_where(obj)}: prometheus.io/scrape without port and path")
+    assert not problems, "\n".join(sorted(problems))
 
 
 # ------------------------------------------------------------------------------------------------ secrets
@@ -475,7 +505,7 @@ def test_operator_deployment_and_least_rbac(render: Any) -> None:
 
 def test_training_jobs_are_hooks_and_the_cronjob_is_opt_in(render: Any, helm: Helm) -> None:
     objs = render(CHART / "ci" / "default-values.yaml")
-    jobs = {o["metadata"]["name"]: o for o in find(objs, "Job")}
+    jobs = {o["metadata"]["name"]: o for o in find(objs, "Job") if o["metadata"]["name"].startswith("r-training")}
     assert set(jobs) == {"r-training-penguins", "r-training-digits"}
     for name, job in jobs.items():
         ann = job["metadata"]["annotations"]
@@ -485,7 +515,9 @@ def test_training_jobs_are_hooks_and_the_cronjob_is_opt_in(render: Any, helm: He
         assert c["args"] == [name.removeprefix("r-training-")]
         assert env_map(c)["MODELSHIP_DATABASE_URL"]["value"].startswith("postgresql+psycopg://$(DATABASE_USERNAME)")
     assert not find(objs, "CronJob")
-    assert not find(render(CHART / "ci" / "minimal-values.yaml"), "Job")
+    assert not [
+        j for j in find(render(CHART / "ci" / "minimal-values.yaml"), "Job") if "training" in j["metadata"]["name"]
+    ]
     cron = helm.render(sets=("training.cronJob.enabled=true", "training.cronJob.suspend=true"))
     cronjob = one(cron, "CronJob", "r-training")
     assert cronjob["spec"]["suspend"] is True and cronjob["spec"]["concurrencyPolicy"] == "Forbid"
