@@ -52,13 +52,13 @@ def configure_logging(args: argparse.Namespace, settings: ServingSettings) -> No
 
 
 def _bad_request_handler() -> Any:
-    from fastapi.responses import ORJSONResponse
+    from fastapi.responses import JSONResponse
 
-    async def handler(_request: Any, exc: Any) -> ORJSONResponse:
+    async def handler(_request: Any, exc: Any) -> JSONResponse:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}" for err in exc.errors()
         )
-        return ORJSONResponse(status_code=400, content={"error": f"invalid request body: {problems}"})
+        return JSONResponse(status_code=400, content={"error": f"invalid request body: {problems}"})
 
     return handler
 
