@@ -50,7 +50,6 @@ def get_gateway_settings(components: Annotated[Components, Depends(get_component
     return components.settings
 
 
-ComponentsDep = Annotated[Components, Depends(get_components)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ServiceDep = Annotated[PredictionService, Depends(get_service)]
 InventoryDep = Annotated[ModelInventory, Depends(get_inventory)]

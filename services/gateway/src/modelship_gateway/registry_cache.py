@@ -92,10 +92,3 @@ class RegistryCache:
             entry = _Entry(task=asyncio.get_running_loop().create_task(self._fetch(key)))
             self._entries[key] = entry
         return await asyncio.shield(entry.task)
-
-    def cached(self, name: str, version: str) -> ModelVersionInfo | None:
-        """The cached info without asking MLflow (None when absent, failed or still in flight)."""
-        entry = self._entries.get((name, version))
-        if entry is None or not entry.task.done() or entry.task.cancelled():
-            return None
-        return entry.task.result()
