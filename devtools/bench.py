@@ -61,8 +61,7 @@ def log(msg: str) -> None:
 
 
 def v2_body(x: np.ndarray) -> dict[str, Any]:
-    return {"inputs": [{"name": "input-0", "shape": list(x.shape), "datatype": "FP32",
-                        "data": x.reshape(-1).tolist()}]}
+    return {"inputs": [{"name": "input-0", "shape": list(x.shape), "datatype": "FP32", "data": x.reshape(-1).tolist()}]}
 
 
 def mlflow_body(x: np.ndarray) -> dict[str, Any]:
@@ -100,8 +99,9 @@ def parity(ms_url: str, ml_url: str, uri: str, x: np.ndarray) -> dict[str, Any]:
         ml_diff = None
     return {
         "n": len(x),
-        "classes_equal": bool(np.array_equal(ms_classes, ml_classes)
-                              and np.array_equal(ms_classes, native_proba.argmax(axis=1))),
+        "classes_equal": bool(
+            np.array_equal(ms_classes, ml_classes) and np.array_equal(ms_classes, native_proba.argmax(axis=1))
+        ),
         "max_diff_vs_native": float(np.max(np.abs(ms_proba - native_proba))),
         "max_diff_vs_mlflow": ml_diff,
     }
@@ -113,8 +113,9 @@ def cold_start(uri: str, tracking_uri: str, log_dir: Path, runs: int) -> list[fl
     for _ in range(runs):
         port = free_port()
         started = time.monotonic()
-        proc = servers.start_model_server(uri, tracking_uri=tracking_uri, log_dir=log_dir, model_name=MODEL,
-                                          port=port, wait=False)
+        proc = servers.start_model_server(
+            uri, tracking_uri=tracking_uri, log_dir=log_dir, model_name=MODEL, port=port, wait=False
+        )
         try:
             ready_url = f"{proc.url}/v2/models/{MODEL}/ready"
             deadline = started + 120
@@ -137,17 +138,22 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def render(points: list[Point], version: str, onnx: bool, par: dict[str, Any], cold: list[float],
-           duration: float) -> tuple[str, bool]:
+def render(
+    points: list[Point], version: str, onnx: bool, par: dict[str, Any], cold: list[float], duration: float
+) -> tuple[str, bool]:
     by = {(p.server, p.rows, p.concurrency): p.result for p in points}
-    out = [f"### penguins v{version} ({'ONNX' if onnx else 'native'} in modelship) vs `mlflow models serve`, "
-           f"wrk {duration:g}s per point", "",
-           "| server | rows/request | concurrency | req/s | p50 ms | p99 ms | errors |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        f"### penguins v{version} ({'ONNX' if onnx else 'native'} in modelship) vs `mlflow models serve`, "
+        f"wrk {duration:g}s per point",
+        "",
+        "| server | rows/request | concurrency | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for p in points:
         r = p.result
-        out.append(f"| {p.server} | {p.rows} | {p.concurrency} | {r.rps:,.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
-                   f"| {r.errors} |")
+        out.append(
+            f"| {p.server} | {p.rows} | {p.concurrency} | {r.rps:,.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
+        )
     out += ["", "| check | measured | target | result |", "|---|---:|---:|---|"]
     all_ok = True
 
@@ -159,22 +165,39 @@ def render(points: list[Point], version: str, onnx: bool, par: dict[str, Any], c
     for rows in ROWS:
         ms, ml = by[("modelship", rows, 8)], by[("mlflow serve", rows, 8)]
         ratio = ms.rps / ml.rps if ml.rps else float("inf")
-        row(f"req/s ratio modelship / mlflow, {rows} row(s), c=8", f"{ratio:.1f}x", f">= {TARGET_RATIO_C8:g}x",
-            ratio >= TARGET_RATIO_C8 and ms.errors == 0)
+        row(
+            f"req/s ratio modelship / mlflow, {rows} row(s), c=8",
+            f"{ratio:.1f}x",
+            f">= {TARGET_RATIO_C8:g}x",
+            ratio >= TARGET_RATIO_C8 and ms.errors == 0,
+        )
     for rows in ROWS:
         ms = by[("modelship", rows, 32)]
-        row(f"modelship p99, {rows} row(s), c=32", f"{ms.p99_ms:.1f} ms", f"<= {TARGET_P99_C32_MS:g} ms",
-            ms.p99_ms <= TARGET_P99_C32_MS and ms.errors == 0)
+        row(
+            f"modelship p99, {rows} row(s), c=32",
+            f"{ms.p99_ms:.1f} ms",
+            f"<= {TARGET_P99_C32_MS:g} ms",
+            ms.p99_ms <= TARGET_P99_C32_MS and ms.errors == 0,
+        )
     ml_diff = par["max_diff_vs_mlflow"]
-    measured = (f"classes equal={par['classes_equal']} on {par['n']} rows; max |dp| vs native "
-                f"{par['max_diff_vs_native']:.1e}" + (f", vs mlflow {ml_diff:.1e}" if ml_diff is not None else
-                                                     " (mlflow serve returns class ids only)"))
-    row("prediction parity (test rows)", measured, f"same classes, |dp| <= {PARITY_TOL:g}",
-        par["classes_equal"] and par["max_diff_vs_native"] <= PARITY_TOL
-        and (ml_diff is None or ml_diff <= PARITY_TOL))
+    measured = (
+        f"classes equal={par['classes_equal']} on {par['n']} rows; max |dp| vs native "
+        f"{par['max_diff_vs_native']:.1e}"
+        + (f", vs mlflow {ml_diff:.1e}" if ml_diff is not None else " (mlflow serve returns class ids only)")
+    )
+    row(
+        "prediction parity (test rows)",
+        measured,
+        f"same classes, |dp| <= {PARITY_TOL:g}",
+        par["classes_equal"] and par["max_diff_vs_native"] <= PARITY_TOL and (ml_diff is None or ml_diff <= PARITY_TOL),
+    )
     med = statistics.median(cold)
-    row(f"modelship cold start (median of {len(cold)})", f"{med:.2f} s ({', '.join(f'{c:.2f}' for c in cold)})",
-        f"<= {TARGET_COLD_START_S:g} s", med <= TARGET_COLD_START_S)
+    row(
+        f"modelship cold start (median of {len(cold)})",
+        f"{med:.2f} s ({', '.join(f'{c:.2f}' for c in cold)})",
+        f"<= {TARGET_COLD_START_S:g} s",
+        med <= TARGET_COLD_START_S,
+    )
     return "\n".join(out), all_ok
 
 
@@ -206,16 +229,19 @@ def run(args: argparse.Namespace) -> int:
         log(f"{uri} (estimator {info.tags.get('modelship.io/estimator')}, onnx={bool(info.onnx_path)})")
         x_test, _ = penguins_test_split(training_db)
 
-        ms = group.add(servers.start_model_server(uri, tracking_uri=tracking_uri, log_dir=logs, model_name=MODEL,
-                                                  wait=False))
+        ms = group.add(
+            servers.start_model_server(uri, tracking_uri=tracking_uri, log_dir=logs, model_name=MODEL, wait=False)
+        )
         ml = group.add(servers.start_mlflow_models_serve(uri, tracking_uri=tracking_uri, log_dir=logs, wait=False))
         ms.wait_http(f"/v2/models/{MODEL}/ready", timeout=180)
         ml.wait_http("/ping", timeout=240)
         log(f"modelship at {ms.url}, mlflow models serve at {ml.url}")
 
         par = parity(str(ms.url), str(ml.url), uri, x_test)
-        targets = {"modelship": (f"{ms.url}/v2/models/{MODEL}/infer", v2_body),
-                   "mlflow serve": (f"{ml.url}/invocations", mlflow_body)}
+        targets = {
+            "modelship": (f"{ms.url}/v2/models/{MODEL}/infer", v2_body),
+            "mlflow serve": (f"{ml.url}/invocations", mlflow_body),
+        }
         points: list[Point] = []
         for server, (url, make_body) in targets.items():
             wrk.run(url, json.dumps(make_body(batch(x_test, 1))), connections=8, duration_s=1.0)  # warm-up
@@ -223,8 +249,10 @@ def run(args: argparse.Namespace) -> int:
                 body = json.dumps(make_body(batch(x_test, rows)))
                 for c in CONCURRENCY:
                     result = wrk.run(url, body, connections=c, duration_s=args.duration)
-                    log(f"{server:13s} rows={rows:2d} c={c:2d}: {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms"
-                        f"  p99 {result.p99_ms:7.2f} ms  errors {result.errors}")
+                    log(
+                        f"{server:13s} rows={rows:2d} c={c:2d}: {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms"
+                        f"  p99 {result.p99_ms:7.2f} ms  errors {result.errors}"
+                    )
                     points.append(Point(server, rows, c, result))
         # The load servers stop before the cold starts are measured, so those get the whole machine.
         group.stop_all()

@@ -22,8 +22,13 @@ def penguins_test_split(training_db_url: str) -> tuple[np.ndarray, np.ndarray]:
         data = penguins_data.to_arrays(penguins_data.read_processed(engine))
     finally:
         engine.dispose()
-    _, x_test, _, y_test = train_test_split(data.features, data.labels, test_size=settings.test_size,
-                                            stratify=data.labels, random_state=settings.random_seed)
+    _, x_test, _, y_test = train_test_split(
+        data.features,
+        data.labels,
+        test_size=settings.test_size,
+        stratify=data.labels,
+        random_state=settings.random_seed,
+    )
     return np.asarray(x_test, dtype=np.float32), np.asarray(y_test, dtype=np.int64)
 
 
@@ -40,8 +45,7 @@ def digits_test_split() -> tuple[np.ndarray, np.ndarray]:
 def raw_row(encoded: np.ndarray) -> dict[str, object]:
     """An encoded penguins row back to the raw dict a user sends (``penguins.RAW_FEATURES``)."""
     values = [float(v) for v in encoded]
-    row: dict[str, object] = dict(zip(penguins.NUMERIC_FEATURES, values[: len(penguins.NUMERIC_FEATURES)],
-                                      strict=True))
+    row: dict[str, object] = dict(zip(penguins.NUMERIC_FEATURES, values[: len(penguins.NUMERIC_FEATURES)], strict=True))
     start = len(penguins.NUMERIC_FEATURES)
     row["island"] = penguins.ISLANDS[int(np.argmax(values[start : start + len(penguins.ISLANDS)]))]
     start += len(penguins.ISLANDS)

@@ -22,9 +22,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from devtools import servers
-from devtools.procs import LOCALHOST, PortInUse, Proc, ProcGroup, ServerError, free_port, port_is_free, tail
+from devtools.procs import (
+    PortInUse,
+    Proc,
+    ProcGroup,
+    ServerError,
+    free_port,
+    port_is_free,
+    require_free_port,
+    tail,
+)
 
 SAMPLE_PENGUIN = {
     "island": "Biscoe",
@@ -55,10 +65,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__.split("\n\n")[0] if __doc__ else "")
     p.add_argument("--port", type=int, default=8000, help="gateway port (default 8000)")
     p.add_argument("--mlflow-port", type=int, default=5000, help="MLflow port (default 5000)")
-    p.add_argument("--serving-port", type=int, default=8081,
-                   help="first model-server port; the next ones follow (busy ones are replaced by free ports)")
-    p.add_argument("--state-dir", type=Path, default=servers.cache_dir() / "demo",
-                   help="where MLflow, the predictions DB, discovery files and logs live")
+    p.add_argument(
+        "--serving-port",
+        type=int,
+        default=8081,
+        help="first model-server port; the next ones follow (busy ones are replaced by free ports)",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=servers.cache_dir() / "demo",
+        help="where MLflow, the predictions DB, discovery files and logs live",
+    )
     p.add_argument("--no-train", action="store_true", help="never train; serve what the registry has")
     return p.parse_args(argv)
 
@@ -66,11 +84,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ------------------------------------------------------------------------------------------------ training
 
 
-def missing_training(client: object) -> list[str]:
+def missing_training(client: Any) -> list[str]:
     """Which training jobs (``penguins``, ``digits``) are needed for models that are not registered yet."""
     from modelship_common import registry
 
-    have = set(registry.served_models(client))  # type: ignore[arg-type]
+    have = set(registry.served_models(client))
     jobs = []
     if PENGUINS not in have:
         jobs.append("penguins")
@@ -88,12 +106,26 @@ def train(jobs: list[str], tracking_uri: str, log_dir: Path, database_url: str) 
     argv = [servers.PYTHON, "-m", "modelship_training", "--tracking-uri", tracking_uri, job]
     say(f"training {job} (this takes a few minutes the first time): {' '.join(argv[1:])}")
     log_path = log_dir / "training.log"
-    env = servers.server_env({"MODELSHIP_MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_TRACKING_URI": tracking_uri,
-                              "MODELSHIP_DATABASE_URL": database_url})
+    env = servers.server_env(
+        {
+            "MODELSHIP_MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MODELSHIP_DATABASE_URL": database_url,
+        }
+    )
     started = time.monotonic()
     with open(log_path, "a", encoding="utf-8") as log:
-        popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 env=env, cwd=servers.REPO_ROOT, start_new_session=True, text=True, bufsize=1)
+        popen = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=servers.REPO_ROOT,
+            start_new_session=True,
+            text=True,
+            bufsize=1,
+        )
         try:
             assert popen.stdout is not None
             for line in popen.stdout:
@@ -124,29 +156,33 @@ def pick_port(preferred: int, taken: set[int]) -> int:
     return port
 
 
-def serve_models(client: object, tracking_uri: str, first_port: int, log_dir: Path, group: ProcGroup,
-                 taken: set[int]) -> dict[str, Proc]:
+def serve_models(
+    client: Any, tracking_uri: str, first_port: int, log_dir: Path, group: ProcGroup, taken: set[int]
+) -> dict[str, Proc]:
     """One model server per served model, at its champion (latest version when there is no champion)."""
     from modelship_common import registry
     from modelship_common.errors import ModelNotFound
 
-    names = registry.served_models(client)  # type: ignore[arg-type]
+    names = registry.served_models(client)
     if not names:
         raise ServerError("the registry has no served models; run without --no-train to train them")
     starting: dict[str, Proc] = {}
     for i, name in enumerate(names):
         try:
-            info = registry.resolve_alias(client, name, registry.CHAMPION)  # type: ignore[arg-type]
+            info = registry.resolve_alias(client, name, registry.CHAMPION)
             version = info.version
         except ModelNotFound:
-            versions = client.search_model_versions(f"name='{name}'")  # type: ignore[attr-defined]
+            versions = client.search_model_versions(f"name='{name}'")
             version = str(max(int(v.version) for v in versions))
             say(f"{name} has no champion alias; serving its latest version {version}")
         port = pick_port(first_port + i, taken)
         uri = registry.model_uri(name, version)
         say(f"starting model server {name} v{version} on :{port}")
-        starting[name] = group.add(servers.start_model_server(uri, tracking_uri=tracking_uri, log_dir=log_dir,
-                                                              model_name=name, port=port, wait=False))
+        starting[name] = group.add(
+            servers.start_model_server(
+                uri, tracking_uri=tracking_uri, log_dir=log_dir, model_name=name, port=port, wait=False
+            )
+        )
     for name, proc in starting.items():
         proc.wait_http(f"/v2/models/{name}/ready", timeout=180)
         say(f"model server {name} ready at {proc.url}")
@@ -203,8 +239,6 @@ def run(args: argparse.Namespace) -> int:
     for old in discovery.glob("*.json"):
         old.unlink()
 
-    from devtools.procs import require_free_port
-
     require_free_port(args.port, "gateway", "--port")
     require_free_port(args.mlflow_port, "MLflow", "--mlflow-port")
     taken = {args.port, args.mlflow_port}
@@ -232,8 +266,11 @@ def run(args: argparse.Namespace) -> int:
             servers.write_discovery(discovery, name, str(proc.url))
 
         db_url = f"sqlite:///{state / 'predictions.db'}"
-        gateway = group.add(servers.start_gateway(tracking_uri=tracking_uri, database_url=db_url, log_dir=logs,
-                                                  port=args.port, discovery_dir=discovery))
+        gateway = group.add(
+            servers.start_gateway(
+                tracking_uri=tracking_uri, database_url=db_url, log_dir=logs, port=args.port, discovery_dir=discovery
+            )
+        )
         png = write_sample_png(state)
 
         lines = [
@@ -254,8 +291,10 @@ def run(args: argparse.Namespace) -> int:
         while True:
             for proc in list(group.procs):
                 if not proc.running():
-                    say(f"{proc.name} exited with code {proc.popen.returncode}; stopping. Log tail:\n"
-                        f"{tail(proc.log_path)}")
+                    say(
+                        f"{proc.name} exited with code {proc.popen.returncode}; stopping. Log tail:\n"
+                        f"{tail(proc.log_path)}"
+                    )
                     return 1
             time.sleep(0.5)
     except Shutdown as sig:

@@ -251,8 +251,7 @@ def start(
             )
         except FileNotFoundError as exc:
             raise ServerError(f"{name}: cannot run {argv[0]!r}: {exc}") from exc
-    return Proc(name=name, argv=list(argv), log_path=log_path, popen=popen, url=url, port=port,
-                stop_signal=stop_signal)
+    return Proc(name=name, argv=list(argv), log_path=log_path, popen=popen, url=url, port=port, stop_signal=stop_signal)
 
 
 class ProcGroup:

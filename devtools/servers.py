@@ -57,12 +57,19 @@ def start_mlflow(state_dir: Path, *, port: int | None = None, timeout: float = 1
     if not mlflow.exists():
         raise ServerError(f"mlflow is not installed in {VENV_BIN}; run `make sync`")
     argv = [
-        str(mlflow), "server",
-        "--backend-store-uri", f"sqlite:///{state_dir / 'mlflow.db'}",
-        "--artifacts-destination", str(artifacts),
+        str(mlflow),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{state_dir / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(artifacts),
         "--serve-artifacts",
-        "--host", LOCALHOST, "--port", str(port),
-        "--workers", "1",
+        "--host",
+        LOCALHOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     url = f"http://{LOCALHOST}:{port}"
     proc = start("mlflow", argv, log_path=state_dir / "logs" / "mlflow.log", env=server_env(), url=url, port=port)
@@ -116,23 +123,51 @@ def start_postgres(data_dir: Path | None = None, *, port: int | None = None, tim
     pgdata = data_dir / "pgdata"
     env = {"PATH": f"{pg_bin}{os.pathsep}{os.environ.get('PATH', '')}", "HOME": str(data_dir), "LC_ALL": "C.UTF-8"}
     if not (pgdata / "PG_VERSION").exists():
-        extra = {"user": user, "group": group, "extra_groups": []} if user else {}
         res = subprocess.run(
-            [str(pg_bin / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-             "--no-sync", "--no-instructions"],
-            env=env, capture_output=True, text=True, check=False, **extra,  # type: ignore[arg-type]
+            [
+                str(pg_bin / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            user=user,
+            group=group,
+            extra_groups=[] if user else None,
         )
         if res.returncode != 0:
             raise ServerError(f"initdb failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
     argv = [
-        str(pg_bin / "postgres"), "-D", str(pgdata), "-p", str(port), "-k", str(data_dir),
-        "-c", f"listen_addresses={LOCALHOST}",
-        "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-        "-c", "max_connections=200",
+        str(pg_bin / "postgres"),
+        "-D",
+        str(pgdata),
+        "-p",
+        str(port),
+        "-k",
+        str(data_dir),
+        "-c",
+        f"listen_addresses={LOCALHOST}",
+        "-c",
+        "fsync=off",
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "full_page_writes=off",
+        "-c",
+        "max_connections=200",
     ]
     url = f"postgresql+psycopg://postgres@{LOCALHOST}:{port}/postgres"
-    proc = start("postgres", argv, log_path=log_path, env=env, port=port, stop_signal=signal.SIGINT,
-                 user=user, group=group)
+    proc = start(
+        "postgres", argv, log_path=log_path, env=env, port=port, stop_signal=signal.SIGINT, user=user, group=group
+    )
     proc.url = url
     proc.meta.update(url=url, data_dir=data_dir, dsn=f"host={LOCALHOST} port={port} user=postgres dbname=postgres")
 
@@ -187,14 +222,41 @@ def start_model_server(
     """
     port = port or free_port()
     name = model_name or model_uri[len("models:/") :].split("/")[0].split("@")[0]
-    argv = [PYTHON, "-m", "modelship_serving", "--model-uri", model_uri, "--http_port", str(port),
-            "--grpc_port", str(free_port()), "--enable_grpc", "false", "--model_name", name, *extra_args]
+    argv = [
+        PYTHON,
+        "-m",
+        "modelship_serving",
+        "--model-uri",
+        model_uri,
+        "--http_port",
+        str(port),
+        "--grpc_port",
+        str(free_port()),
+        "--enable_grpc",
+        "false",
+        "--model_name",
+        name,
+        *extra_args,
+    ]
     cache = model_cache_dir or Path(log_dir).resolve().parent / "model-cache"
-    proc_env = server_env({"MODELSHIP_MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_TRACKING_URI": tracking_uri,
-                           "MODELSHIP_MODEL_CACHE_DIR": str(cache), **(env or {})})
+    proc_env = server_env(
+        {
+            "MODELSHIP_MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MODELSHIP_MODEL_CACHE_DIR": str(cache),
+            **(env or {}),
+        }
+    )
     url = f"http://{LOCALHOST}:{port}"
-    proc = start(f"model server {name} ({model_uri})", argv, log_path=Path(log_dir) / f"serving-{name}-{port}.log",
-                 env=proc_env, url=url, port=port, cwd=REPO_ROOT)
+    proc = start(
+        f"model server {name} ({model_uri})",
+        argv,
+        log_path=Path(log_dir) / f"serving-{name}-{port}.log",
+        env=proc_env,
+        url=url,
+        port=port,
+        cwd=REPO_ROOT,
+    )
     proc.meta["model_name"] = name
     if wait:
         proc.wait_http(f"/v2/models/{name}/ready", timeout=timeout)
@@ -237,29 +299,73 @@ def start_gateway(
         settings["MODELSHIP_DISCOVERY_DIR"] = str(discovery_dir)
     argv = [PYTHON, "-m", "modelship_gateway"]
     url = f"http://{LOCALHOST}:{port}"
-    proc = start("gateway", argv, log_path=Path(log_dir) / f"gateway-{port}.log",
-                 env=server_env({**settings, **(env or {})}), url=url, port=port, cwd=REPO_ROOT)
+    proc = start(
+        "gateway",
+        argv,
+        log_path=Path(log_dir) / f"gateway-{port}.log",
+        env=server_env({**settings, **(env or {})}),
+        url=url,
+        port=port,
+        cwd=REPO_ROOT,
+    )
     return proc.wait_http("/readyz", timeout=timeout)
 
 
 def start_mlflow_models_serve(
-    model_uri: str, *, tracking_uri: str, log_dir: Path, port: int | None = None, timeout: float = 180.0,
+    model_uri: str,
+    *,
+    tracking_uri: str,
+    log_dir: Path,
+    port: int | None = None,
+    timeout: float = 180.0,
     wait: bool = True,
 ) -> Proc:
     """``mlflow models serve -m <uri> --env-manager local`` (the baseline the benchmark compares against)."""
     port = port or free_port()
-    argv = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-            "-h", LOCALHOST, "-p", str(port), "-w", "1"]
+    argv = [
+        str(VENV_BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "-h",
+        LOCALHOST,
+        "-p",
+        str(port),
+        "-w",
+        "1",
+    ]
     url = f"http://{LOCALHOST}:{port}"
-    proc = start(f"mlflow models serve {model_uri}", argv, log_path=Path(log_dir) / f"mlflow-serve-{port}.log",
-                 env=server_env({"MLFLOW_TRACKING_URI": tracking_uri}), url=url, port=port)
+    proc = start(
+        f"mlflow models serve {model_uri}",
+        argv,
+        log_path=Path(log_dir) / f"mlflow-serve-{port}.log",
+        env=server_env({"MLFLOW_TRACKING_URI": tracking_uri}),
+        url=url,
+        port=port,
+    )
     if wait:
         proc.wait_http("/ping", timeout=timeout)
     return proc
 
 
 __all__ = [
-    "INSTALL_HINT", "PYTHON", "REPO_ROOT", "VENV_BIN", "cache_dir", "create_database", "find_pg_bin", "http_ok",
-    "server_env", "start_gateway", "start_mlflow", "start_mlflow_models_serve", "start_model_server",
-    "start_postgres", "stop_postgres", "write_discovery",
+    "INSTALL_HINT",
+    "PYTHON",
+    "REPO_ROOT",
+    "VENV_BIN",
+    "cache_dir",
+    "create_database",
+    "find_pg_bin",
+    "http_ok",
+    "server_env",
+    "start_gateway",
+    "start_mlflow",
+    "start_mlflow_models_serve",
+    "start_model_server",
+    "start_postgres",
+    "stop_postgres",
+    "write_discovery",
 ]

@@ -44,11 +44,7 @@ def lua_script(body: str, content_type: str = "application/json") -> str:
     while f"]{'=' * level}]" in body:
         level += 1
     eq = "=" * level
-    return (
-        'wrk.method = "POST"\n'
-        f'wrk.headers["Content-Type"] = "{content_type}"\n'
-        f"wrk.body = [{eq}[{body}]{eq}]\n"
-    )
+    return f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "{content_type}"\nwrk.body = [{eq}[{body}]{eq}]\n'
 
 
 def parse(output: str) -> WrkResult:
@@ -65,17 +61,30 @@ def parse(output: str) -> WrkResult:
     return WrkResult(int(requests.group(1)), float(rps.group(1)), latency["50"], latency["99"], errors, output)
 
 
-def run(url: str, body: str, *, connections: int, duration_s: float, threads: int | None = None,
-        timeout_s: float = 10.0) -> WrkResult:
+def run(
+    url: str, body: str, *, connections: int, duration_s: float, threads: int | None = None, timeout_s: float = 10.0
+) -> WrkResult:
     """``wrk -t T -c C -d Ds --latency -s <post body> url`` and its parsed report."""
     threads = threads or max(1, min(2, connections))
     with tempfile.TemporaryDirectory(prefix="modelship-wrk-") as tmp:
         script = Path(tmp) / "post.lua"
         script.write_text(lua_script(body))
-        argv = [find_wrk(), "-t", str(threads), "-c", str(connections), "-d", f"{duration_s:g}s",
-                "--timeout", f"{timeout_s:g}s", "--latency", "-s", str(script), url]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + timeout_s + 30,
-                              check=False)
+        argv = [
+            find_wrk(),
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration_s:g}s",
+            "--timeout",
+            f"{timeout_s:g}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + timeout_s + 30, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}\n{done.stdout}")
     return parse(done.stdout)

@@ -92,14 +92,21 @@ def trained(tracking_uri: str, mlflow_client: Any, postgres: Proc, log_dir: Path
     database_url = servers.create_database(postgres, "training")
     log = log_dir / "training.log"
     env = servers.server_env(
-        {"MODELSHIP_MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_TRACKING_URI": tracking_uri,
-         "MODELSHIP_DATABASE_URL": database_url}
+        {
+            "MODELSHIP_MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MODELSHIP_DATABASE_URL": database_url,
+        }
     )
     started = time.monotonic()
     with open(log, "w") as out:
         done = subprocess.run(
             [servers.PYTHON, "-m", "modelship_training", "--tracking-uri", tracking_uri, "all"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=servers.REPO_ROOT, timeout=TRAIN_TIMEOUT_S,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=servers.REPO_ROOT,
+            timeout=TRAIN_TIMEOUT_S,
             check=False,
         )
     if done.returncode != 0:
@@ -115,8 +122,13 @@ def model_servers(trained: Trained, log_dir: Path) -> Iterator[dict[str, Proc]]:
     try:
         for name in ("penguins", *DIGITS_MODELS):
             procs[name] = group.add(
-                servers.start_model_server(f"models:/{name}@champion", tracking_uri=trained.tracking_uri,
-                                           log_dir=log_dir, model_name=name, wait=False)
+                servers.start_model_server(
+                    f"models:/{name}@champion",
+                    tracking_uri=trained.tracking_uri,
+                    log_dir=log_dir,
+                    model_name=name,
+                    wait=False,
+                )
             )
         for name, proc in procs.items():
             proc.wait_http(f"/v2/models/{name}/ready", timeout=180)
@@ -146,11 +158,22 @@ def start_gateway(tracking_uri: str, log_dir: Path, tmp_path: Path) -> Iterator[
     """Factory: start a gateway with its own database (SQLite in tmp_path unless given) and discovery dir."""
     group = ProcGroup()
 
-    def _start(*, model_servers: dict[str, str] | None = None, discovery_dir: Path | None = None,
-               database_url: str | None = None, **env: str) -> Proc:
+    def _start(
+        *,
+        model_servers: dict[str, str] | None = None,
+        discovery_dir: Path | None = None,
+        database_url: str | None = None,
+        **env: str,
+    ) -> Proc:
         url = database_url or f"sqlite:///{tmp_path / f'predictions-{uuid.uuid4().hex[:6]}.db'}"
-        proc = servers.start_gateway(tracking_uri=tracking_uri, database_url=url, log_dir=log_dir,
-                                     model_servers=model_servers, discovery_dir=discovery_dir, env=env)
+        proc = servers.start_gateway(
+            tracking_uri=tracking_uri,
+            database_url=url,
+            log_dir=log_dir,
+            model_servers=model_servers,
+            discovery_dir=discovery_dir,
+            env=env,
+        )
         proc.meta["database_url"] = url
         return group.add(proc)
 

@@ -14,8 +14,14 @@ from modelship_common.schemas import digits, penguins
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-GOOD_ROW: dict[str, Any] = {"island": "Biscoe", "bill_length_mm": 45.2, "bill_depth_mm": 14.8,
-                            "flipper_length_mm": 212, "body_mass_g": 5200, "sex": "female"}
+GOOD_ROW: dict[str, Any] = {
+    "island": "Biscoe",
+    "bill_length_mm": 45.2,
+    "bill_depth_mm": 14.8,
+    "flipper_length_mm": 212,
+    "body_mass_g": 5200,
+    "sex": "female",
+}
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # both servers' default limit
 
 
@@ -56,8 +62,10 @@ BAD_ROWS = [
     pytest.param([[45.2, 14.8, 212, 5200, 1, 0, 0, 1]], "expected", id="eight-encoded-values"),
     pytest.param([[45.2, 14.8, 212, 5200, 1, 1, 0, 1, 0]], "one-hot", id="two-islands-one-hot"),
     pytest.param([], "instance", id="no-rows"),
-    *(pytest.param([r], name, id=f"range-{p_id}") for r, name, p_id in
-      ((c.values[0], c.values[1], c.id) for c in outside_edges())),
+    *(
+        pytest.param([r], name, id=f"range-{p_id}")
+        for r, name, p_id in ((c.values[0], c.values[1], c.id) for c in outside_edges())
+    ),
 ]
 
 
@@ -116,14 +124,24 @@ def test_model_server_accepts_the_range_edges_themselves(model_servers):
 @pytest.mark.parametrize(
     ("tensor", "word"),
     [
-        pytest.param({"shape": [1, 8], "datatype": "FP32", "data": [45.2, 14.8, 212, 5200, 1, 0, 0, 1]}, "shape",
-                     id="v2-8-columns"),
-        pytest.param({"shape": [9], "datatype": "FP32", "data": [45.2, 14.8, 212, 5200, 1, 0, 0, 1, 0]}, "shape",
-                     id="v2-rank-1"),
-        pytest.param({"shape": [1, 9], "datatype": "FP32", "data": [45.2, 14.8, 212, 99999, 1, 0, 0, 1, 0]},
-                     "body_mass_g", id="v2-out-of-range"),
-        pytest.param({"shape": [2, 9], "datatype": "FP32", "data": [45.2, 14.8, 212, 5200, 1, 0, 0, 1, 0]},
-                     "", id="v2-shape-data-mismatch"),
+        pytest.param(
+            {"shape": [1, 8], "datatype": "FP32", "data": [45.2, 14.8, 212, 5200, 1, 0, 0, 1]},
+            "shape",
+            id="v2-8-columns",
+        ),
+        pytest.param(
+            {"shape": [9], "datatype": "FP32", "data": [45.2, 14.8, 212, 5200, 1, 0, 0, 1, 0]}, "shape", id="v2-rank-1"
+        ),
+        pytest.param(
+            {"shape": [1, 9], "datatype": "FP32", "data": [45.2, 14.8, 212, 99999, 1, 0, 0, 1, 0]},
+            "body_mass_g",
+            id="v2-out-of-range",
+        ),
+        pytest.param(
+            {"shape": [2, 9], "datatype": "FP32", "data": [45.2, 14.8, 212, 5200, 1, 0, 0, 1, 0]},
+            "",
+            id="v2-shape-data-mismatch",
+        ),
         pytest.param({"shape": [1, 9], "datatype": "BOOL", "data": [True] * 9}, "datatype", id="v2-bool"),
     ],
 )
@@ -137,8 +155,9 @@ def test_model_server_unknown_model_is_404(model_servers):
     url = model_servers["penguins"].url
     resp = httpx.post(f"{url}/v1/models/no-such-model:predict", json={"instances": [GOOD_ROW]}, timeout=30)
     assert_error(resp, 404, "error", "no-such-model")
-    body = {"inputs": [{"name": "x", "shape": [1, 9], "datatype": "FP32", "data": [45.2, 14.8, 212, 5200, 1, 0, 0,
-                                                                                   1, 0]}]}
+    body = {
+        "inputs": [{"name": "x", "shape": [1, 9], "datatype": "FP32", "data": [45.2, 14.8, 212, 5200, 1, 0, 0, 1, 0]}]
+    }
     resp = httpx.post(f"{url}/v2/models/no-such-model/infer", json=body, timeout=30)
     assert_error(resp, 404, "error", "no-such-model")
 
@@ -157,8 +176,11 @@ def test_model_server_rejects_bad_images_with_400(model_servers, oversized_png):
     assert_error(v1([np.full((28, 28), 2.0).tolist()]), 400, "error", "[0, 1]")
     assert_error(v1([{"url": "http://example.com/7.png"}]), 400, "error", "b64")
     # V2: BYTES that are not an image, a wrongly shaped FP32 tensor.
-    bad_bytes = {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
-                             "data": [base64.b64encode(b"GIF89a-broken").decode()]}]}
+    bad_bytes = {
+        "inputs": [
+            {"name": "image", "shape": [1], "datatype": "BYTES", "data": [base64.b64encode(b"GIF89a-broken").decode()]}
+        ]
+    }
     assert_error(httpx.post(f"{url}/v2/models/digits-balanced/infer", json=bad_bytes, timeout=30), 400, "error")
     rgb = {"inputs": [{"name": "image", "shape": [1, 28, 28, 3], "datatype": "FP32", "data": [0.0] * (28 * 28 * 3)}]}
     assert_error(httpx.post(f"{url}/v2/models/digits-balanced/infer", json=rgb, timeout=30), 400, "error", "shape")
@@ -176,7 +198,9 @@ def gateway(model_servers, tracking_uri, log_dir, tmp_path_factory):
 
     db = tmp_path_factory.mktemp("gw-bad") / "predictions.db"
     proc = servers.start_gateway(
-        tracking_uri=tracking_uri, database_url=f"sqlite:///{db}", log_dir=log_dir,
+        tracking_uri=tracking_uri,
+        database_url=f"sqlite:///{db}",
+        log_dir=log_dir,
         model_servers={n: str(p.url) for n, p in model_servers.items()},
     )
     yield proc
@@ -192,8 +216,11 @@ def test_gateway_rejects_bad_rows_with_422(gateway, instances, word):
 def test_gateway_unknown_model_is_404(gateway):
     resp = httpx.post(f"{gateway.url}/api/models/no-such-model/predict", json={"instances": [GOOD_ROW]}, timeout=30)
     assert_error(resp, 404, "detail", "no-such-model")
-    resp = httpx.post(f"{gateway.url}/api/models/no-such-model/predict-image",
-                      files={"file": ("7.png", sample_png(), "image/png")}, timeout=30)
+    resp = httpx.post(
+        f"{gateway.url}/api/models/no-such-model/predict-image",
+        files={"file": ("7.png", sample_png(), "image/png")},
+        timeout=30,
+    )
     assert_error(resp, 404, "detail", "no-such-model")
 
 
@@ -213,8 +240,12 @@ def test_gateway_rejects_bad_uploads(gateway, oversized_png):
 
 
 def test_gateway_rejects_malformed_json_and_a_body_without_instances(gateway):
-    resp = httpx.post(f"{gateway.url}/api/models/penguins/predict", content=b"{not json",
-                      headers={"content-type": "application/json"}, timeout=30)
+    resp = httpx.post(
+        f"{gateway.url}/api/models/penguins/predict",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
     assert resp.status_code == 422 and resp.json()["detail"]
     resp = httpx.post(f"{gateway.url}/api/models/penguins/predict", json={"rows": [GOOD_ROW]}, timeout=30)
     assert resp.status_code == 422 and resp.json()["detail"]

@@ -97,14 +97,33 @@ def test_demo_starts_serves_the_curl_examples_and_stops_on_sigint(trained, sessi
     state = tmp_path / "demo"
     seed_state(session_dir, state)
     port, mlflow_port, serving_port = free_port(), free_port(), free_port()
-    argv = [servers.PYTHON, "-m", "devtools.demo", "--state-dir", str(state), "--port", str(port),
-            "--mlflow-port", str(mlflow_port), "--serving-port", str(serving_port)]
-    demo = subprocess.Popen(argv, cwd=servers.REPO_ROOT, env=servers.server_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    argv = [
+        servers.PYTHON,
+        "-m",
+        "devtools.demo",
+        "--state-dir",
+        str(state),
+        "--port",
+        str(port),
+        "--mlflow-port",
+        str(mlflow_port),
+        "--serving-port",
+        str(serving_port),
+    ]
+    demo = subprocess.Popen(
+        argv,
+        cwd=servers.REPO_ROOT,
+        env=servers.server_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(demo.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
     try:
+
         def up() -> bool:
             assert demo.poll() is None, "demo exited early:\n" + "".join(lines)
             return any("Press Ctrl-C to stop." in line for line in lines)
@@ -159,10 +178,13 @@ def test_demo_refuses_a_busy_port(tmp_path):
         busy = sock.getsockname()[1]
         done = subprocess.run(
             [servers.PYTHON, "-m", "devtools.demo", "--state-dir", str(tmp_path), "--port", str(busy)],
-            cwd=servers.REPO_ROOT, env=servers.server_env(), capture_output=True, text=True, timeout=60,
+            cwd=servers.REPO_ROOT,
+            env=servers.server_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
             check=False,
         )
     assert done.returncode == 2
     assert f"port {busy}" in done.stderr and "--port" in done.stderr
     assert not (tmp_path / "mlflow").exists()  # nothing was started
-

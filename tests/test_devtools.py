@@ -16,15 +16,21 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_process_that_dies_before_ready_fails_with_its_log_tail(tmp_path):
-    proc = procs.start("crasher", [sys.executable, "-c", "print('boom: missing config'); raise SystemExit(3)"],
-                       log_path=tmp_path / "crasher.log")
+    proc = procs.start(
+        "crasher",
+        [sys.executable, "-c", "print('boom: missing config'); raise SystemExit(3)"],
+        log_path=tmp_path / "crasher.log",
+    )
     with pytest.raises(procs.ServerError, match=r"(?s)exited with code 3.*boom: missing config"):
         proc.wait_ready(lambda: False, timeout=30)
 
 
 def test_readiness_timeout_stops_the_process_and_shows_the_log(tmp_path):
-    proc = procs.start("sleeper", [sys.executable, "-c", "print('still starting', flush=True); "
-                                   "import time; time.sleep(60)"], log_path=tmp_path / "sleeper.log")
+    proc = procs.start(
+        "sleeper",
+        [sys.executable, "-c", "print('still starting', flush=True); import time; time.sleep(60)"],
+        log_path=tmp_path / "sleeper.log",
+    )
     started = time.monotonic()
     with pytest.raises(procs.ServerError, match=r"(?s)not ready within 1s.*still starting"):
         proc.wait_ready(lambda: False, timeout=1)

@@ -18,8 +18,14 @@ from modelship_common.schemas import digits, penguins
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROW: dict[str, Any] = {"island": "Dream", "bill_length_mm": 39.5, "bill_depth_mm": 17.4, "flipper_length_mm": 186,
-                       "body_mass_g": 3800, "sex": "female"}
+ROW: dict[str, Any] = {
+    "island": "Dream",
+    "bill_length_mm": 39.5,
+    "bill_depth_mm": 17.4,
+    "flipper_length_mm": 186,
+    "body_mass_g": 3800,
+    "sex": "female",
+}
 
 
 def sample_png(index: int = 0) -> bytes:
@@ -62,8 +68,9 @@ def test_models_list_predict_store_and_discover(trained, model_servers, start_ga
     resp = httpx.post(f"{gw.url}/api/models/penguins/predict", json={"instances": [ROW]}, timeout=30)
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    direct = httpx.post(f"{model_servers['penguins'].url}/v1/models/penguins:predict", json={"instances": [ROW]},
-                        timeout=30).json()
+    direct = httpx.post(
+        f"{model_servers['penguins'].url}/v1/models/penguins:predict", json={"instances": [ROW]}, timeout=30
+    ).json()
     assert body["model"] == "penguins" and body["version"] == models["penguins"]["version"]
     assert body["latency_ms"] > 0
     assert body["predictions"][0]["class_name"] == direct["predictions"][0]["class_name"]
@@ -76,8 +83,11 @@ def test_models_list_predict_store_and_discover(trained, model_servers, start_ga
     assert rows[0].n_instances == 1 and rows[0].input == {"instances": [ROW]}
 
     # An image upload, stored too; /api/predictions lists both, newest first.
-    resp = httpx.post(f"{gw.url}/api/models/digits-balanced/predict-image",
-                      files={"file": ("digit.png", sample_png(), "image/png")}, timeout=30)
+    resp = httpx.post(
+        f"{gw.url}/api/models/digits-balanced/predict-image",
+        files={"file": ("digit.png", sample_png(), "image/png")},
+        timeout=30,
+    )
     assert resp.status_code == 200, resp.text
     image = resp.json()
     assert image["model"] == "digits-balanced"
@@ -89,16 +99,20 @@ def test_models_list_predict_store_and_discover(trained, model_servers, start_ga
     assert [p["request_id"] for p in only] == [body["request_id"]]
 
     # A model server started now appears without restarting the gateway (penguins v1 served as penguins-v1).
-    extra = servers.start_model_server("models:/penguins/1", tracking_uri=trained.tracking_uri, log_dir=log_dir,
-                                       model_name="penguins-v1")
+    extra = servers.start_model_server(
+        "models:/penguins/1", tracking_uri=trained.tracking_uri, log_dir=log_dir, model_name="penguins-v1"
+    )
     try:
         names = {m["name"] for m in httpx.get(f"{gw.url}/api/models", timeout=30).json()}
         assert "penguins-v1" not in names
         servers.write_discovery(discovery, "penguins-v1", str(extra.url))
         found = poll_until(
-            lambda: next((m for m in httpx.get(f"{gw.url}/api/models", timeout=30).json()
-                          if m["name"] == "penguins-v1"), None),
-            timeout=30, what="gateway discovering penguins-v1")
+            lambda: next(
+                (m for m in httpx.get(f"{gw.url}/api/models", timeout=30).json() if m["name"] == "penguins-v1"), None
+            ),
+            timeout=30,
+            what="gateway discovering penguins-v1",
+        )
         assert found["version"] == "1" and found["ready"] is True
         resp = httpx.post(f"{gw.url}/api/models/penguins-v1/predict", json={"instances": [ROW]}, timeout=30)
         assert resp.status_code == 200, resp.text
@@ -110,27 +124,40 @@ def test_models_list_predict_store_and_discover(trained, model_servers, start_ga
 
 
 def test_gateway_stores_predictions_in_postgresql(model_servers, start_gateway, pg_database):
-    gw = start_gateway(model_servers={"penguins": str(model_servers["penguins"].url),
-                                      "digits-fast": str(model_servers["digits-fast"].url)},
-                       database_url=pg_database)
+    gw = start_gateway(
+        model_servers={
+            "penguins": str(model_servers["penguins"].url),
+            "digits-fast": str(model_servers["digits-fast"].url),
+        },
+        database_url=pg_database,
+    )
     request_id = f"pg-{uuid.uuid4().hex[:8]}"
-    resp = httpx.post(f"{gw.url}/api/models/penguins/predict", json={"instances": [ROW, ROW]},
-                      headers={"X-Request-ID": request_id}, timeout=30)
+    resp = httpx.post(
+        f"{gw.url}/api/models/penguins/predict",
+        json={"instances": [ROW, ROW]},
+        headers={"X-Request-ID": request_id},
+        timeout=30,
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    image = httpx.post(f"{gw.url}/api/models/digits-fast/predict-image",
-                       files={"file": ("d.png", sample_png(3), "image/png")}, timeout=30)
+    image = httpx.post(
+        f"{gw.url}/api/models/digits-fast/predict-image",
+        files={"file": ("d.png", sample_png(3), "image/png")},
+        timeout=30,
+    )
     assert image.status_code == 200, image.text
 
     engine = db.make_engine(pg_database)
     try:
         assert engine.dialect.name == "postgresql"
         with Session(engine) as session:
-            rows = list(session.scalars(select(db.Prediction).order_by(db.Prediction.id)))
+            rows: list[db.Prediction] = list(session.scalars(select(db.Prediction).order_by(db.Prediction.id)))
     finally:
         engine.dispose()
-    assert [(r.request_id, r.model_name) for r in rows] == [(body["request_id"], "penguins"),
-                                                            (image.json()["request_id"], "digits-fast")]
+    assert [(r.request_id, r.model_name) for r in rows] == [
+        (body["request_id"], "penguins"),
+        (image.json()["request_id"], "digits-fast"),
+    ]
     assert rows[0].n_instances == 2 and rows[0].predicted_class is None  # several rows: no single class
     probs = np.asarray([[p["probabilities"][c] for c in penguins.CLASSES] for p in rows[0].output["predictions"]])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)

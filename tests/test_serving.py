@@ -78,8 +78,16 @@ def test_penguins_champion_v1_and_v2_equal_the_native_model(trained, model_serve
         np.testing.assert_allclose(again[1], proba, atol=1e-7, rtol=0)
 
     # V2: FP32 [n, 9].
-    body = {"inputs": [{"name": "input-0", "shape": [n, penguins.N_FEATURES], "datatype": "FP32",
-                        "data": x_test.reshape(-1).tolist()}]}
+    body = {
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": [n, penguins.N_FEATURES],
+                "datatype": "FP32",
+                "data": x_test.reshape(-1).tolist(),
+            }
+        ]
+    }
     v2 = post(f"{url}/v2/models/penguins/infer", body)
     assert v2["model_name"] == "penguins" and v2["model_version"] == champion.version
     assert_same(*v2_arrays(v2, n, penguins.CLASSES), native_proba)
@@ -96,14 +104,14 @@ def test_digits_champions_v1_and_v2_equal_the_native_model(trained, model_server
     champion = registry.resolve_alias(trained.client, name, registry.CHAMPION)
     native = mlflow.tensorflow.load_model(champion.uri)
     native_proba = np.asarray(native.predict(x_test, verbose=0), dtype=np.float64)
-    assert np.mean(native_proba.argmax(axis=1) == y_test) == pytest.approx(champion.metrics["test_accuracy"],
-                                                                           abs=1e-9)
+    assert np.mean(native_proba.argmax(axis=1) == y_test) == pytest.approx(champion.metrics["test_accuracy"], abs=1e-9)
     url = model_servers[name].url
     n = len(x_test)
 
     # V2 FP32 [n, 28, 28, 1]: the exact test images.
-    body = {"inputs": [{"name": "image", "shape": [n, 28, 28, 1], "datatype": "FP32",
-                        "data": x_test.reshape(-1).tolist()}]}
+    body = {
+        "inputs": [{"name": "image", "shape": [n, 28, 28, 1], "datatype": "FP32", "data": x_test.reshape(-1).tolist()}]
+    }
     v2 = post(f"{url}/v2/models/{name}/infer", body)
     assert v2["model_version"] == champion.version
     assert_same(*v2_arrays(v2, n, digits.CLASSES), native_proba)
@@ -119,8 +127,10 @@ def test_digits_champions_v1_and_v2_equal_the_native_model(trained, model_server
     assert_same(*v1_arrays(v1, digits.CLASSES), native_png)
     v1_nested = post(f"{url}/v1/models/{name}:predict", {"instances": [{"image_bytes": {"b64": s}} for s in b64]})
     assert [p["class_id"] for p in v1_nested["predictions"]] == [p["class_id"] for p in v1["predictions"]]
-    v2_bytes = post(f"{url}/v2/models/{name}/infer",
-                    {"inputs": [{"name": "image", "shape": [len(b64)], "datatype": "BYTES", "data": b64}]})
+    v2_bytes = post(
+        f"{url}/v2/models/{name}/infer",
+        {"inputs": [{"name": "image", "shape": [len(b64)], "datatype": "BYTES", "data": b64}]},
+    )
     assert_same(*v2_arrays(v2_bytes, len(b64), digits.CLASSES), native_png)
 
 

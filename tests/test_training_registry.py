@@ -96,8 +96,12 @@ def test_promotion_policy_both_ways_against_the_real_registry(trained):
 
     uid = uuid.uuid4().hex[:8]
     name = f"promo-{uid}"
-    settings = get_settings(mlflow_tracking_uri=trained.tracking_uri, database_url=trained.database_url,
-                            penguins_experiment=f"promo-{uid}", penguins_model_name=name)
+    settings = get_settings(
+        mlflow_tracking_uri=trained.tracking_uri,
+        database_url=trained.database_url,
+        penguins_experiment=f"promo-{uid}",
+        penguins_model_name=name,
+    )
     engine = make_engine(trained.database_url)
     try:
         data = penguins_data.to_arrays(penguins_data.read_processed(engine))
