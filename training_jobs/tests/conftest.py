@@ -87,6 +87,12 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
+def unused_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound and released just now)."""
+    return free_port()
+
+
+@pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """A fresh SQLite training-data database for one test."""
     return f"sqlite:///{tmp_path / 'training.db'}"

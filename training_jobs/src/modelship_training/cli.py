@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from modelship_training.digits_data import DATASETS
 from modelship_training.settings import TrainingSettings, get_settings
-from modelship_training.tracking import TrackingUnavailable
+from modelship_training.tracking import TrackingUnavailable, check_reachable
 
 #: Digits variants the CLI accepts (mirrors digits_models.VARIANTS without importing Keras-facing code).
 DIGITS_VARIANTS: tuple[str, ...] = ("digits-fast", "digits-balanced", "digits-accurate")
@@ -57,12 +57,18 @@ def settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 def run(args: argparse.Namespace, settings: TrainingSettings) -> int:
     """Run the chosen job; returns the exit code (1 with one ``error: ...`` line on an expected failure)."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:  # before the heavy imports, so an unreachable server is reported within seconds
+        check_reachable(settings.mlflow_tracking_uri)
+    except TrackingUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
     from mlflow.exceptions import MlflowException
     from sqlalchemy.exc import SQLAlchemyError
 
     from modelship_training import jobs
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.job == "penguins":
             report = jobs.train_penguins(settings)

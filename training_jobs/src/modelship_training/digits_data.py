@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from modelship_common.schemas import digits
 from modelship_training.fingerprint import arrays_fingerprint
@@ -42,6 +41,7 @@ def load(source: str = "sklearn", *, test_size: float = 0.2, seed: int = 42) -> 
 def load_sklearn(*, test_size: float = 0.2, seed: int = 42) -> DigitsData:
     """scikit-learn's 8x8 digits upsampled with :func:`modelship_common.schemas.digits.upsample_8x8`."""
     from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
 
     raw = load_digits()
     images = digits.upsample_8x8(raw.images)

@@ -1,0 +1,65 @@
+"""``python -m modelship_training`` as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_cli(*args: str, tmp_path: Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "MODELSHIP_DATABASE_URL": f"sqlite:///{tmp_path / 'training.db'}", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "modelship_training", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_unreachable_mlflow_is_one_error_line(tmp_path: Path, unused_port: int) -> None:
+    uri = f"http://127.0.0.1:{unused_port}"
+    done = run_cli("--tracking-uri", uri, "penguins", tmp_path=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [f"error: cannot reach MLflow at {uri}: [Errno 111] Connection refused"]
+    assert not (tmp_path / "training.db").exists()
+
+
+def test_unknown_dataset_is_rejected(tmp_path: Path) -> None:
+    done = run_cli("digits", "--dataset", "imagenet", tmp_path=tmp_path)
+    assert done.returncode == 2
+    assert "invalid choice: 'imagenet'" in done.stderr
+
+
+def test_invalid_setting_is_rejected(tmp_path: Path) -> None:
+    done = run_cli("penguins", tmp_path=tmp_path, MODELSHIP_TEST_SIZE="3")
+    assert done.returncode == 2
+    assert "invalid setting test_size" in done.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_digits_fast_trains_and_registers(mlflow_server: str, tmp_path: Path) -> None:
+    done = run_cli(
+        "--tracking-uri",
+        mlflow_server,
+        "digits",
+        "--variants",
+        "digits-fast",
+        tmp_path=tmp_path,
+        timeout=300,
+        MODELSHIP_DIGITS_EPOCHS="2",
+        MODELSHIP_DIGITS_EXPERIMENT="cli-test",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(
+        r"^digits-fast v\d+ digits-fast: test_accuracy=0\.\d{4} test_f1=0\.\d{4} -> (champion|challenger); onnx ok",
+        done.stdout,
+        re.MULTILINE,
+    ), done.stdout
+    assert "digits-fast epoch 2/2" in done.stderr

@@ -1,0 +1,89 @@
+"""The whole penguins job (five estimators + random-forest grid search) against a real MLflow server."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelship_common import registry
+from modelship_training import jobs, penguins_models
+from modelship_training.promotion import decide
+from modelship_training.settings import get_settings
+
+
+@pytest.fixture(scope="module")
+def job(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
+    from mlflow import MlflowClient
+
+    name = "penguins-job-test"
+    settings = get_settings(
+        mlflow_tracking_uri=mlflow_server,
+        database_url=f"sqlite:///{tmp_path_factory.mktemp('job') / 'training.db'}",
+        penguins_experiment=name,
+        penguins_model_name=name,
+    )
+    report = jobs.train_penguins(settings)
+    return settings, report, MlflowClient(mlflow_server)
+
+
+def test_every_estimator_is_a_version_of_one_model(job) -> None:
+    settings, report, client = job
+    expected = [*penguins_models.CANDIDATES, "random_forest_grid"]
+    assert [r.estimator for r in report.results] == expected
+    versions = client.search_model_versions(f"name='{settings.penguins_model_name}'")
+    assert sorted(int(v.version) for v in versions) == list(range(1, len(expected) + 1))
+    for result in report.results:
+        assert client.get_model_version(result.model_name, result.version).tags["modelship.io/estimator"] == (
+            result.estimator
+        )
+
+
+def test_best_model_reaches_097_accuracy(job) -> None:
+    _, report, _ = job
+    best = report.best("penguins-job-test")
+    assert best.test_accuracy >= 0.97
+    for result in report.results:
+        assert 0.9 <= result.test_accuracy <= 1.0, result.summary()
+
+
+def test_champion_follows_the_policy(job) -> None:
+    settings, report, client = job
+    champion, champion_f1 = None, None
+    for result in report.results:  # replay the policy over the versions in training order
+        decision = decide(result.metrics["test_f1"], champion_f1, settings.promotion_margin)
+        assert result.alias == decision.alias, result.summary()
+        if decision.promoted:
+            champion, champion_f1 = result.version, result.metrics["test_f1"]
+    assert client.get_model_version_by_alias(settings.penguins_model_name, "champion").version == champion
+
+
+def test_grid_search_logs_each_combination_as_a_nested_run(job) -> None:
+    settings, report, client = job
+    search = report.grid_search
+    assert search is not None
+    children = client.search_runs(
+        [client.get_experiment_by_name(settings.penguins_experiment).experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{search.parent_run_id}'",
+        max_results=500,
+    )
+    combos = [run for run in children if run.info.run_name.startswith("random_forest_grid-")]
+    assert len(combos) == len(list(penguins_models.grid(penguins_models.RF_GRID))) >= 20
+    for run in combos:
+        assert set(penguins_models.RF_GRID) <= set(run.data.params)
+        assert {"cv_accuracy", "cv_accuracy_std", "test_accuracy", "test_f1"} <= set(run.data.metrics)
+    assert len({tuple(sorted(run.data.params.items())) for run in combos}) == len(combos)
+    # the winner (best CV accuracy) is registered through train_and_save, nested under the same parent
+    assert search.best.run_id in {run.info.run_id for run in children}
+    winner = max(search.points, key=lambda p: p.cv_accuracy)
+    best_params = client.get_run(search.best.run_id).data.params
+    for key, value in winner.params.items():
+        assert best_params[f"model__{key}"] == str(value)
+
+
+def test_every_penguins_version_has_a_verified_onnx_export(job) -> None:
+    _, report, client = job
+    for result in report.results:
+        tags = client.get_model_version(result.model_name, result.version).tags
+        assert tags[registry.ONNX_TAG] == f"runs:/{result.run_id}/onnx/model.onnx", result.summary()
+        assert "classes_equal=true" in tags[registry.ONNX_CHECK_TAG]
+        max_abs_diff = float(tags[registry.ONNX_CHECK_TAG].split(",")[0].split("=")[1])
+        assert max_abs_diff <= 1e-5
