@@ -179,8 +179,14 @@ def _clean_row(record: Mapping[str, Any]) -> dict[str, Any] | None:
         value = record.get(raw_name)
         if _missing(value):
             return None
-        schema_row[schema_name] = value.strip() if isinstance(value, str) else float(value)
-    schema_row["sex"] = str(schema_row["sex"]).lower()
+        if schema_name in penguins.CATEGORICAL_FEATURES:
+            schema_row[schema_name] = str(value).strip()
+        else:
+            try:
+                schema_row[schema_name] = float(value)  # type: ignore[arg-type]  # None handled by _missing
+            except (TypeError, ValueError):
+                return None
+    schema_row["sex"] = schema_row["sex"].lower()
     try:
         encoded = penguins.encode_row(schema_row)
     except InvalidInput:
