@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -57,6 +58,46 @@ class Prediction(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     input: Mapped[Any] = mapped_column(JSON)
     output: Mapped[Any] = mapped_column(JSON)
+
+
+IMAGE_STATUSES: tuple[str, ...] = ("uploaded", "processed", "failed")
+EVENT_KINDS: tuple[str, ...] = ("upload", "prediction", "rollout", "failure", "training", "dlq")
+
+
+class Image(Base):
+    """One uploaded image. The original bytes live in object storage under ``storage_key``.
+
+    ``status`` moves from ``uploaded`` to ``processed`` once every image model scored it (one row per model
+    version in ``predictions`` with ``request_id`` = this id), or to ``failed`` with the reason in ``error``.
+    """
+
+    __tablename__ = "images"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    content_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    storage_key: Mapped[str] = mapped_column(String(255))
+    #: ``uploaded`` | ``processed`` | ``failed`` (see :data:`IMAGE_STATUSES`).
+    status: Mapped[str] = mapped_column(String(16), default="uploaded", index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Who sent it: ``api``, ``dashboard``, ``bench``...
+    source: Mapped[str] = mapped_column(String(32), default="api")
+
+
+class Event(Base):
+    """A system event shown on the dashboard: uploads, predictions, rollouts, failures, training, DLQ."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    #: One of :data:`EVENT_KINDS`.
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[Any] = mapped_column(JSON, default=dict)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
