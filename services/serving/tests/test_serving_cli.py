@@ -95,3 +95,43 @@ def test_onnx_serving_imports_no_tensorflow_or_sklearn_and_a_warm_cache_no_mlflo
     warm = run()
     assert warm == {"platform": "onnxruntime", "imported": []}  # pinned version: served from the cache
     assert (tmp_path / "penguins" / mlflow_registry.penguins_version / "model.onnx").is_file()
+
+
+LEAN_IMPORT = textwrap.dedent(
+    """
+    import json, sys
+    from modelship_serving.fastimport import preload_kserve
+    first, again = preload_kserve(), preload_kserve()
+    skipped = [m for m in ("pandas", "pyarrow", "kubernetes", "kserve.api.kserve_client") if m in sys.modules]
+    from kserve.model import Model
+    from kserve.protocol import infer_type
+    frame = infer_type.pd.DataFrame({"a": [1, 2]})
+    import pandas
+    print(json.dumps({
+        "first": first, "again": again, "skipped_imported": skipped,
+        "real_frame": type(frame) is pandas.DataFrame,
+        "isinstance": isinstance(frame, infer_type.pd.DataFrame),
+        "concat": infer_type.pd.concat is pandas.concat,
+        "pandas_is_real": type(sys.modules["pandas"]).__name__ == "module",
+        "model_class": Model.__module__,
+    }))
+    """
+)
+
+
+def test_lean_kserve_import_skips_kubernetes_and_pandas_but_keeps_them_working():
+    done = subprocess.run(
+        [sys.executable, "-c", LEAN_IMPORT], env=child_env(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {
+        "first": True,
+        "again": False,
+        "skipped_imported": [],
+        "real_frame": True,
+        "isinstance": True,
+        "concat": True,
+        "pandas_is_real": True,
+        "model_class": "kserve.model",
+    }

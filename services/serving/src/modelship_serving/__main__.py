@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from modelship_serving.fastimport import preload_kserve_package
+    from modelship_serving.fastimport import preload_kserve
 
-    preload_kserve_package()
+    preload_kserve()
     from modelship_serving.server import run
 
     run(argv)
