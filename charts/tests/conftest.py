@@ -165,7 +165,8 @@ def _parse_env(text: str) -> dict[str, str]:
             line = line[len("export ") :]
         if "=" in line and not line.startswith("#"):
             key, _, value = line.partition("=")
-            out[key] = value.strip().strip("'\"")
+            if key == "KUBECONFIG" or key.startswith("MODELSHIP_K8S_"):  # PATH: the tools are called by path
+                out[key] = value.strip().strip("'\"")
     return out
 
 
