@@ -31,7 +31,7 @@ IMAGE_SHAPE = list(digits.INPUT_SHAPE)
 
 def invalid(message: str, reason: str) -> InvalidInput:
     exc = InvalidInput(message)
-    exc.reason = reason  # type: ignore[attr-defined]
+    exc.reason = reason
     return exc
 
 

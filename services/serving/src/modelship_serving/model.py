@@ -49,6 +49,7 @@ class MlflowModel(Model):
         self.metrics = metrics if metrics is not None else ServingMetrics(CollectorRegistry())
         self.predictor: Predictor | None = None
         self.version: str | None = None
+        self.ready: bool = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
