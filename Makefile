@@ -27,11 +27,11 @@ demo: sync ## Run the platform locally: MLflow, training, model servers, gateway
 ##@ Test
 .PHONY: test
 test: sync ## Install what the tests need and run the whole test suite
-	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests training_jobs/tests operators/rollout/tests tests $(PYTEST_ARGS)
+	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests tests $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: sync ## Unit tests only (no servers)
-	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests training_jobs/tests operators/rollout/tests $(PYTEST_ARGS)
+	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: sync ## ruff + mypy
