@@ -5,3 +5,4 @@ export UV_PYTHON_DOWNLOADS=never
 export UV_PYTHON="${UV_PYTHON:-python3.11}"
 export UV_LINK_MODE=copy
 export PATH="$MODELSHIP_CACHE/bin:$PATH"
+export UV_COMPILE_BYTECODE=1
