@@ -48,11 +48,21 @@ def test_models_list_predict_store_and_discover(trained, model_servers, start_ga
     discovery.mkdir()
     for name in ("digits-fast", "digits-balanced", "digits-accurate"):
         servers.write_discovery(discovery, name, str(model_servers[name].url))
-    gw = start_gateway(model_servers={"penguins": str(model_servers["penguins"].url)}, discovery_dir=discovery)
+    # Retry registry lookups quickly: the first one may time out while the gateway imports mlflow.
+    gw = start_gateway(
+        model_servers={"penguins": str(model_servers["penguins"].url)},
+        discovery_dir=discovery,
+        MODELSHIP_REGISTRY_RETRY_S="1",
+    )
     client = trained.client
 
-    # /api/models: every served model with its version, task, classes and registry metrics.
-    models = {m["name"]: m for m in httpx.get(f"{gw.url}/api/models", timeout=30).json()}
+    # /api/models: every served model with its version, task, classes and registry metrics. The metadata comes
+    # from MLflow and is optional (empty while MLflow is slow), so wait for it with a deadline.
+    def listed() -> dict[str, Any] | None:
+        entries = {m["name"]: m for m in httpx.get(f"{gw.url}/api/models", timeout=30).json()}
+        return entries if all(m["classes"] and m["metrics"] for m in entries.values()) else None
+
+    models = poll_until(listed, timeout=90, what="gateway model metadata from the registry")
     assert set(models) == {"penguins", "digits-fast", "digits-balanced", "digits-accurate"}
     for name, entry in models.items():
         champion = registry.resolve_alias(client, name, registry.CHAMPION)
