@@ -16,17 +16,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput, ModelNotFound
-from modelship_gateway import __version__
+from modelship_gateway import __version__, routes_images
 from modelship_gateway.deps import Components
 from modelship_gateway.discovery import build_discovery
 from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable, UpstreamError
+from modelship_gateway.image_pipeline import open_image_pipeline
 from modelship_gateway.inventory import ModelInventory
 from modelship_gateway.model_servers import make_client
 from modelship_gateway.registry_cache import RegistryCache, limit_mlflow_http, mlflow_client_factory
 from modelship_gateway.routes import health, models, predictions
 from modelship_gateway.service import PredictionService
 from modelship_gateway.settings import GatewaySettings, get_settings
-from modelship_gateway.store import PredictionStore
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +126,18 @@ def build_lifespan(settings: GatewaySettings) -> Any:
                     registry,
                     probe_timeout_s=settings.probe_timeout_s,
                 )
-                store = PredictionStore(engine)
-                service = PredictionService(
-                    inventory, client, registry, store, max_image_bytes=settings.max_upload_bytes, source="api"
-                )
-                yield {"components": Components(settings, store, inventory, service)}
+                async with open_image_pipeline(
+                    engine=engine,
+                    inventory=inventory,
+                    client=client,
+                    registry=registry,
+                    max_upload_bytes=settings.max_upload_bytes,
+                ) as images:
+                    store = images.prediction_store
+                    service = PredictionService(
+                        inventory, client, registry, store, max_image_bytes=settings.max_upload_bytes, source="api"
+                    )
+                    yield {"components": Components(settings, store, inventory, service), "images": images}
         finally:
             engine.dispose()
 
@@ -150,4 +157,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     for router in (models.router, predictions.router, health.router):
         app.include_router(router)
+    app.include_router(routes_images.router)
     return app

@@ -1,0 +1,252 @@
+"""Object storage for uploaded images: one small interface, a local-directory store (``make demo``) and an S3
+store (MinIO or any S3 endpoint, through boto3).
+
+Build one with :func:`make_object_store` from :class:`StorageSettings` (fields read from ``MODELSHIP_*``).
+The stores are synchronous; async callers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelship_common.settings import ENV_PREFIX
+
+
+class ObjectNotFound(LookupError):
+    """No object is stored under that key."""
+
+
+class StorageError(RuntimeError):
+    """The object store could not be reached or refused the operation; the message says which and why."""
+
+
+def default_image_dir() -> Path:
+    """``$MODELSHIP_CACHE/demo/images`` (``~/.cache/modelship/demo/images``)."""
+    cache = Path(os.environ.get("MODELSHIP_CACHE") or "~/.cache/modelship").expanduser()
+    return cache / "demo" / "images"
+
+
+class StorageSettings(BaseSettings):
+    """Where uploaded images are kept. Mixed into the gateway's and the streaming worker's settings."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
+
+    object_store: Literal["auto", "local", "s3"] = Field(
+        default="auto",
+        description="Object store for uploaded images: local (a directory), s3 (MinIO or any S3 endpoint), or "
+        "auto (s3 when s3_endpoint_url is set, else local).",
+    )
+    """Object store for uploaded images: ``local``, ``s3``, or ``auto`` (s3 when an endpoint is set)."""
+
+    image_dir: Path = Field(
+        default_factory=default_image_dir,
+        description="Directory of the local object store (make demo).",
+    )
+    """Directory of the local object store (``make demo``)."""
+
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint, e.g. http://modelship-minio:9000; empty = AWS's default endpoint."
+    )
+    """S3 endpoint, e.g. ``http://modelship-minio:9000``."""
+
+    s3_bucket: str = Field(default="modelship-images", description="Bucket holding the uploaded images.")
+    """Bucket holding the uploaded images."""
+
+    s3_prefix: str = Field(default="images/", description="Key prefix of the uploaded images inside the bucket.")
+    """Key prefix of the uploaded images inside the bucket."""
+
+    s3_region: str = Field(default="us-east-1", description="S3 region (MinIO accepts any).")
+    """S3 region (MinIO accepts any)."""
+
+    s3_access_key_id: SecretStr | None = Field(
+        default=None, description="S3 access key id (MinIO root user); empty = boto3's default credential chain."
+    )
+    """S3 access key id (MinIO root user); empty = boto3's default credential chain."""
+
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="S3 secret access key (MinIO root password); no default."
+    )
+    """S3 secret access key (MinIO root password); no default."""
+
+    s3_create_bucket: bool = Field(
+        default=True, description="Create the bucket at start when it does not exist (needs the permission)."
+    )
+    """Create the bucket at start when it does not exist (needs the permission)."""
+
+    def store_kind(self) -> Literal["local", "s3"]:
+        if self.object_store == "auto":
+            return "s3" if self.s3_endpoint_url else "local"
+        return self.object_store
+
+
+class ObjectStore(Protocol):
+    """Keeps bytes under string keys."""
+
+    #: Human-readable location (``s3://bucket`` or ``file:///dir``) for logs and health pages.
+    location: str
+
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``; :class:`ObjectNotFound` if there are none."""
+        ...
+
+    def ping(self) -> None:
+        """Raise :class:`StorageError` when the store cannot be used."""
+        ...
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"bad object key {key!r}")
+    return key
+
+
+class LocalObjectStore:
+    """A directory: the object ``a/b.png`` is the file ``<root>/a/b.png``, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser()
+        self.location = self.root.resolve().as_uri() if self.root.is_absolute() else str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key!r} in {self.location}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    def ping(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot use {self.root}: {exc.strerror or exc}") from exc
+        if not os.access(self.root, os.W_OK):
+            raise StorageError(f"{self.root} is not writable")
+
+
+class S3ObjectStore:
+    """One bucket of an S3 endpoint (MinIO, AWS, ...). boto3 clients are thread-safe; one is shared."""
+
+    def __init__(self, bucket: str, *, client: Any, endpoint_url: str | None = None) -> None:
+        self.bucket = bucket
+        self.client = client
+        self.location = f"s3://{bucket}" + (f" at {endpoint_url}" if endpoint_url else "")
+
+    @classmethod
+    def from_settings(cls, settings: StorageSettings, *, max_pool_connections: int = 32) -> S3ObjectStore:
+        import boto3
+        from botocore.config import Config
+
+        def secret(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url or None,
+            region_name=settings.s3_region,
+            aws_access_key_id=secret(settings.s3_access_key_id),
+            aws_secret_access_key=secret(settings.s3_secret_access_key),
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
+                max_pool_connections=max_pool_connections,
+            ),
+        )
+        return cls(settings.s3_bucket, client=client, endpoint_url=settings.s3_endpoint_url)
+
+    def _error(self, action: str, key: str | None, exc: Exception) -> StorageError:
+        where = f"s3://{self.bucket}/{key}" if key else self.location
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+        return StorageError(f"cannot {action} {where}: {code or type(exc).__name__}: {exc}")
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=_check_key(key), Body=data, ContentType=content_type)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("write", key, exc) from exc
+
+    def get(self, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=_check_key(key))
+            return bytes(response["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectNotFound(f"no object {key!r} in s3://{self.bucket}") from None
+            raise self._error("read", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._error("read", key, exc) from exc
+
+    def ping(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("reach", None, exc) from exc
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists (a bucket that another account owns is an error)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise self._error("reach", None, exc) from exc
+        except BotoCoreError as exc:
+            raise self._error("reach", None, exc) from exc
+        try:
+            self.client.create_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise self._error("create", None, exc) from exc
+        except BotoCoreError as exc:
+            raise self._error("create", None, exc) from exc
+
+
+def make_object_store(settings: StorageSettings) -> LocalObjectStore | S3ObjectStore:
+    """The store the settings ask for; an S3 bucket is created when missing (``s3_create_bucket``)."""
+    if settings.store_kind() == "local":
+        return LocalObjectStore(settings.image_dir)  # the directory is made on the first upload
+    s3 = S3ObjectStore.from_settings(settings)
+    if settings.s3_create_bucket:
+        s3.ensure_bucket()
+    return s3
+
+
+def image_key(settings: StorageSettings, image_id: str, content_type: str) -> str:
+    """Object key of an uploaded image: ``<prefix><id[:2]>/<id>.<ext>``."""
+    ext = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif"}.get(content_type, "bin")
+    prefix = settings.s3_prefix if settings.store_kind() == "s3" else ""
+    return f"{prefix}{image_id[:2]}/{image_id}.{ext}"

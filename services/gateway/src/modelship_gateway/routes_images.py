@@ -1,0 +1,139 @@
+"""``/api/images``: upload an image for every image model (202), read it back with its predictions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from modelship_common.db import Image, Prediction
+from modelship_common.errors import ModelNotFound
+from modelship_common.storage import ObjectNotFound, StorageError
+from modelship_gateway.deps import SessionDep
+from modelship_gateway.errors import PayloadTooLarge, StoreUnavailable
+from modelship_gateway.image_pipeline import ImagePipeline
+from modelship_gateway.schemas import ErrorBody, PredictionOut
+
+router = APIRouter(prefix="/api/images", tags=["images"])
+
+
+def get_pipeline(request: Request) -> ImagePipeline:
+    return request.state.images
+
+
+PipelineDep = Annotated[ImagePipeline, Depends(get_pipeline)]
+
+
+class ImageAccepted(BaseModel):
+    id: str = Field(description="Id of the stored image; its predictions carry it as request_id.")
+    status: str = Field(description="uploaded: queued for every image model.")
+    size_bytes: int
+    sha256: str
+    url: str = Field(description="Where to read the image and its predictions.")
+
+
+class ImageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    created_at: dt.datetime
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    storage_key: str
+    status: str = Field(description="uploaded, processed (every image model answered) or failed (see error).")
+    error: str | None = Field(description="Why the image failed, else null.")
+    source: str
+
+
+class ImageDetail(ImageOut):
+    predictions: list[PredictionOut] = Field(description="One per image model version, by model name.")
+
+
+_UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The file is not a decodable PNG, JPEG or GIF image."},
+    413: {"model": ErrorBody, "description": "The file is larger than the upload limit."},
+    503: {"model": ErrorBody, "description": "Object storage, the database or Kafka is unavailable."},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such image."}}
+
+
+@router.post("", status_code=202, response_model=ImageAccepted, responses=_UPLOAD_ERRORS, summary="Upload an image")
+async def upload_image(
+    file: Annotated[UploadFile, File(description="A PNG, JPEG or GIF image of a handwritten digit.")],
+    pipeline: PipelineDep,
+    source: Annotated[str, Query(max_length=32, description="Who uploads: api, dashboard, bench...")] = "api",
+) -> ImageAccepted:
+    """Keep the image in object storage and queue it for every image model (Kafka, or in-process without it)."""
+    limit = pipeline.uploads.max_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"upload is larger than the limit of {limit} bytes")
+    stored = await pipeline.uploads.upload(data, filename=file.filename, source=source, dispatch=pipeline.dispatch)
+    image_id = stored.image.image_id
+    return ImageAccepted(
+        id=image_id,
+        status="uploaded",
+        size_bytes=stored.size_bytes,
+        sha256=stored.sha256,
+        url=f"/api/images/{image_id}",
+    )
+
+
+@router.get("", response_model=list[ImageOut], summary="List uploaded images")
+def list_images(
+    session: SessionDep,
+    status: Annotated[str | None, Query(description="Only images with this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ImageOut]:
+    """Uploaded images, newest first."""
+    query = select(Image).order_by(Image.created_at.desc(), Image.id)
+    if status:
+        query = query.where(Image.status == status)
+    return [ImageOut.model_validate(row) for row in session.scalars(query.limit(limit).offset(offset))]
+
+
+def _image(session: Any, image_id: str) -> Image:
+    image = session.get(Image, image_id)
+    if image is None:
+        raise ModelNotFound(f"no image {image_id!r}")
+    return image
+
+
+@router.get("/{image_id}", response_model=ImageDetail, responses=_NOT_FOUND, summary="An image and its predictions")
+def get_image(image_id: str, session: SessionDep) -> ImageDetail:
+    image = _image(session, image_id)
+    rows = session.scalars(
+        select(Prediction).where(Prediction.request_id == image_id).order_by(Prediction.model_name)
+    ).all()
+    return ImageDetail(
+        **ImageOut.model_validate(image).model_dump(), predictions=[PredictionOut.model_validate(r) for r in rows]
+    )
+
+
+@router.get(
+    "/{image_id}/content",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/gif": {}}}, **_NOT_FOUND},
+    summary="The uploaded image itself",
+)
+async def get_image_content(image_id: str, session: SessionDep, pipeline: PipelineDep) -> Response:
+    image = await run_in_threadpool(_image, session, image_id)
+    try:
+        data = await run_in_threadpool(pipeline.objects.get, image.storage_key)
+    except ObjectNotFound as exc:
+        raise ModelNotFound(f"image {image_id} is recorded but its file is gone: {exc}") from exc
+    except StorageError as exc:
+        raise StoreUnavailable(str(exc)) from exc
+    return Response(
+        content=data,
+        media_type=image.content_type,
+        headers={"Cache-Control": "private, max-age=86400", "ETag": f'"{image.sha256}"'},
+    )
