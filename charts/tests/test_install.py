@@ -239,3 +239,54 @@ def test_helm_test_on_kwok(cluster: Cluster, namespace: str) -> None:
         assert pod["status"]["phase"] == "Running", json.dumps(pod["status"])[:2000]
         assert pod["spec"]["containers"][0]["command"] == ["python", "-c"]
     cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
+
+
+PODMONITOR_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: podmonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: PodMonitor, listKind: PodMonitorList, plural: podmonitors, singular: podmonitor}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"""
+
+
+def test_podmonitors_follow_the_cluster_api(cluster: Cluster, namespace: str) -> None:
+    """With the prometheus-operator's PodMonitor API served (a stand-in CRD here), the release renders
+    PodMonitors from the cluster's own discovery; the stand-in is removed again afterwards."""
+    release = release_name()
+    cluster.kubectl("apply", "-f", "-", input=PODMONITOR_CRD)
+    try:
+        cluster.kubectl("wait", "--for=condition=Established", "crd/podmonitors.monitoring.coreos.com", "--timeout=60s")
+        cluster.helm(
+            "install",
+            release,
+            str(CHART),
+            "-n",
+            namespace,
+            "-f",
+            str(TEST_VALUES),
+            "--set",
+            "training.runOnInstall=false",
+            "--wait",
+            "--timeout",
+            INSTALL_TIMEOUT,
+        )
+        names = {
+            m["metadata"]["name"] for m in cluster.get("podmonitors.monitoring.coreos.com", "-n", namespace)["items"]
+        }
+        assert {f"{release}-gateway", f"{release}-operator", f"{release}-model-servers"} <= names, sorted(names)
+        cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
+        assert cluster.get("podmonitors.monitoring.coreos.com", "-n", namespace)["items"] == []
+    finally:
+        cluster.kubectl("delete", "crd", "podmonitors.monitoring.coreos.com", "--ignore-not-found", check=False)
