@@ -265,6 +265,10 @@ class ProcGroup:
         return proc
 
     def stop_all(self) -> None:
+        # Signal every process first so they shut down in parallel, then wait for (or kill) each in turn.
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, proc.stop_signal)
         while self.procs:
             proc = self.procs.pop()
             try:
