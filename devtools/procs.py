@@ -169,6 +169,8 @@ class Proc:
     def stop(self, timeout: float = 15.0) -> int | None:
         """Stop the whole process group: stop signal, wait up to ``timeout``, then SIGKILL. Returns the exit code."""
         pgid = self.popen.pid
+        if self.popen.poll() is not None and not _group_has_live_members(pgid):
+            return self.popen.returncode  # already gone (and its pid may belong to someone else by now)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, self.stop_signal)
         try:
@@ -267,8 +269,9 @@ class ProcGroup:
     def stop_all(self) -> None:
         # Signal every process first so they shut down in parallel, then wait for (or kill) each in turn.
         for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, proc.stop_signal)
+            if proc.running():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, proc.stop_signal)
         while self.procs:
             proc = self.procs.pop()
             try:
