@@ -1,12 +1,15 @@
 """The penguins training data: raw rows from palmerpenguins -> ``penguins_raw`` -> cleaned -> ``penguins_processed``.
 
 ``penguins_raw`` keeps rows as collected (palmerpenguins' raw dataset columns, snake_case), so a collector can
-append rows and call :func:`rebuild_processed`. ``penguins_processed`` holds the encoded features
+append rows and call :func:`rebuild_processed`. :func:`row_key` identifies a row by its raw values, so a collector
+can skip rows it (or the seed) already stored. ``penguins_processed`` holds the encoded features
 (``penguins.FEATURE_NAMES``) plus ``species_id`` and ``species``: the exact data the models are trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -15,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from modelship_common.errors import InvalidInput
 from modelship_common.schemas import penguins
@@ -67,19 +70,27 @@ def load_palmerpenguins_raw() -> pd.DataFrame:
     return frame.rename(columns=RAW_DATASET_COLUMNS)
 
 
-def append_raw(engine: Engine, frame: pd.DataFrame, source: str) -> int:
-    """Append rows to ``penguins_raw``; ``frame`` uses the raw dataset's columns (original or snake_case names).
+def raw_records(frame: pd.DataFrame, source: str) -> list[dict[str, Any]]:
+    """``penguins_raw`` rows (``source`` + :data:`RAW_COLUMNS`) from a frame with the raw dataset's columns.
 
-    Missing columns are stored as NULL; unknown columns are an error. Returns the number of rows added.
+    Original or snake_case column names; missing columns become NULL; unknown columns are an error.
     """
     frame = frame.rename(columns=RAW_DATASET_COLUMNS)
     unknown = sorted(set(frame.columns) - set(RAW_COLUMNS))
     if unknown:
         raise ValueError(f"unknown penguins_raw columns: {', '.join(map(str, unknown))}")
-    rows = [
+    return [
         {"source": source, **{name: _sql_value(record.get(name)) for name in RAW_COLUMNS}}
         for record in frame.to_dict("records")
     ]
+
+
+def append_raw(engine: Engine, frame: pd.DataFrame, source: str) -> int:
+    """Append rows to ``penguins_raw``; ``frame`` uses the raw dataset's columns (original or snake_case names).
+
+    Missing columns are stored as NULL; unknown columns are an error. Returns the number of rows added.
+    """
+    rows = raw_records(frame, source)
     create_tables(engine)
     if rows:
         with engine.begin() as conn:
@@ -87,24 +98,49 @@ def append_raw(engine: Engine, frame: pd.DataFrame, source: str) -> int:
     return len(rows)
 
 
+def row_key(record: Mapping[str, Any]) -> str:
+    """sha256 of a raw row's values (:data:`RAW_COLUMNS`; not ``id``, ``source`` or ``collected_at``).
+
+    Equal for a row before and after a round trip through JSON or the database: missing values and NaN are the
+    same, numbers compare as floats (``1 == 1.0``), text is stripped.
+    """
+    return hashlib.sha256(
+        json.dumps([_key_value(record.get(name)) for name in RAW_COLUMNS], separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def raw_keys(conn: Connection) -> set[str]:
+    """:func:`row_key` of every row in ``penguins_raw``."""
+    columns = [penguins_raw.c[name] for name in RAW_COLUMNS]
+    return {row_key(row._mapping) for row in conn.execute(select(*columns))}
+
+
 def seed_raw(engine: Engine, *, replace: bool = False) -> int:
-    """Load palmerpenguins into ``penguins_raw`` once (again with ``replace``); rows from other sources stay."""
+    """Load palmerpenguins into an empty ``penguins_raw`` (again with ``replace``); rows from other sources stay.
+
+    A table that already holds rows (a collector's, say) is the training data as it is and is not seeded, so
+    a collected dataset grows batch by batch. Seed rows equal to a stored row (:func:`row_key`) are skipped.
+    """
     create_tables(engine)
     with engine.begin() as conn:
-        present = conn.execute(
-            select(func.count()).select_from(penguins_raw).where(penguins_raw.c.source == PALMERPENGUINS_SOURCE)
-        ).scalar_one()
+        present = conn.execute(select(func.count()).select_from(penguins_raw)).scalar_one()
         if present and not replace:
             return 0
         conn.execute(delete(penguins_raw).where(penguins_raw.c.source == PALMERPENGUINS_SOURCE))
-    added = append_raw(engine, load_palmerpenguins_raw(), PALMERPENGUINS_SOURCE)
+        stored = raw_keys(conn)
+        rows = [r for r in raw_records(load_palmerpenguins_raw(), PALMERPENGUINS_SOURCE) if row_key(r) not in stored]
+        if rows:
+            conn.execute(penguins_raw.insert(), rows)
+    added = len(rows)
     log.info("stored %d raw palmerpenguins rows in penguins_raw", added)
     return added
 
 
-def read_raw(engine: Engine) -> pd.DataFrame:
+def read_raw(bind: Engine | Connection) -> pd.DataFrame:
     """All of ``penguins_raw``, oldest first."""
-    with engine.connect() as conn:
+    if isinstance(bind, Connection):
+        return pd.read_sql(select(penguins_raw).order_by(penguins_raw.c.id), bind)
+    with bind.connect() as conn:
         return pd.read_sql(select(penguins_raw).order_by(penguins_raw.c.id), conn)
 
 
@@ -130,12 +166,17 @@ def clean(raw: pd.DataFrame) -> pd.DataFrame:
 def rebuild_processed(engine: Engine) -> pd.DataFrame:
     """Rebuild ``penguins_processed`` from all of ``penguins_raw`` (one transaction); returns the new rows."""
     create_tables(engine)
-    processed = clean(read_raw(engine))
-    rows = [{k: _sql_value(v) for k, v in record.items()} for record in processed.to_dict("records")]
     with engine.begin() as conn:
-        conn.execute(delete(penguins_processed))
-        if rows:
-            conn.execute(penguins_processed.insert(), rows)
+        return replace_processed(conn)
+
+
+def replace_processed(conn: Connection) -> pd.DataFrame:
+    """:func:`rebuild_processed` inside the caller's transaction (e.g. together with appending raw rows)."""
+    processed = clean(read_raw(conn))
+    rows = [{k: _sql_value(v) for k, v in record.items()} for record in processed.to_dict("records")]
+    conn.execute(delete(penguins_processed))
+    if rows:
+        conn.execute(penguins_processed.insert(), rows)
     log.info("rebuilt penguins_processed: %d rows", len(rows))
     return processed
 
@@ -213,6 +254,16 @@ def _missing(value: Any) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return True
     return isinstance(value, str) and not value.strip()
+
+
+def _key_value(value: Any) -> Any:
+    """A raw value as :func:`row_key` hashes it: None for missing, float for numbers, stripped text otherwise."""
+    value = _sql_value(value)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return str(value).strip()
 
 
 def _sql_value(value: Any) -> Any:

@@ -6,11 +6,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from modelship_common.settings import BaseServiceSettings
 
 DEFAULT_DATA_DIR = Path("~/.cache/modelship/demo").expanduser()
+#: Names of the penguins estimators (penguins_models.CANDIDATES, mirrored here so settings import no scikit-learn).
+PENGUINS_ESTIMATORS: tuple[str, ...] = ("logistic_regression", "random_forest", "gradient_boosting", "svm", "knn")
 
 
 def _default_database_url() -> str:
@@ -87,6 +89,56 @@ class TrainingSettings(BaseServiceSettings):
         description="Override the number of epochs of every digits CNN variant (default: each variant's own).",
     )
     """Override the number of epochs of every digits CNN variant (default: each variant's own)."""
+
+    collector_url: str = Field(
+        default="http://127.0.0.1:8090/batch",
+        description="Where `collect` fetches the current batch of raw penguins rows "
+        "(the sample data API's GET /batch, or anything answering the same JSON).",
+    )
+    """Where ``collect`` fetches the current batch of raw penguins rows (the sample data API's ``GET /batch``)."""
+
+    collector_source: str = Field(
+        default="collector",
+        min_length=1,
+        max_length=64,
+        description="Value of penguins_raw.source on the rows `collect` stores.",
+    )
+    """Value of ``penguins_raw.source`` on the rows ``collect`` stores."""
+
+    collector_timeout_seconds: float = Field(
+        default=30.0, gt=0.0, description="Timeout of the collector's HTTP request to the data API."
+    )
+    """Timeout of the collector's HTTP request to the data API."""
+
+    retrain_threshold_rows: int = Field(
+        default=50,
+        ge=1,
+        description="`collect` retrains penguins once this many raw rows arrived since the last retraining "
+        "it started (counted over penguins_raw, so the first collection of an empty table counts all rows).",
+    )
+    """``collect`` retrains penguins once this many raw rows arrived since the last retraining it started."""
+
+    retrain_estimators: list[str] | None = Field(
+        default=None,
+        description="Penguins estimators a retraining started by `collect` trains (JSON list, e.g. "
+        '["logistic_regression","random_forest"]); null = every candidate.',
+    )
+    """Penguins estimators a retraining started by ``collect`` trains; None = every candidate."""
+
+    retrain_grid_search: bool = Field(
+        default=False,
+        description="Whether a retraining started by `collect` also runs the random-forest grid search (slow).",
+    )
+    """Whether a retraining started by ``collect`` also runs the random-forest grid search (slow)."""
+
+    @field_validator("retrain_estimators")
+    @classmethod
+    def _known_estimators(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            unknown = [name for name in value if name not in PENGUINS_ESTIMATORS]
+            if unknown or not value:
+                raise ValueError(f"choose one or more of {', '.join(PENGUINS_ESTIMATORS)}, got {value}")
+        return value
 
 
 def get_settings(**overrides: Any) -> TrainingSettings:
