@@ -1,4 +1,4 @@
-"""Command line: ``python -m modelship_training [--tracking-uri URI] penguins|digits|all``."""
+"""Command line: ``python -m modelship_training [--tracking-uri URI] penguins|digits|all|collect``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tracking-uri", help="MLflow tracking server (overrides MODELSHIP_MLFLOW_TRACKING_URI).")
     parser.add_argument("--database-url", help="Training-data database (overrides MODELSHIP_DATABASE_URL).")
-    jobs = parser.add_subparsers(dest="job", required=True, metavar="{penguins,digits,all}")
+    jobs = parser.add_subparsers(dest="job", required=True, metavar="{penguins,digits,all,collect}")
     jobs.add_parser("penguins", help="penguins classifiers (5 estimators + random-forest grid search)")
     digits = jobs.add_parser("digits", help="digits CNNs (TensorFlow/Keras)")
     everything = jobs.add_parser("all", help="penguins, then digits")
@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     digits.add_argument(
         "--variants", nargs="+", choices=DIGITS_VARIANTS, help="Variants to train (default: all three)."
     )
+    collect = jobs.add_parser(
+        "collect", help="fetch a batch of raw penguins rows, store the new ones, retrain at the threshold"
+    )
+    collect.add_argument("--url", help="Data API batch URL (overrides MODELSHIP_COLLECTOR_URL).")
     return parser
 
 
@@ -47,6 +51,8 @@ def settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace
         overrides["mlflow_tracking_uri"] = args.tracking_uri
     if args.database_url:
         overrides["database_url"] = args.database_url
+    if getattr(args, "url", None):
+        overrides["collector_url"] = args.url
     try:
         return get_settings(**overrides)
     except ValidationError as exc:
@@ -58,6 +64,8 @@ def settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace
 def run(args: argparse.Namespace, settings: TrainingSettings) -> int:
     """Run the chosen job; returns the exit code (1 with one ``error: ...`` line on an expected failure)."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.job == "collect":
+        return run_collect(settings)
     try:  # before the heavy imports, so an unreachable server is reported within seconds
         check_reachable(settings.mlflow_tracking_uri)
     except TrackingUnavailable as exc:
@@ -82,4 +90,22 @@ def run(args: argparse.Namespace, settings: TrainingSettings) -> int:
         return 1
     for result in report.results:
         print(result.summary())
+    return 0
+
+
+def run_collect(settings: TrainingSettings) -> int:
+    """``collect``: one collector run; 1 with one ``error: ...`` line when the fetch, the store or training fails."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from modelship_training.collector import CollectError, collect
+
+    try:
+        result = collect(settings)
+    except (CollectError, SQLAlchemyError, ValueError, OSError) as exc:
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    for trained in result.report.results if result.report else []:
+        print(trained.summary())
     return 0
