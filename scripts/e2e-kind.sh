@@ -36,7 +36,7 @@ IMAGES=(
   "gateway:services/gateway/Dockerfile"
   "training:training_jobs/Dockerfile"
   "operator:operators/rollout/Dockerfile"
-  "mlflow:services/mlflow/Dockerfile"
+  "mlflow:docker/mlflow/Dockerfile"
 )
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
