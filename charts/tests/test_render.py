@@ -592,3 +592,16 @@ def test_every_modelship_env_var_is_a_settings_field(render: Any) -> None:
                     field = name.removeprefix("MODELSHIP_").lower()
                     assert field in fields, f"{ref(obj)} sets {name}, but {cls} has no field {field}"
     assert seen == set(SETTINGS.values())
+
+
+def test_predictor_args_parse_with_the_model_servers_own_parser(render: Any) -> None:
+    from modelship_serving.server import build_parser
+
+    deploy = one(render(CHART / "ci" / "operator-disabled-values.yaml"), "Deployment", "penguins-predictor")
+    args = build_parser().parse_args(deploy["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert (args.model_uri, args.model_name, args.http_port, args.grpc_port) == (
+        "models:/penguins/1",
+        "penguins",
+        8080,
+        8081,
+    )
