@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput, ModelNotFound
-from modelship_gateway import __version__, routes_images
+from modelship_gateway import __version__, dashboard, routes_images
 from modelship_gateway.deps import Components
 from modelship_gateway.discovery import build_discovery
 from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable, UpstreamError
@@ -158,4 +158,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for router in (models.router, predictions.router, health.router):
         app.include_router(router)
     app.include_router(routes_images.router)
+    app.include_router(dashboard.router)
     return app
