@@ -26,6 +26,10 @@ def test_openapi_and_docs(gateway: LiveGateway) -> None:
         ("/api/models/{name}/predict", "post"),
         ("/api/models/{name}/predict-image", "post"),
         ("/api/predictions", "get"),
+        ("/api/images", "get"),
+        ("/api/images", "post"),
+        ("/api/images/{image_id}", "get"),
+        ("/api/images/{image_id}/content", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
     }
