@@ -160,7 +160,7 @@ def store_batch(conn: Connection, batch: Batch, *, source: str, url: str) -> tup
         conn.execute(penguins_raw.insert(), new_rows)
     penguins_data.replace_processed(conn)
     pending = pending_rows(conn)
-    run_id = conn.execute(
+    inserted = conn.execute(
         collector_runs.insert().values(
             started_at=dt.datetime.now(dt.UTC),
             url=url,
@@ -170,15 +170,15 @@ def store_batch(conn: Connection, batch: Batch, *, source: str, url: str) -> tup
             pending=pending,
             retrained=False,
         )
-    ).inserted_primary_key[0]
-    return len(new_rows), int(run_id)
+    ).inserted_primary_key
+    if inserted is None:
+        raise RuntimeError("collector_runs insert returned no id")
+    return len(new_rows), int(inserted[0])
 
 
 def trained_up_to(conn: Connection) -> int:
     """The highest ``penguins_raw.id`` a finished retraining of this collector saw (0 if none)."""
-    return int(
-        conn.execute(select(func.coalesce(func.max(collector_runs.c.trained_up_to), 0))).scalar_one()  # type: ignore[arg-type]
-    )
+    return int(conn.execute(select(func.coalesce(func.max(collector_runs.c.trained_up_to), 0))).scalar_one())
 
 
 def pending_rows(conn: Connection) -> int:

@@ -112,7 +112,7 @@ def row_key(record: Mapping[str, Any]) -> str:
 def raw_keys(conn: Connection) -> set[str]:
     """:func:`row_key` of every row in ``penguins_raw``."""
     columns = [penguins_raw.c[name] for name in RAW_COLUMNS]
-    return {row_key(row._mapping) for row in conn.execute(select(*columns))}
+    return {row_key(dict(row._mapping)) for row in conn.execute(select(*columns))}
 
 
 def seed_raw(engine: Engine, *, replace: bool = False) -> int:
