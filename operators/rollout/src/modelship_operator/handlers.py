@@ -62,7 +62,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=c.KOPF_PREFIX, key="last-handled-configuration"
     )
-    settings.posting.level = logging.WARNING  # explicit rollout events + warnings, not every log line
+    # Only our explicit events (RolloutStarted, InvalidSpec, RegistryUnreachable...): kopf would otherwise post
+    # an Event for every "failed temporarily" retry while MLflow is down.
+    settings.posting.level = logging.CRITICAL
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10

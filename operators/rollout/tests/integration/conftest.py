@@ -269,7 +269,9 @@ def register_version(server: MlflowServer, name: str, *, alias: str | None = "ch
     mlflow.set_registry_uri(server.url)
     mlflow.set_experiment(f"it-{name}")
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name)
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=name, pip_requirements=["scikit-learn"]
+        )
     client = server.client()
     version = str(info.registered_model_version)
     client.set_registered_model_tag(name, SERVE_TAG, "true")
