@@ -181,14 +181,14 @@ def render(
         )
     ml_diff = par["max_diff_vs_mlflow"]
     measured = (
-        f"classes equal={par['classes_equal']} on {par['n']} rows; max |dp| vs native "
+        f"classes equal={par['classes_equal']} on {par['n']} rows; max abs diff vs native "
         f"{par['max_diff_vs_native']:.1e}"
         + (f", vs mlflow {ml_diff:.1e}" if ml_diff is not None else " (mlflow serve returns class ids only)")
     )
     row(
         "prediction parity (test rows)",
         measured,
-        f"same classes, |dp| <= {PARITY_TOL:g}",
+        f"same classes, abs diff <= {PARITY_TOL:g}",
         par["classes_equal"] and par["max_diff_vs_native"] <= PARITY_TOL and (ml_diff is None or ml_diff <= PARITY_TOL),
     )
     med = statistics.median(cold)
