@@ -26,8 +26,8 @@ demo: sync ## Run the platform locally: MLflow, training, model servers, gateway
 
 ##@ Test
 .PHONY: test
-test: sync ## Install what the tests need and run the whole test suite
-	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests tests $(PYTEST_ARGS)
+test: sync services k8s-tools ## Install what the tests need and run the whole test suite
+	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests charts/tests tests $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: sync ## Unit tests only (no servers)
@@ -40,3 +40,54 @@ lint: sync ## ruff + mypy
 .PHONY: bench
 bench: sync ## Benchmarks; prints a table
 	@$(RUN) $(PY) -m devtools.bench
+
+.PHONY: helm-test
+helm-test: sync k8s-tools ## Chart tests: lint, render matrix, conventions, install/upgrade/uninstall on a local control plane
+	@$(RUN) $(PY) -m pytest charts/tests $(PYTEST_ARGS)
+
+##@ Servers and tools the tests use (cached under ~/.cache/modelship)
+.PHONY: services
+services: ## PostgreSQL (apt) for the integration tests
+	@devtools/install_services.sh
+
+.PHONY: k8s-tools
+k8s-tools: ## Build helm, kwok, etcd, kube-apiserver/controller-manager/scheduler and kubectl
+	@scripts/k8s/install-tools.sh
+
+.PHONY: charts-crds
+charts-crds: ## Copy k8s/crds into the chart (a chart test checks they are equal)
+	@cp k8s/crds/*.yaml charts/modelship/crds/
+
+##@ Kubernetes (kind or minikube; needs Docker)
+KIND_CLUSTER ?= modelship
+IMAGE_TAG ?= 0.1.0
+IMAGES := serving:services/serving gateway:services/gateway training:training_jobs operator:operators/rollout mlflow:docker/mlflow
+
+.PHONY: kind-up
+kind-up: ## Create the kind cluster "modelship"
+	@kind get clusters | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER) --config k8s/kind-config.yaml --wait 5m
+
+.PHONY: images
+images: ## Build the modelship images (repo root context) and load them into kind
+	@for i in $(IMAGES); do docker build -f $${i#*:}/Dockerfile -t modelship/$${i%%:*}:$(IMAGE_TAG) . && kind load docker-image --name $(KIND_CLUSTER) modelship/$${i%%:*}:$(IMAGE_TAG); done
+
+.PHONY: deploy
+deploy: ## helm upgrade --install the platform into namespace modelship
+	@helm upgrade --install modelship charts/modelship -n modelship --create-namespace --set global.image.tag=$(IMAGE_TAG) --wait --timeout 20m
+
+.PHONY: dev
+dev: ## skaffold dev on kind (values-dev.yaml holds your local overrides)
+	@test -f values-dev.yaml || printf '# local overrides (gitignored)\n{}\n' > values-dev.yaml
+	@skaffold dev -p kind
+
+.PHONY: port-forward
+port-forward: ## gateway :8000, MLflow :5000, Grafana :3000, Prometheus :9090, MinIO console :9001
+	@trap 'kill 0' EXIT; for p in gateway:8000 mlflow:5000 grafana:3000 prometheus:9090 minio:9001; do kubectl -n modelship port-forward svc/modelship-$${p%%:*} $${p#*:}:$${p#*:} & done; wait
+
+.PHONY: undeploy
+undeploy: ## helm uninstall (CRDs and PVCs stay)
+	@helm uninstall modelship -n modelship
+
+.PHONY: e2e-kind
+e2e-kind: ## End to end on a throw-away kind cluster: install, train, predict through the gateway (needs Docker)
+	@scripts/e2e-kind.sh
