@@ -30,7 +30,7 @@ rm -f "$kube_dir/go.mod" "$kube_dir/go.sum"
   go mod edit -go="$(awk '$1 == "go" {print $2; exit}' "$src/go.mod")"
   godebug=$(awk '$1 == "godebug" {print $2; exit}' "$src/go.mod")
   [ -z "$godebug" ] || go mod edit -godebug="$godebug"
-  for m in $(awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}' "$src/go.mod"); do
+  awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}' "$src/go.mod" | while read -r m; do
     case $m in k8s.io/sample-*) continue ;; esac   # examples, never imported by the binaries
     go mod edit -replace="$m=$m@$staging_version"
   done

@@ -70,8 +70,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 state=${state:-$MODELSHIP_CACHE/k8s/$name}
-mkdir -p "$state"
-state=$(cd "$state" && pwd)
+state=$(realpath -m "$state")
 PKI=$state/pki LOGS=$state/logs PIDS=$state/pids
 TIMEOUT=${MODELSHIP_K8S_TIMEOUT:-180}
 NODES=${MODELSHIP_K8S_NODES:-1}
@@ -95,7 +94,7 @@ start() {
   local c=$1; shift
   [ -x "$BIN/$c" ] || die "$BIN/$c is missing: run scripts/k8s/install-tools.sh"
   printf '\n==== %s %s\n' "$(date -u +%FT%TZ)" "$c $*" >>"$LOGS/$c.log"
-  setsid "$BIN/$c" "$@" </dev/null >>"$LOGS/$c.log" 2>&1 &
+  setsid "$BIN/$c" "$@" </dev/null >>"$LOGS/$c.log" 2>&1 9>&- &
   echo $! >"$PIDS/$c.pid"
   started+=("$c")
 }
@@ -477,10 +476,17 @@ status() {
   return $rc
 }
 
+# lock: one up/down at a time per state dir (the daemons do not inherit the lock's descriptor).
+lock() {
+  mkdir -p "$state"
+  exec 9>"$state/.lock"
+  flock -w "$TIMEOUT" 9 || die "another control-plane.sh holds $state/.lock"
+}
+
 started=()
 case $cmd in
-  up) up ;;
-  down) down ;;
+  up) lock; up ;;
+  down) if [ -d "$state" ]; then lock; down; else log "nothing was running ($state)"; fi ;;
   env) [ -f "$state/env" ] || die "no cluster in $state: run '$0 up' first"; cat "$state/env" ;;
   status) status ;;
   -h | --help | help) usage ;;
