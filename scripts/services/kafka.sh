@@ -105,10 +105,9 @@ log4j.logger.kafka.server.BrokerServer=INFO
 L4J
 }
 
-java_cmd() {
-  echo java "-Xms128m" "-Xmx$HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    "-Dlog4j.configuration=file:$STATE/log4j.properties" -cp "$LIBS/*"
-}
+# JAVA: the JVM command line shared by the storage tool and the broker (the classpath glob is Java's, not bash's).
+JAVA=(java -Xms128m "-Xmx$HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+  "-Dlog4j.configuration=file:$STATE/log4j.properties" -cp "$LIBS/*")
 
 run() {
   [ -f "$HOME_DIR/.complete" ] || die "kafka $VERSION is not installed: run \`make services\` (or $0 install)"
@@ -117,11 +116,10 @@ run() {
   # Keep the cluster id: formatting again would make the broker refuse its own data.
   if [ ! -f "$STATE/data/meta.properties" ]; then
     local id
-    id=$($(java_cmd) kafka.tools.StorageTool random-uuid)
-    $(java_cmd) kafka.tools.StorageTool format -t "$id" -c "$STATE/server.properties" >/dev/null
+    id=$("${JAVA[@]}" kafka.tools.StorageTool random-uuid)
+    "${JAVA[@]}" kafka.tools.StorageTool format -t "$id" -c "$STATE/server.properties" >/dev/null
   fi
-  # shellcheck disable=SC2046
-  exec $(java_cmd) kafka.Kafka "$STATE/server.properties"
+  exec "${JAVA[@]}" kafka.Kafka "$STATE/server.properties"
 }
 
 start() {
@@ -133,8 +131,10 @@ start() {
     tcp_open 127.0.0.1 "$PORT" && die "port $PORT on 127.0.0.1 is taken by another process (set MODELSHIP_KAFKA_PORT)"
     local t0
     t0=$(now_s)
+    mkdir -p "$STATE"
+    [ -f "$STATE/kafka.log" ] && mv -f "$STATE/kafka.log" "$STATE/kafka.log.1"
     start_background kafka "$pidfile" "$STATE/kafka.log" "$0" run
-    if ! wait_until "$TIMEOUT" "kafka on 127.0.0.1:$PORT" broker_ready; then
+    if ! wait_alive "$TIMEOUT" "kafka on 127.0.0.1:$PORT" "$pidfile" broker_ready; then
       tail -n 30 "$STATE/kafka.log" >&2 || true
       stop_pidfile kafka "$pidfile"
       die "kafka did not start; log $STATE/kafka.log"

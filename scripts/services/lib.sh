@@ -31,6 +31,23 @@ wait_until() {
   done
 }
 
+# wait_alive SECONDS DESCRIPTION PIDFILE COMMAND...: like wait_until, but give up as soon as the process is gone.
+wait_alive() {
+  local timeout=$1 what=$2 pidfile=$3; shift 3
+  local deadline=$(( $(now_s) + timeout ))
+  until "$@" >/dev/null 2>&1; do
+    if ! pid_alive "$pidfile"; then
+      log "$what exited before it was ready"
+      return 1
+    fi
+    if [ "$(now_s)" -ge "$deadline" ]; then
+      log "timed out after ${timeout}s waiting for $what"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
 # pid_alive PIDFILE: true when the pidfile names a running process.
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 

@@ -104,8 +104,10 @@ start() {
     tcp_open 127.0.0.1 "$PORT" && die "port $PORT on 127.0.0.1 is taken by another process (set MODELSHIP_MINIO_PORT)"
     local t0
     t0=$(now_s)
+    mkdir -p "$STATE"
+    [ -f "$STATE/minio.log" ] && mv -f "$STATE/minio.log" "$STATE/minio.log.1"
     start_background minio "$pidfile" "$STATE/minio.log" "$0" run
-    if ! wait_until "$TIMEOUT" "minio on 127.0.0.1:$PORT" ready; then
+    if ! wait_alive "$TIMEOUT" "minio on 127.0.0.1:$PORT" "$pidfile" ready; then
       tail -n 30 "$STATE/minio.log" >&2 || true
       stop_pidfile minio "$pidfile"
       die "minio did not start; log $STATE/minio.log"
