@@ -132,6 +132,7 @@ def build_lifespan(settings: GatewaySettings) -> Any:
                     client=client,
                     registry=registry,
                     max_upload_bytes=settings.max_upload_bytes,
+                    settings=settings,
                 ) as images:
                     store = images.prediction_store
                     service = PredictionService(

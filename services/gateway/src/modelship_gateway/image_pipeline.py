@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pydantic import Field
 from sqlalchemy import Engine
 
 from modelship_common.kafka import AsyncProducer, KafkaSettings, encode_json, ensure_topics
-from modelship_common.storage import ObjectStore, StorageSettings, image_key, make_object_store
+from modelship_common.storage import ObjectStore, image_key, make_object_store
+from modelship_gateway.image_settings import ImagePipelineSettings
 from modelship_gateway.images import (
     ImageFanout,
     ImageModels,
@@ -34,32 +34,6 @@ from modelship_gateway.registry_cache import RegistryCache
 from modelship_gateway.store import PredictionRecord, PredictionStore
 
 log = logging.getLogger(__name__)
-
-
-class ImagePipelineSettings(StorageSettings, KafkaSettings):
-    """The image pipeline's part of the gateway settings (``MODELSHIP_*``; object store, Kafka, fan-out)."""
-
-    image_models: list[str] = Field(
-        default_factory=list,
-        description='Image models the fan-out calls, as JSON (["digits-fast", ...]); empty = every served model '
-        "whose task is image.",
-    )
-    """Image models the fan-out calls; empty = every served model whose task is ``image``."""
-
-    image_models_refresh_s: float = Field(
-        default=10.0, gt=0, description="How long the list of served image models is reused before asking again."
-    )
-    """How long the list of served image models is reused before asking again."""
-
-    fanout_model_batch: int = Field(
-        default=64, ge=1, le=1024, description="Images per call to a model server in the fan-out."
-    )
-    """Images per call to a model server in the fan-out."""
-
-    fanout_local_batch: int = Field(
-        default=128, ge=1, description="Without Kafka: most uploads the in-process fan-out scores together."
-    )
-    """Without Kafka: most uploads the in-process fan-out scores together."""
 
 
 class KafkaPublisher:
@@ -182,10 +156,12 @@ async def open_image_pipeline(
     client: ModelServerClient,
     registry: RegistryCache,
     max_upload_bytes: int,
-    settings: ImagePipelineSettings | None = None,
+    settings: Any = None,
 ) -> AsyncIterator[ImagePipeline]:
-    """Build the pipeline for one gateway lifespan; settings from ``MODELSHIP_*`` unless given."""
-    settings = settings or ImagePipelineSettings()
+    """Build the pipeline for one gateway lifespan. ``settings``: the gateway's settings when they include the
+    :class:`ImagePipelineSettings` fields, else they are read from ``MODELSHIP_*``."""
+    if not isinstance(settings, ImagePipelineSettings):
+        settings = ImagePipelineSettings()
     objects = await asyncio.to_thread(make_object_store, settings)
     uploads = ImageUploads(
         objects=objects,

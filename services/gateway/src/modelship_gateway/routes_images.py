@@ -97,7 +97,8 @@ def list_images(
     query = select(Image).order_by(Image.created_at.desc(), Image.id)
     if status:
         query = query.where(Image.status == status)
-    return [ImageOut.model_validate(row) for row in session.scalars(query.limit(limit).offset(offset))]
+    rows: list[Image] = list(session.scalars(query.limit(limit).offset(offset)))
+    return [ImageOut.model_validate(row) for row in rows]
 
 
 def _image(session: Any, image_id: str) -> Image:
@@ -110,9 +111,9 @@ def _image(session: Any, image_id: str) -> Image:
 @router.get("/{image_id}", response_model=ImageDetail, responses=_NOT_FOUND, summary="An image and its predictions")
 def get_image(image_id: str, session: SessionDep) -> ImageDetail:
     image = _image(session, image_id)
-    rows = session.scalars(
-        select(Prediction).where(Prediction.request_id == image_id).order_by(Prediction.model_name)
-    ).all()
+    rows: list[Prediction] = list(
+        session.scalars(select(Prediction).where(Prediction.request_id == image_id).order_by(Prediction.model_name))
+    )
     return ImageDetail(
         **ImageOut.model_validate(image).model_dump(), predictions=[PredictionOut.model_validate(r) for r in rows]
     )

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from modelship_common.settings import BaseServiceSettings
+from modelship_gateway.image_settings import ImagePipelineSettings
 
 MIB = 1024 * 1024
 
@@ -19,8 +20,11 @@ def default_database_url() -> str:
     return f"sqlite:///{cache / 'demo' / 'predictions.db'}"
 
 
-class GatewaySettings(BaseServiceSettings):
-    """Everything the gateway can be told. Each field is ``MODELSHIP_<FIELD NAME>`` in the environment."""
+class GatewaySettings(BaseServiceSettings, ImagePipelineSettings):
+    """Everything the gateway can be told. Each field is ``MODELSHIP_<FIELD NAME>`` in the environment.
+
+    The image pipeline's fields (object store, Kafka, fan-out) come from :class:`ImagePipelineSettings`.
+    """
 
     database_url: str = Field(
         default_factory=default_database_url,

@@ -1,0 +1,131 @@
+"""The worker's pure pieces, without servers: message parsing, offsets, dedupe, settings, metrics endpoint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from devtools.procs import free_port
+from modelship_common.kafka import KafkaSettings, KafkaUnavailable, TopicSpec
+from modelship_streaming.metrics import Heartbeat, WorkerMetrics, serve_http
+from modelship_streaming.settings import StreamingSettings
+from modelship_streaming.worker import consumer_config, dedupe, first_offsets, next_offsets, parse_message
+
+
+class Msg:
+    """The part of confluent_kafka.Message the worker reads."""
+
+    def __init__(self, value: bytes | None, key: bytes | None = None, partition: int = 0, offset: int = 0) -> None:
+        self._value, self._key, self._partition, self._offset = value, key, partition, offset
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def topic(self) -> str:
+        return "images.uploaded"
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+
+def uploaded(image_id: str, **kw: object) -> bytes:
+    return json.dumps(
+        {"image_id": image_id, "storage_key": f"k/{image_id}.png", "content_type": "image/png", **kw}
+    ).encode()
+
+
+def test_parse_message() -> None:
+    ok = parse_message(Msg(uploaded("a1"), key=b"a1"))
+    assert ok.image is not None and ok.image.image_id == "a1" and ok.error is None
+    assert parse_message(Msg(uploaded("a1"), key=None)).image is not None
+    for msg, why in [
+        (Msg(b"{oops"), "unreadable message"),
+        (Msg(None), "unreadable message"),
+        (Msg(b"[1]"), "JSON object"),
+        (Msg(json.dumps({"image_id": "x"}).encode()), "storage_key"),
+        (Msg(uploaded("a1"), key=b"b2"), "is not the image id"),
+    ]:
+        parsed = parse_message(msg)
+        assert parsed.image is None and why in (parsed.error or ""), parsed
+
+
+def test_offsets_and_dedupe() -> None:
+    msgs = [Msg(uploaded("a"), partition=0, offset=5), Msg(uploaded("b"), partition=1, offset=9)]
+    msgs += [Msg(uploaded("a"), partition=0, offset=7), Msg(b"junk", partition=0, offset=6)]
+    assert next_offsets(msgs) == {("images.uploaded", 0): 8, ("images.uploaded", 1): 10}
+    assert first_offsets(msgs) == {("images.uploaded", 0): 5, ("images.uploaded", 1): 9}
+    kept = dedupe([parse_message(m) for m in msgs])
+    assert [(p.image.image_id if p.image else None) for p in kept] == ["a", "b", None]
+
+
+def test_settings_fields_are_documented_and_kafka_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    for cls in (StreamingSettings, KafkaSettings):
+        undocumented = [name for name, f in cls.model_fields.items() if not f.description]
+        assert not undocumented, f"{cls.__name__} fields without a description: {undocumented}"
+    monkeypatch.delenv("MODELSHIP_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    settings = StreamingSettings()
+    with pytest.raises(KafkaUnavailable, match="MODELSHIP_KAFKA_BOOTSTRAP_SERVERS"):
+        consumer_config(settings)
+    monkeypatch.setenv("MODELSHIP_KAFKA_BOOTSTRAP_SERVERS", "k:9092")
+    monkeypatch.setenv("MODELSHIP_KAFKA_CONFIG", '{"client.id": "w1"}')
+    monkeypatch.setenv("MODELSHIP_CONSUMER_GROUP", "g1")
+    monkeypatch.setenv("MODELSHIP_INFERENCE_LOG", "true")
+    settings = StreamingSettings()
+    config = consumer_config(settings)
+    assert config["bootstrap.servers"] == "k:9092" and config["client.id"] == "w1" and config["group.id"] == "g1"
+    assert config["enable.auto.commit"] is False
+    assert settings.topic_specs() == [
+        TopicSpec("images.uploaded", 3, 1),
+        TopicSpec("predictions", 3, 1),
+        TopicSpec("images.uploaded.dlq", 1, 1),
+        TopicSpec("inference.log", 3, 1),
+    ]
+
+
+def test_metrics_and_probes_endpoint() -> None:
+    metrics, heartbeat = WorkerMetrics(), Heartbeat(stall_after_s=60)
+    port = free_port()
+    stop = serve_http("127.0.0.1", port, metrics, heartbeat)
+    try:
+        metrics.consumed.inc(3)
+        metrics.observe_model("digits-fast", 0.02)
+        metrics.lag.labels("images.uploaded", "0").set(7)
+        url = f"http://127.0.0.1:{port}"
+        text = httpx.get(f"{url}/metrics").text
+        assert "modelship_streaming_consumed_total 3.0" in text
+        assert 'modelship_streaming_model_latency_seconds_count{model="digits-fast"} 1.0' in text
+        assert 'modelship_streaming_consumer_lag{partition="0",topic="images.uploaded"} 7.0' in text
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        assert httpx.get(f"{url}/readyz").status_code == 503  # no partitions yet
+        heartbeat.ready = True
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        heartbeat.last -= 120
+        assert httpx.get(f"{url}/healthz").status_code == 503
+        assert httpx.get(f"{url}/nope").status_code == 404
+    finally:
+        stop()
+
+
+def test_cli_without_kafka_fails_fast_with_a_message() -> None:
+    env = {"PATH": "/usr/bin:/bin", "MODELSHIP_DATABASE_URL": "sqlite:///:memory:", "MODELSHIP_METRICS_PORT": "0"}
+    for command in (["create-topics"], []):
+        done = subprocess.run(
+            [sys.executable, "-m", "modelship_streaming", *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "MODELSHIP_KAFKA_BOOTSTRAP_SERVERS" in done.stderr
