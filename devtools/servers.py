@@ -116,7 +116,7 @@ def start_postgres(data_dir: Path | None = None, *, port: int | None = None, tim
         data_dir = Path(tempfile.mkdtemp(prefix="modelship-pg-"))
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir.parent / f"{data_dir.name}.log"
+    log_path = data_dir / "postgres.log"
     if user is not None:
         shutil.chown(data_dir, user, group)
     port = port or free_port()
