@@ -38,7 +38,7 @@ lint: sync ## ruff + mypy
 	@$(RUN) .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy services/*/src training_jobs/src devtools
 
 .PHONY: bench
-bench: sync ## Benchmarks; prints a table
+bench: sync services ## Benchmarks; prints a table
 	@$(RUN) $(PY) -m devtools.bench
 
 .PHONY: helm-test
@@ -47,7 +47,7 @@ helm-test: sync k8s-tools ## Chart tests: lint, render matrix, conventions, inst
 
 ##@ Servers and tools the tests use (cached under ~/.cache/modelship)
 .PHONY: services
-services: ## PostgreSQL (apt) for the integration tests
+services: ## PostgreSQL and wrk (apt) for the integration tests, the demo and the benchmarks
 	@devtools/install_services.sh
 
 .PHONY: k8s-tools
