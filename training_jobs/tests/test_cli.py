@@ -31,6 +31,35 @@ def test_unreachable_mlflow_is_one_error_line(tmp_path: Path, unused_port: int) 
     assert not (tmp_path / "training.db").exists()
 
 
+@pytest.mark.parametrize("job", ["penguins", "digits", "all", "collect"])
+def test_connection_options_work_before_and_after_the_job(job: str, tmp_path: Path) -> None:
+    from modelship_training.cli import build_parser, settings_from_args
+
+    options = ["--tracking-uri", "http://mlflow.example:5000", "--database-url", f"sqlite:///{tmp_path / 'x.db'}"]
+    parser = build_parser()
+    settings = [
+        settings_from_args(parser, parser.parse_args(argv))
+        for argv in (
+            [*options, job],
+            [job, *options],
+            [options[0], options[1], job, options[2], options[3]],
+        )
+    ]
+    assert {(s.mlflow_tracking_uri, s.database_url) for s in settings} == {
+        ("http://mlflow.example:5000", f"sqlite:///{tmp_path / 'x.db'}")
+    }
+    # Given on neither side, the environment's values stay (no option default overwrites them).
+    assert not hasattr(parser.parse_args([job]), "tracking_uri")
+
+
+def test_unreachable_mlflow_after_the_job_is_one_error_line(tmp_path: Path, unused_port: int) -> None:
+    uri = f"http://127.0.0.1:{unused_port}"
+    done = run_cli("all", "--tracking-uri", uri, tmp_path=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [f"error: cannot reach MLflow at {uri}: [Errno 111] Connection refused"]
+    assert not (tmp_path / "training.db").exists()
+
+
 def test_unknown_dataset_is_rejected(tmp_path: Path) -> None:
     done = run_cli("digits", "--dataset", "imagenet", tmp_path=tmp_path)
     assert done.returncode == 2

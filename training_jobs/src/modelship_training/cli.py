@@ -1,4 +1,7 @@
-"""Command line: ``python -m modelship_training [--tracking-uri URI] penguins|digits|all|collect``."""
+"""Command line: ``python -m modelship_training [OPTIONS] penguins|digits|all|collect [OPTIONS]``.
+
+``--tracking-uri`` and ``--database-url`` may come before or after the job name.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +19,40 @@ from modelship_training.tracking import TrackingUnavailable, check_reachable
 DIGITS_VARIANTS: tuple[str, ...] = ("digits-fast", "digits-balanced", "digits-accurate")
 
 
+def _common_options() -> argparse.ArgumentParser:
+    """Options accepted both before and after the job name.
+
+    ``default=SUPPRESS`` keeps a subcommand's unset option from overwriting the value given before the job name
+    (argparse copies every sub-parser default into the namespace); :func:`settings_from_args` reads them with
+    ``getattr(..., None)``.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--tracking-uri",
+        default=argparse.SUPPRESS,
+        help="MLflow tracking server (overrides MODELSHIP_MLFLOW_TRACKING_URI).",
+    )
+    common.add_argument(
+        "--database-url",
+        default=argparse.SUPPRESS,
+        help="Training-data database (overrides MODELSHIP_DATABASE_URL).",
+    )
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
     parser = argparse.ArgumentParser(
         prog="python -m modelship_training",
         description="Train modelship's models, track them in MLflow, register and promote them.",
+        parents=[common],
     )
-    parser.add_argument("--tracking-uri", help="MLflow tracking server (overrides MODELSHIP_MLFLOW_TRACKING_URI).")
-    parser.add_argument("--database-url", help="Training-data database (overrides MODELSHIP_DATABASE_URL).")
     jobs = parser.add_subparsers(dest="job", required=True, metavar="{penguins,digits,all,collect}")
-    jobs.add_parser("penguins", help="penguins classifiers (5 estimators + random-forest grid search)")
-    digits = jobs.add_parser("digits", help="digits CNNs (TensorFlow/Keras)")
-    everything = jobs.add_parser("all", help="penguins, then digits")
+    jobs.add_parser(
+        "penguins", parents=[common], help="penguins classifiers (5 estimators + random-forest grid search)"
+    )
+    digits = jobs.add_parser("digits", parents=[common], help="digits CNNs (TensorFlow/Keras)")
+    everything = jobs.add_parser("all", parents=[common], help="penguins, then digits")
     for sub in (digits, everything):
         sub.add_argument(
             "--dataset",
@@ -38,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--variants", nargs="+", choices=DIGITS_VARIANTS, help="Variants to train (default: all three)."
     )
     collect = jobs.add_parser(
-        "collect", help="fetch a batch of raw penguins rows, store the new ones, retrain at the threshold"
+        "collect",
+        parents=[common],
+        help="fetch a batch of raw penguins rows, store the new ones, retrain at the threshold",
     )
     collect.add_argument("--url", help="Data API batch URL (overrides MODELSHIP_COLLECTOR_URL).")
     return parser
@@ -47,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TrainingSettings:
     """Settings from the environment with the command-line overrides; bad values end in ``parser.error``."""
     overrides = {}
-    if args.tracking_uri:
+    if getattr(args, "tracking_uri", None):
         overrides["mlflow_tracking_uri"] = args.tracking_uri
-    if args.database_url:
+    if getattr(args, "database_url", None):
         overrides["database_url"] = args.database_url
     if getattr(args, "url", None):
         overrides["collector_url"] = args.url
