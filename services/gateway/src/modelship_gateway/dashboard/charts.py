@@ -16,6 +16,7 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
         "font": FONT,
         "margin": {"l": 60, "r": 20, "t": 40, "b": 60},
         "height": 320,
+        "xaxis": {"automargin": True},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
         **extra,
@@ -48,7 +49,9 @@ def latency_chart(stats: list[VersionStats]) -> dict[str, Any] | None:
                 "marker": {"color": "#f59e0b"},
             },
         ],
-        "layout": _layout("Latency (ms)", barmode="group", yaxis={"title": {"text": "ms"}, "rangemode": "tozero"}),
+        "layout": _layout(
+            "Latency (ms)", barmode="group", yaxis={"title": {"text": "ms"}, "rangemode": "tozero", "automargin": True}
+        ),
     }
 
 
@@ -88,11 +91,9 @@ def agreement_heatmap(agreement: Agreement) -> dict[str, Any] | None:
                 "zmax": 1,
                 "text": text,
                 "texttemplate": "%{text}",
-                "colorscale": "Blues",
+                "colorscale": [[0, "#fef3c7"], [0.5, "#bfdbfe"], [1, "#3b82f6"]],
                 "hovertemplate": "%{y} vs %{x}: %{text}<extra></extra>",
             }
         ],
-        "layout": _layout(
-            "Pairwise agreement", yaxis={"autorange": "reversed"}, margin={"l": 120, "r": 20, "t": 40, "b": 100}
-        ),
+        "layout": _layout("Pairwise agreement", yaxis={"autorange": "reversed", "automargin": True}),
     }
