@@ -84,10 +84,10 @@ def assert_exactly_once(engine: object, ids: list[str]) -> None:
 def test_200_uploads_give_exactly_600_rows_and_predictions_messages(
     stream: infra.Pipeline, engine: object, pngs: list[bytes], procs: ProcGroup, stream_logs: Path
 ) -> None:
-    gateway = procs.add(
-        infra.start_gateway(stream.env, stream.env["MLFLOW_TRACKING_URI"], stream.database_url, stream_logs)
-    )
-    worker = procs.add(infra.start_worker(stream.env, stream_logs))
+    log_topic = f"inference.log.{uuid.uuid4().hex[:8]}"
+    env = {**stream.env, "MODELSHIP_INFERENCE_LOG": "true", "MODELSHIP_KAFKA_INFERENCE_LOG_TOPIC": log_topic}
+    gateway = procs.add(infra.start_gateway(env, env["MLFLOW_TRACKING_URI"], stream.database_url, stream_logs))
+    worker = procs.add(infra.start_worker(env, stream_logs))
     ids = upload(gateway, pngs)
     wait_rows(engine, 200 * N_MODELS, workers=[worker])
     assert_exactly_once(engine, ids)
@@ -105,6 +105,14 @@ def test_200_uploads_give_exactly_600_rows_and_predictions_messages(
     assert len(messages) >= 200 and {m.key().decode() for m in messages} == set(ids)
     value = json.loads(messages[0].value())
     assert value["status"] == "processed" and len(value["predictions"]) == N_MODELS
+    # inference.log: every streamed prediction, and a synchronous one through the gateway.
+    sync = httpx.post(
+        f"{gateway.url}/api/models/digits-fast/predict-image", files={"file": ("x.png", pngs[0], "image/png")}
+    )
+    assert sync.status_code == 200, sync.text
+    logged = infra.consume_all(stream.bootstrap, log_topic, expect=200 * N_MODELS + 1)
+    sources = [json.loads(m.value())["source"] for m in logged]
+    assert sources.count("stream") >= 200 * N_MODELS and sources.count("api") == 1
     text = httpx.get(f"{worker.url}/metrics").text
     assert infra.metric(text, "modelship_streaming_consumed_total") >= 200
     assert infra.metric(text, "modelship_streaming_processed_total") >= 200

@@ -1,0 +1,154 @@
+"""Streaming benchmark: images/s from upload to all three predictions stored, and end-to-end latency p50/p99.
+
+    python -m services.streaming.bench [--images 1000] [--concurrency 32] [--workers 1]
+
+Starts REAL servers like the streaming tests (Kafka, MinIO, PostgreSQL, MLflow with three small digits models,
+three model servers, the gateway and the worker), uploads ``--images`` PNGs through ``POST /api/images`` with
+``--concurrency`` clients, and waits until every image has its three prediction rows. Latency of one image =
+time its last prediction row was written - time its upload was accepted (both stamped on this machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from devtools import servers
+from devtools.procs import ProcGroup
+from modelship_common import db
+from modelship_common.schemas import digits
+from services.streaming.tests import infra
+
+
+def sample_pngs(n: int) -> list[bytes]:
+    from sklearn.datasets import load_digits
+
+    x = load_digits().data
+    rng = np.random.default_rng(0)
+    images = digits.upsample_8x8(x[rng.integers(0, len(x), size=n)])
+    noise = rng.uniform(0, 0.05, size=images.shape).astype(np.float32)  # distinct bytes per upload
+    return [digits.encode_png(np.clip(img + e, 0, 1)) for img, e in zip(images, noise, strict=True)]
+
+
+async def upload_all(url: str, pngs: list[bytes], concurrency: int) -> list[str]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+        queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        for item in enumerate(pngs):
+            queue.put_nowait(item)
+        ids: list[str] = [""] * len(pngs)
+
+        async def client() -> None:
+            while not queue.empty():
+                i, data = queue.get_nowait()
+                r = await http.post(
+                    "/api/images", files={"file": (f"{i}.png", data, "image/png")}, params={"source": "bench"}
+                )
+                r.raise_for_status()
+                ids[i] = r.json()["id"]
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        return ids
+
+
+def count(engine: object) -> int:
+    with Session(engine) as session:  # type: ignore[call-overload]
+        return int(session.scalar(select(func.count()).select_from(db.Prediction)))
+
+
+def run_once(url: str, engine: object, n: int, concurrency: int, n_models: int) -> dict[str, float]:
+    pngs = sample_pngs(n)
+    base = count(engine)
+    started = time.time()
+    ids = asyncio.run(upload_all(url, pngs, concurrency))
+    uploaded = time.time()
+    deadline = time.monotonic() + 600
+    while count(engine) < base + n * n_models:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out: {count(engine) - base} of {n * n_models} rows")
+        time.sleep(0.05)
+    with Session(engine) as session:  # type: ignore[call-overload]
+        rows = session.execute(
+            select(db.Image.created_at, func.max(db.Prediction.created_at))
+            .join(db.Prediction, db.Prediction.request_id == db.Image.id)
+            .where(db.Image.id.in_(ids))
+            .group_by(db.Image.id, db.Image.created_at)
+        ).all()
+    latencies = np.array([(done - up).total_seconds() for up, done in rows]) * 1000
+    finished = max(done for _, done in rows).timestamp()
+    return {
+        "images": n,
+        "upload_rate": n / (uploaded - started),
+        "images_per_s": n / (finished - started),
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.streaming.bench", description=__doc__)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="streaming worker processes")
+    parser.add_argument("--keep", action="store_true", help="keep the state directory")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    root = Path(tempfile.mkdtemp(prefix="modelship-bench-streaming-"))
+    logs = root / "logs"
+    logs.mkdir()
+    group = ProcGroup()
+    t0 = time.monotonic()
+    try:
+        kafka = group.add(infra.start_kafka(root / "kafka"))
+        minio = group.add(infra.start_minio(root / "minio"))
+        pg = group.add(servers.start_postgres(root / "pg"))
+        mlflow = group.add(servers.start_mlflow(root / "mlflow"))
+        versions = infra.register_digits_models(str(mlflow.url))
+        for proc in infra.start_model_servers(str(mlflow.url), versions, logs).values():
+            group.add(proc)
+        database_url = servers.create_database(pg, f"bench_{uuid.uuid4().hex[:8]}")
+        stream = infra.pipeline(
+            bootstrap=kafka.meta["bootstrap"],
+            minio=minio,
+            database_url=database_url,
+            tracking_uri=str(mlflow.url),
+            model_servers={name: p for name, p in zip(versions, group.procs[-len(versions) :], strict=True)},
+            MODELSHIP_LOG_LEVEL="WARNING",
+        )
+        gateway = group.add(infra.start_gateway(stream.env, str(mlflow.url), database_url, logs))
+        for i in range(args.workers):
+            group.add(infra.start_worker(stream.env, logs, name=f"bench-{i}"))
+        print(f"servers up in {time.monotonic() - t0:.0f}s (state {root})", file=sys.stderr)
+        engine = db.make_engine(database_url)
+        run_once(str(gateway.url), engine, min(100, args.images), args.concurrency, len(versions))  # warm-up
+        result = run_once(str(gateway.url), engine, args.images, args.concurrency, len(versions))
+        engine.dispose()
+    finally:
+        group.stop_all()
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps(result))
+    print(
+        f"streaming: {result['images']} images, {result['images_per_s']:.0f} images/s upload -> 3 predictions stored "
+        f"(uploads {result['upload_rate']:.0f}/s), end-to-end latency p50 {result['p50_ms']:.0f} ms, "
+        f"p99 {result['p99_ms']:.0f} ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
