@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,4 +194,26 @@ def test_penguins_form_predicts(dashboard: Proc, page: PageFixture, screenshots:
     assert tab.locator("#penguins-probabilities tbody tr").count() == len(penguins.CLASSES)
     assert tab.locator("#bill_length_mm").input_value() == "49.1"  # the form keeps what was sent
     tab.screenshot(path=str(screenshots / "penguins-result.png"), full_page=True)
+    problems.check()
+
+
+def test_data_pages_refresh_themselves(
+    start_gateway: Callable[..., Proc], model_servers: dict[str, Proc], page: PageFixture, tmp_path: Path
+) -> None:
+    gateway = start_gateway(
+        model_servers={name: str(proc.url) for name, proc in model_servers.items()},
+        MODELSHIP_OBJECT_STORE="local",
+        MODELSHIP_IMAGE_DIR=str(tmp_path / "images"),
+        MODELSHIP_KAFKA_BOOTSTRAP_SERVERS="",
+        MODELSHIP_REFRESH_S="1",
+    )
+    tab, problems = page
+    tab.goto(f"{gateway.url}/dashboard/")
+    assert tab.locator("#count-images").inner_text() == "0"
+    tab.evaluate("window.__same_document = true")
+    upload_through_the_api(gateway, digit_png(4))
+    tab.wait_for_function("document.getElementById('count-images').textContent === '1'", timeout=15_000)
+    tab.wait_for_selector(".thumb img")
+    assert tab.evaluate("window.__same_document === true")  # refreshed in place, not reloaded
+    assert tab.locator("#refresh-status").inner_text().startswith("updated")
     problems.check()
