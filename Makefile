@@ -26,7 +26,7 @@ demo: sync ## Run the platform locally: MLflow, training, model servers, gateway
 
 ##@ Test
 .PHONY: test
-test: sync services k8s-tools ## Install what the tests need and run the whole test suite
+test: sync services browser k8s-tools ## Install what the tests need and run the whole test suite
 	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests charts/tests tests $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -49,6 +49,10 @@ helm-test: sync k8s-tools ## Chart tests: lint, render matrix, conventions, inst
 .PHONY: services
 services: ## PostgreSQL and wrk (apt) for the integration tests, the demo and the benchmarks
 	@devtools/install_services.sh
+
+.PHONY: browser
+browser: ## Debian's chromium for the dashboard browser tests (driven by Playwright; never downloads a browser)
+	@scripts/install-browser.sh
 
 .PHONY: k8s-tools
 k8s-tools: ## Build helm, kwok, etcd, kube-apiserver/controller-manager/scheduler and kubectl

@@ -1,8 +1,8 @@
 """Browser tests of the dashboard: Debian's chromium driven by Playwright, against a real gateway process in front
 of real model servers (penguins and the three digits models, trained for real).
 
-The servers come from the root tests' session fixtures (``tests/conftest.py``: MLflow, PostgreSQL, training,
-model servers, ``start_gateway``), imported here rather than rewritten. A missing chromium fails the session
+The servers come from the platform's session fixtures (``devtools/pytest_platform.py``, registered by the root
+``conftest.py``: MLflow, PostgreSQL, training, model servers, ``start_gateway``). A missing chromium fails the session
 with the make target that installs it; it is never skipped.
 """
 
@@ -17,31 +17,8 @@ from typing import Any
 import pytest
 
 from devtools.procs import Proc
+from devtools.pytest_platform import DIGITS_MODELS
 from devtools.servers import REPO_ROOT
-from tests.conftest import (
-    DIGITS_MODELS,
-    log_dir,
-    mlflow_client,
-    mlflow_server,
-    model_servers,
-    postgres,
-    session_dir,
-    start_gateway,
-    tracking_uri,
-    trained,
-)
-
-__all__ = [
-    "log_dir",
-    "mlflow_client",
-    "mlflow_server",
-    "model_servers",
-    "postgres",
-    "session_dir",
-    "start_gateway",
-    "tracking_uri",
-    "trained",
-]
 
 CHROMIUM = Path(os.environ.get("MODELSHIP_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -131,4 +108,4 @@ def page(browser: Any) -> Iterator[tuple[Any, PageProblems]]:
         context.close()
 
 
-__all__ += ["DIGITS_MODELS", "PageProblems"]
+__all__ = ["DIGITS_MODELS", "PageProblems"]

@@ -1,4 +1,7 @@
-"""Session fixtures for the cross-component tests: REAL servers started by ``devtools`` once per session.
+"""pytest plugin: the platform's session fixtures, REAL servers started by ``devtools`` once per session.
+
+Registered once by the repository's root ``conftest.py``, so every test directory (root ``tests/``, the
+gateway's browser tests, ...) shares one MLflow, one PostgreSQL, one training run and one set of model servers.
 
 MLflow (SQLite + served artifacts) and PostgreSQL are started once; the models are trained once (through
 ``python -m modelship_training all``, training data in PostgreSQL) and served once by real
