@@ -349,3 +349,27 @@ def test_triggers():
 
     asyncio.run(main())
     assert Trigger().reason == "poll"
+
+
+def test_webhook_fast_path_pokes_the_owned_isvc(world):
+    from modelship_operator.registry_sync import poke_from_webhook
+    from modelship_operator.webhook import Delivery
+
+    op, kube, registry, _events = world
+    reg = kube.put(_registry_obj())
+    registry.served = ["penguins"]
+    registry.aliases = {"penguins": "1"}
+    run(sync_registry(op, reg, trigger="poll"))
+    regs = Registries()
+    regs.bodies[(NS, "mlflow")] = kube.get(k.REGISTRY, NS, "mlflow")
+
+    def delivery(**data):
+        return Delivery(event="model_version_alias.created", data=data, delivery_id="d")
+
+    assert run(poke_from_webhook(op, regs, delivery(name="penguins", alias="challenger", version="2"))) == 0
+    assert run(poke_from_webhook(op, regs, delivery(name="unknown", alias="champion", version="2"))) == 0
+    assert run(poke_from_webhook(op, regs, delivery(name="penguins", alias="champion", version="2"))) == 1
+    assert kube.get(k.ISVC, NS, "penguins")["metadata"]["annotations"][c.ANN_RESOLVED_VERSION] == "2"
+    assert run(poke_from_webhook(op, regs, delivery(name="penguins", alias="champion", version="2"))) == 0
+    other = Delivery(event="model_version.created", data={"name": "penguins"}, delivery_id="d")
+    assert run(poke_from_webhook(op, regs, other)) == 0

@@ -20,7 +20,7 @@ from modelship_operator import mlflow_access as ml
 from modelship_operator.kube import Kube
 from modelship_operator.metrics import Metrics, create_metrics_app
 from modelship_operator.reconcile import Operator, observe_child, reconcile_isvc
-from modelship_operator.registry_sync import Registries, ensure_registry_webhook, sync_registry
+from modelship_operator.registry_sync import Registries, ensure_registry_webhook, poke_from_webhook, sync_registry
 from modelship_operator.settings import Target, get_settings
 from modelship_operator.webhook import Delivery, create_webhook_app
 
@@ -79,7 +79,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if cfg.webhook_port and runtime.webhook_secret:
 
         async def trigger(delivery: Delivery) -> int:
-            return runtime.registries.fire("webhook", delivery.namespace, delivery.registry)
+            fired = runtime.registries.fire("webhook", delivery.namespace, delivery.registry)
+            await poke_from_webhook(op, runtime.registries, delivery)
+            return fired
 
         app = create_webhook_app(
             runtime.webhook_secret,
@@ -159,6 +161,7 @@ async def registry_daemon(
     try:
         while True:
             current = _plain(body)
+            runtime.registries.bodies[(namespace, name)] = current
             if runtime.webhook_secret:
                 await ensure_registry_webhook(op, runtime.registries, current, runtime.webhook_secret)
             try:

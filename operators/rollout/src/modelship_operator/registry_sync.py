@@ -22,8 +22,15 @@ from modelship_operator import kube as k
 from modelship_operator import mlflow_access as ml
 from modelship_operator import status as st
 from modelship_operator.reconcile import Operator
-from modelship_operator.registry_render import isvc_patch, registry_alias, render_registry_isvc, selector
+from modelship_operator.registry_render import (
+    isvc_name_for,
+    isvc_patch,
+    registry_alias,
+    render_registry_isvc,
+    selector,
+)
 from modelship_operator.render import is_owned_by
+from modelship_operator.webhook import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,8 @@ class Registries:
     """The live registry daemons' triggers, by (namespace, name)."""
 
     triggers: dict[tuple[str, str], Trigger] = field(default_factory=dict)
+    #: The latest snapshot of each live ModelRegistry (kept by its daemon; used by the webhook fast path).
+    bodies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     webhook_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     #: When registering the webhook last failed (monotonic seconds), to retry only every few minutes.
     webhook_failed: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -66,8 +75,16 @@ class Registries:
 
     def drop(self, namespace: str, name: str) -> None:
         self.triggers.pop((namespace, name), None)
+        self.bodies.pop((namespace, name), None)
         self.webhook_ids.pop((namespace, name), None)
         self.webhook_failed.pop((namespace, name), None)
+
+    def matching(self, namespace: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        return [
+            body
+            for (ns, nm), body in list(self.bodies.items())
+            if (namespace is None or ns == namespace) and (name is None or nm == name)
+        ]
 
     def fire(self, reason: str, namespace: str | None = None, name: str | None = None) -> int:
         """Trigger every registry (or one); returns how many were triggered."""
@@ -223,3 +240,37 @@ async def ensure_registry_webhook(op: Operator, registries: Registries, registry
     registries.webhook_ids[key] = hook_id
     await op.call(_patch_status, op, registry, {"webhook": hook_name})
     log.info("ModelRegistry %s/%s: MLflow webhook %s -> %s", *key, hook_name, url)
+
+
+async def poke_from_webhook(op: Operator, registries: Registries, delivery: Delivery) -> int:
+    """Fast path for ``model_version_alias.created``: poke the affected InferenceService at once.
+
+    The payload names the model, alias and version, so the registry's InferenceService can be told to
+    re-resolve before the (slower) full sync has listed every model. The InferenceService still resolves
+    the alias in MLflow itself. Returns how many InferenceServices were poked; errors are only logged.
+    """
+    if delivery.event != "model_version_alias.created":
+        return 0
+    model, alias, version = delivery.data.get("name"), delivery.data.get("alias"), delivery.data.get("version")
+    if not (isinstance(model, str) and isinstance(alias, str) and version is not None):
+        return 0
+    poked = 0
+    for registry in registries.matching(delivery.namespace, delivery.registry):
+        spec = registry.get("spec") or {}
+        if registry_alias(spec) != alias:
+            continue
+        meta = registry["metadata"]
+        name = isvc_name_for(model)
+        try:
+            existing = await op.call(op.kube.get, k.ISVC, meta["namespace"], name)
+            if existing is None or not is_owned_by(existing, meta["uid"]):
+                continue
+            annotations = (existing["metadata"].get("annotations")) or {}
+            if annotations.get(c.ANN_RESOLVED_VERSION) == str(version):
+                continue
+            patch = {"metadata": {"annotations": {c.ANN_RESOLVED_VERSION: str(version)}}}
+            await op.call(op.kube.merge_patch, k.ISVC, meta["namespace"], name, patch)
+            poked += 1
+        except Exception as exc:  # the full sync that follows will do it
+            log.warning("webhook fast path for %s/%s failed: %s", meta["namespace"], name, exc)
+    return poked
