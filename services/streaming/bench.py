@@ -19,10 +19,11 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from devtools import servers
@@ -63,30 +64,73 @@ async def upload_all(url: str, pngs: list[bytes], concurrency: int) -> list[str]
         return ids
 
 
-def count(engine: object) -> int:
-    with Session(engine) as session:  # type: ignore[call-overload]
+def prestore(store: Any, engine: Engine, pngs: list[bytes]) -> list[str]:
+    """``--direct``: put the images in MinIO and their rows in the database (not timed)."""
+    ids = [str(uuid.uuid4()) for _ in pngs]
+    with Session(engine) as session:
+        for image_id, data in zip(ids, pngs, strict=True):
+            store.put(f"direct/{image_id}.png", data, "image/png")
+            session.add(
+                db.Image(
+                    id=image_id,
+                    content_type="image/png",
+                    size_bytes=len(data),
+                    sha256="",
+                    storage_key=f"direct/{image_id}.png",
+                    source="bench",
+                )
+            )
+        session.commit()
+    return ids
+
+
+def publish(bootstrap: str, topic: str, ids: list[str]) -> None:
+    """``--direct``: announce the stored images on ``images.uploaded`` as fast as Kafka takes them."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for image_id in ids:
+        value = {"image_id": image_id, "storage_key": f"direct/{image_id}.png", "content_type": "image/png"}
+        producer.produce(topic, key=image_id, value=json.dumps(value))
+    producer.flush(30)
+
+
+def count(engine: Engine) -> int:
+    with Session(engine) as session:
         return int(session.scalar(select(func.count()).select_from(db.Prediction)))
 
 
-def run_once(url: str, engine: object, n: int, concurrency: int, n_models: int) -> dict[str, float]:
+def run_once(
+    url: str, engine: Engine, n: int, concurrency: int, n_models: int, direct: tuple[Any, infra.Pipeline] | None
+) -> dict[str, float]:
     pngs = sample_pngs(n)
     base = count(engine)
-    started = time.time()
-    ids = asyncio.run(upload_all(url, pngs, concurrency))
+    if direct is not None:
+        store, stream = direct
+        ids = prestore(store, engine, pngs)
+        started = time.time()
+        publish(stream.bootstrap, stream.images_topic, ids)
+    else:
+        started = time.time()
+        ids = asyncio.run(upload_all(url, pngs, concurrency))
     uploaded = time.time()
     deadline = time.monotonic() + 600
     while count(engine) < base + n * n_models:
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out: {count(engine) - base} of {n * n_models} rows")
         time.sleep(0.05)
-    with Session(engine) as session:  # type: ignore[call-overload]
-        rows = session.execute(
-            select(db.Image.created_at, func.max(db.Prediction.created_at))
-            .join(db.Prediction, db.Prediction.request_id == db.Image.id)
-            .where(db.Image.id.in_(ids))
-            .group_by(db.Image.id, db.Image.created_at)
-        ).all()
-    latencies = np.array([(done - up).total_seconds() for up, done in rows]) * 1000
+    with Session(engine) as session:
+        rows: list[tuple[Any, Any]] = [
+            tuple(r)
+            for r in session.execute(
+                select(db.Image.created_at, func.max(db.Prediction.created_at))
+                .join(db.Prediction, db.Prediction.request_id == db.Image.id)
+                .where(db.Image.id.in_(ids))
+                .group_by(db.Image.id, db.Image.created_at)
+            )
+        ]
+    # With --direct the rows were written before the burst: latency counts from the burst's start instead.
+    latencies = np.array([(done.timestamp() - max(up.timestamp(), started)) for up, done in rows]) * 1000
     finished = max(done for _, done in rows).timestamp()
     return {
         "images": n,
@@ -97,12 +141,21 @@ def run_once(url: str, engine: object, n: int, concurrency: int, n_models: int) 
     }
 
 
+def _settings(env: dict[str, str]) -> dict[str, Any]:
+    return {k.removeprefix("MODELSHIP_").lower(): v for k, v in env.items() if k.startswith("MODELSHIP_S3_")} | {
+        "object_store": "s3"
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.streaming.bench", description=__doc__)
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="streaming worker processes")
     parser.add_argument("--keep", action="store_true", help="keep the state directory")
+    parser.add_argument(
+        "--direct", action="store_true", help="publish to Kafka directly instead of uploading (the worker alone)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     root = Path(tempfile.mkdtemp(prefix="modelship-bench-streaming-"))
@@ -110,10 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir()
     group = ProcGroup()
     t0 = time.monotonic()
+    pg = None
     try:
         kafka = group.add(infra.start_kafka(root / "kafka"))
         minio = group.add(infra.start_minio(root / "minio"))
-        pg = group.add(servers.start_postgres(root / "pg"))
+        pg = servers.start_postgres()  # its own directory under /tmp (the server runs unprivileged)
         mlflow = group.add(servers.start_mlflow(root / "mlflow"))
         versions = infra.register_digits_models(str(mlflow.url))
         for proc in infra.start_model_servers(str(mlflow.url), versions, logs).values():
@@ -132,18 +186,29 @@ def main(argv: list[str] | None = None) -> int:
             group.add(infra.start_worker(stream.env, logs, name=f"bench-{i}"))
         print(f"servers up in {time.monotonic() - t0:.0f}s (state {root})", file=sys.stderr)
         engine = db.make_engine(database_url)
-        run_once(str(gateway.url), engine, min(100, args.images), args.concurrency, len(versions))  # warm-up
-        result = run_once(str(gateway.url), engine, args.images, args.concurrency, len(versions))
+        direct = None
+        if args.direct:
+            from modelship_common.storage import S3ObjectStore
+            from modelship_streaming.settings import StreamingSettings
+
+            direct = (S3ObjectStore.from_settings(StreamingSettings(**_settings(stream.env))), stream)
+        warm = min(100, args.images)
+        run_once(str(gateway.url), engine, warm, args.concurrency, len(versions), direct)
+        result = run_once(str(gateway.url), engine, args.images, args.concurrency, len(versions), direct)
+        result["mode"] = "direct" if args.direct else "gateway"  # type: ignore[assignment]
         engine.dispose()
     finally:
         group.stop_all()
+        if pg is not None:
+            servers.stop_postgres(pg)
         if not args.keep:
             import shutil
 
             shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(result))
     print(
-        f"streaming: {result['images']} images, {result['images_per_s']:.0f} images/s upload -> 3 predictions stored "
+        f"streaming ({result['mode']}): {result['images']} images, "
+        f"{result['images_per_s']:.0f} images/s upload -> 3 predictions stored "
         f"(uploads {result['upload_rate']:.0f}/s), end-to-end latency p50 {result['p50_ms']:.0f} ms, "
         f"p99 {result['p99_ms']:.0f} ms"
     )
