@@ -108,7 +108,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(c.GROUP, c.VERSION, c.ISVC_PLURAL)
 @kopf.on.create(c.GROUP, c.VERSION, c.ISVC_PLURAL)
 @kopf.on.update(c.GROUP, c.VERSION, c.ISVC_PLURAL)
-async def isvc_reconcile(name: str, namespace: str, memo: kopf.Memo, reason: Any, **_: Any) -> None:
+async def isvc_reconcile(name: str, namespace: Any, memo: Any, reason: Any, **_: Any) -> None:
     await reconcile_isvc(_runtime(memo).op, namespace, name, trigger=str(reason))
 
 
@@ -119,7 +119,7 @@ def _follows_alias_alone(spec: Any, **_: Any) -> bool:
 
 
 @kopf.daemon(c.GROUP, c.VERSION, c.ISVC_PLURAL, when=_follows_alias_alone, cancellation_timeout=5.0)
-async def isvc_alias_resync(name: str, namespace: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+async def isvc_alias_resync(name: str, namespace: Any, memo: Any, logger: Any, **_: Any) -> None:
     op = _runtime(memo).op
     while True:
         await asyncio.sleep(op.settings.resync_seconds)
@@ -132,7 +132,7 @@ async def isvc_alias_resync(name: str, namespace: str, memo: kopf.Memo, logger: 
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={c.LABEL_MANAGED_BY: c.MANAGER, c.LABEL_ISVC: kopf.PRESENT})
-async def deployment_changed(labels: Any, namespace: str, memo: kopf.Memo, type: Any, **_: Any) -> None:
+async def deployment_changed(labels: Any, namespace: Any, memo: Any, type: Any, **_: Any) -> None:
     runtime = _runtime(memo)
     if runtime.op.settings.target != Target.deployment or type == "DELETED":
         return
@@ -140,7 +140,7 @@ async def deployment_changed(labels: Any, namespace: str, memo: kopf.Memo, type:
 
 
 @kopf.on.event(c.KSERVE_GROUP, c.KSERVE_VERSION, c.KSERVE_PLURAL, labels={c.LABEL_MANAGED_BY: c.MANAGER})
-async def kserve_changed(labels: Any, namespace: str, memo: kopf.Memo, type: Any, **_: Any) -> None:
+async def kserve_changed(labels: Any, namespace: Any, memo: Any, type: Any, **_: Any) -> None:
     runtime = _runtime(memo)
     if runtime.op.settings.target != Target.kserve or type == "DELETED" or c.LABEL_ISVC not in labels:
         return
@@ -151,9 +151,7 @@ async def kserve_changed(labels: Any, namespace: str, memo: kopf.Memo, type: Any
 
 
 @kopf.daemon(c.GROUP, c.VERSION, c.REGISTRY_PLURAL, cancellation_timeout=5.0)
-async def registry_daemon(
-    body: Any, spec: Any, name: str, namespace: str, memo: kopf.Memo, logger: Any, **_: Any
-) -> None:
+async def registry_daemon(body: Any, spec: Any, name: str, namespace: Any, memo: Any, logger: Any, **_: Any) -> None:
     runtime = _runtime(memo)
     op = runtime.op
     trigger = runtime.registries.trigger_for(namespace, name)
@@ -176,7 +174,7 @@ async def registry_daemon(
 
 
 @kopf.on.update(c.GROUP, c.VERSION, c.REGISTRY_PLURAL, field="spec")
-async def registry_spec_changed(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def registry_spec_changed(name: str, namespace: Any, memo: Any, **_: Any) -> None:
     runtime = _runtime(memo)
     runtime.registries.webhook_ids.pop((namespace, name), None)  # the trackingUri may have changed
     runtime.registries.webhook_failed.pop((namespace, name), None)

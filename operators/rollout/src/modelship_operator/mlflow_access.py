@@ -10,7 +10,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelship_common.errors import ModelNotFound
 from modelship_common.registry import ModelVersionInfo, resolve_alias, served_models, version_info
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: MLflow events that can change what is served; the operator subscribes its webhook to these.
-WEBHOOK_EVENTS = [
+WEBHOOK_EVENTS: list[Any] = [
     "registered_model.created",
     "model_version.created",
     "model_version_tag.set",

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -46,7 +46,7 @@ Poster = Callable[[dict[str, Any], str, str, str], None]
 def post_event(body: dict[str, Any], type_: str, reason: str, message: str) -> None:
     """A Kubernetes Event on ``body`` through kopf's poster (works from any handler context)."""
     try:
-        kopf.event(body, type=type_, reason=reason, message=message)
+        kopf.event(cast(kopf.Body, body), type=type_, reason=reason, message=message)
     except LookupError:  # outside an operator (unit tests without a running kopf)
         log.info("event %s %s: %s", type_, reason, message)
 
@@ -176,7 +176,7 @@ async def apply_children(op: Operator, owner: dict[str, Any], manifests: list[di
         if existing is not None and have_hash == want_hash:
             live.append(existing)
             continue
-        kopf.adopt(manifest, owner=owner)
+        kopf.adopt(manifest, owner=cast(kopf.Body, owner))
         result = await op.call(op.kube.apply, manifest)
         log.info("%s %s/%s %s", kind.kind, meta["namespace"], meta["name"], "updated" if existing else "created")
         live.append(result)

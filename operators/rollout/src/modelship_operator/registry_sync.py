@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -178,7 +178,7 @@ async def _ensure_isvc(op: Operator, registry: dict[str, Any], desired: dict[str
     meta = desired["metadata"]
     existing = await op.call(op.kube.get, k.ISVC, meta["namespace"], meta["name"])
     if existing is None:
-        kopf.adopt(desired, owner=registry)
+        kopf.adopt(desired, owner=cast(kopf.Body, registry))
         try:
             await op.call(op.kube.create, desired)
         except k.KubeError as exc:
