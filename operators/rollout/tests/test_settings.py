@@ -50,3 +50,21 @@ def test_secret_file(monkeypatch, tmp_path):
 def test_rejects_bad_values(field, value):
     with pytest.raises(ValidationError):
         OperatorSettings(**{field: value})
+
+
+@pytest.mark.parametrize(("target", "watched"), [("deployment", "deployments"), ("kserve", "inferenceservices")])
+def test_handlers_watch_only_the_targets_children(target, watched):
+    """kopf derives its watches (and RBAC needs) from the handlers registered at import."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import kopf, modelship_operator.handlers as h\n"
+        "print(sorted({(x.selector.group, x.selector.any_name) for x in kopf.get_default_registry()"
+        "._watching.get_all_handlers()}))"
+    )
+    env = {**os.environ, "MODELSHIP_TARGET": target}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert watched in out
+    assert ("deployments" in out) == (target == "deployment")

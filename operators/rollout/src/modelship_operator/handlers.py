@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -71,6 +72,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.networking.request_timeout = 30
     ml.configure_mlflow_client(cfg.mlflow_timeout_seconds)
 
+    if cfg.target != import_time_target():  # pragma: no cover - same environment variable
+        raise kopf.PermanentError(f"MODELSHIP_TARGET changed after import ({cfg.target} vs {import_time_target()})")
     op = Operator(settings=cfg, kube=Kube(), metrics=Metrics())
     runtime = Runtime(op, Registries(), cfg.resolved_webhook_secret())
     memo.runtime = runtime
@@ -131,20 +134,29 @@ async def isvc_alias_resync(name: str, namespace: Any, memo: Any, logger: Any, *
             logger.exception("resync of %s/%s failed", namespace, name)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={c.LABEL_MANAGED_BY: c.MANAGER, c.LABEL_ISVC: kopf.PRESENT})
 async def deployment_changed(labels: Any, namespace: Any, memo: Any, type: Any, **_: Any) -> None:
-    runtime = _runtime(memo)
-    if runtime.op.settings.target != Target.deployment or type == "DELETED":
+    if type == "DELETED":
         return
-    await observe_child(runtime.op, namespace, labels[c.LABEL_ISVC])
+    await observe_child(_runtime(memo).op, namespace, labels[c.LABEL_ISVC])
 
 
-@kopf.on.event(c.KSERVE_GROUP, c.KSERVE_VERSION, c.KSERVE_PLURAL, labels={c.LABEL_MANAGED_BY: c.MANAGER})
 async def kserve_changed(labels: Any, namespace: Any, memo: Any, type: Any, **_: Any) -> None:
-    runtime = _runtime(memo)
-    if runtime.op.settings.target != Target.kserve or type == "DELETED" or c.LABEL_ISVC not in labels:
+    if type == "DELETED" or c.LABEL_ISVC not in labels:
         return
-    await observe_child(runtime.op, namespace, labels[c.LABEL_ISVC])
+    await observe_child(_runtime(memo).op, namespace, labels[c.LABEL_ISVC])
+
+
+def import_time_target() -> Target:
+    """The one setting read at import: kopf derives what it watches (and so the RBAC it needs) from the
+    handlers registered at import, so only the child kind of the configured target is watched."""
+    return Target(os.environ.get("MODELSHIP_TARGET", Target.deployment.value).strip().lower())
+
+
+_CHILD_LABELS: dict[str, Any] = {c.LABEL_MANAGED_BY: c.MANAGER, c.LABEL_ISVC: kopf.PRESENT}
+if import_time_target() == Target.kserve:
+    kopf.on.event(c.KSERVE_GROUP, c.KSERVE_VERSION, c.KSERVE_PLURAL, labels=_CHILD_LABELS)(kserve_changed)
+else:
+    kopf.on.event("apps", "v1", "deployments", labels=_CHILD_LABELS)(deployment_changed)
 
 
 # --- ModelRegistry --------------------------------------------------------------------------------------
