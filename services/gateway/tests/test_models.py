@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import time
+from pathlib import Path
+
+import httpx
 
 from modelship_common.schemas import digits, penguins
 from services.gateway.tests.conftest import PENGUINS_METRICS
 from services.gateway.tests.test_errors import write_endpoint
 from services.gateway.tests.test_predict import ROW, expected_rows
-from services.gateway.tests.testkit import LiveGateway
+from services.gateway.tests.testkit import LiveGateway, Process, free_port, http_ok, python_env, wait_until
 
 
 def test_models_carry_registry_metrics_and_classes(start_gateway, mlflow_uri: str, standin_url: str) -> None:
@@ -61,3 +66,30 @@ def test_mlflow_down_does_not_break_predictions(gateway: LiveGateway) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["predictions"] == expected_rows([ROW])
     assert time.monotonic() - started < 15
+
+
+def test_first_models_call_after_start_has_registry_metadata(tmp_path: Path, mlflow_uri: str, standin_url: str) -> None:
+    """A freshly started gateway process (MLflow not yet imported) answers its very first ``/api/models`` with
+    the registry's classes and metrics: importing MLflow and building its client is not part of the lookup's
+    deadline (which was spent on the import, leaving the metadata empty for ``registry_retry_s``)."""
+    port = free_port()
+    env = {
+        **python_env(),
+        "MODELSHIP_PORT": str(port),
+        "MODELSHIP_HOST": "127.0.0.1",
+        "MODELSHIP_DATABASE_URL": f"sqlite:///{tmp_path / 'predictions.db'}",
+        "MODELSHIP_MODEL_SERVERS": json.dumps({"penguins": standin_url}),
+        "MODELSHIP_MLFLOW_TRACKING_URI": mlflow_uri,
+        "MODELSHIP_REGISTRY_TIMEOUT_S": "1.0",  # ample for one lookup on localhost, short of an MLflow import
+        "MODELSHIP_REGISTRY_RETRY_S": "300",
+    }
+    log = tmp_path / "gateway.log"
+    proc = Process([sys.executable, "-m", "modelship_gateway"], log=log, env=env, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_ok(f"{url}/healthz"), deadline_s=120, what="gateway", alive=proc.alive, log=log)
+        (model,) = httpx.get(f"{url}/api/models", timeout=30).json()
+        assert model["classes"] == list(penguins.CLASSES), log.read_text()[-2000:]
+        assert model["metrics"] == {k: float(v) for k, v in PENGUINS_METRICS.items()}
+    finally:
+        proc.stop()

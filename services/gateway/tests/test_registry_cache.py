@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import time
 
+import pytest
 from mlflow import MlflowClient
 
 from modelship_common.schemas import penguins
@@ -66,6 +69,38 @@ def test_failures_are_retried_after_retry_s(dead_url: str) -> None:
     async def scenario() -> None:
         assert await cache.get("penguins", "3") is None
         assert await cache.get("penguins", "3") is None
+
+    asyncio.run(scenario())
+    assert CountingClient.lookups == 2
+
+
+def test_timeout_is_logged_with_a_message(caplog: pytest.LogCaptureFixture) -> None:
+    """A registry that accepts connections but never answers: the warning says what happened (not an empty text)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        cache = make_cache(uri, timeout_s=0.5)
+        with caplog.at_level(logging.WARNING, logger="modelship_gateway.registry_cache"):
+            assert asyncio.run(cache.get("penguins", "3")) is None
+    (record,) = [r for r in caplog.records if r.name == "modelship_gateway.registry_cache"]
+    assert record.getMessage() == "registry lookup of penguins version 3 failed: no answer within 0.5s"
+
+
+def test_client_is_built_before_the_deadline_starts(mlflow_uri: str) -> None:
+    """Building the client (importing MLflow on a cold start) does not count against the lookup's deadline."""
+
+    def slow_client() -> CountingClient:
+        time.sleep(1.0)  # a cold ``import mlflow`` takes about this long
+        return CountingClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+
+    CountingClient.lookups = 0
+    cache = RegistryCache(slow_client, timeout_s=0.8, ttl_s=300.0, retry_s=300.0)
+
+    async def scenario() -> None:
+        first, second = await asyncio.gather(cache.get("penguins", "3"), cache.get("digits-fast", "1"))
+        assert first is not None and first.metrics == {k: float(v) for k, v in PENGUINS_METRICS.items()}
+        assert second is not None and second.task == "image"
 
     asyncio.run(scenario())
     assert CountingClient.lookups == 2

@@ -117,6 +117,7 @@ def build_lifespan(settings: GatewaySettings) -> Any:
             ttl_s=settings.registry_cache_s,
             retry_s=settings.registry_retry_s,
         )
+        await registry.open()  # imports MLflow now, not inside the first lookup's deadline
         try:
             async with httpx.AsyncClient(timeout=settings.request_timeout_s) as http:
                 client = make_client(settings.protocol, http)

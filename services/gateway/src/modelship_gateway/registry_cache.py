@@ -3,6 +3,9 @@
 The gateway must keep predicting when MLflow is slow or down: every lookup has a deadline, a failure is
 remembered for ``retry_s`` seconds (so a dead MLflow is not asked on every request), and callers get ``None``.
 Concurrent callers for the same version share one lookup.
+
+The deadline covers the registry call only: the MLflow client (and the import of ``mlflow``, a second or more)
+is built once, by :meth:`RegistryCache.open` at startup or else before the first timed lookup.
 """
 
 from __future__ import annotations
@@ -56,27 +59,53 @@ class RegistryCache:
     ) -> None:
         self._client_factory = client_factory
         self._client: Any = None
+        self._building: asyncio.Task[Any] | None = None
         self.timeout_s = timeout_s
         self.ttl_s = ttl_s
         self.retry_s = retry_s
         self._entries: dict[tuple[str, str], _Entry] = {}
 
-    def _lookup(self, name: str, version: str) -> ModelVersionInfo:
-        if self._client is None:
-            self._client = self._client_factory()
-        return version_info(self._client, name, version)
+    async def open(self) -> None:
+        """Build the MLflow client now (at startup), so the first lookup's deadline is not spent importing MLflow.
+
+        Building the client does not contact MLflow; a failure is logged and retried by the first lookup.
+        """
+        try:
+            await self._get_client()
+        except Exception as exc:
+            log.warning("cannot build the MLflow client: %r", exc)
+
+    async def _get_client(self) -> Any:
+        """The client, built once in a worker thread; concurrent first callers share the build."""
+        if self._client is not None:
+            return self._client
+        if self._building is None:
+            self._building = asyncio.get_running_loop().create_task(asyncio.to_thread(self._client_factory))
+        building = self._building
+        try:
+            self._client = await asyncio.shield(building)
+        except BaseException:
+            if building.done() and self._building is building:
+                self._building = None  # failed: the next lookup tries again
+            raise
+        return self._client
 
     async def _fetch(self, key: tuple[str, str]) -> ModelVersionInfo | None:
         ttl = self.ttl_s
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self._lookup, *key), self.timeout_s)
+            client = await self._get_client()  # outside the deadline: the import alone can take longer
+            return await asyncio.wait_for(asyncio.to_thread(version_info, client, *key), self.timeout_s)
         except ModelNotFound:
             ttl = self.retry_s
             log.info("model %s version %s is not in the registry", *key)
             return None
+        except TimeoutError:
+            ttl = self.retry_s
+            log.warning("registry lookup of %s version %s failed: no answer within %gs", *key, self.timeout_s)
+            return None
         except Exception as exc:  # MLflow down, slow or confused: metadata is optional.
             ttl = self.retry_s
-            log.warning("registry lookup of %s version %s failed: %s", *key, exc or type(exc).__name__)
+            log.warning("registry lookup of %s version %s failed: %r", *key, exc)
             return None
         finally:
             entry = self._entries.get(key)
