@@ -9,6 +9,7 @@ One MLflow server per session (SQLite backend, artifacts proxied from a temporar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from collections.abc import Iterator
@@ -31,12 +32,11 @@ from services.serving.tests.serving_helpers import (
 )
 
 
-@pytest.fixture(scope="session")
-def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``mlflow server`` on 127.0.0.1 (SQLite + local artifacts), for the whole session."""
+@contextlib.contextmanager
+def running_mlflow(root: Path) -> Iterator[str]:
+    """A real ``mlflow server`` on 127.0.0.1 (SQLite + local artifacts under ``root``) while the block runs."""
     if not (VENV_BIN / "mlflow").exists():
         pytest.fail(f"no mlflow executable in {VENV_BIN}; run `make sync` to install the workspace")
-    root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     log_path = root / "mlflow.log"
     argv = [
@@ -56,6 +56,13 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield uri
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's MLflow server."""
+    with running_mlflow(tmp_path_factory.mktemp("mlflow")) as uri:
+        yield uri
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,8 @@ def _register_tags(client, name: str, task: str, classes: tuple[str, ...], featu
         client.set_registered_model_tag(name, registry.FEATURES_TAG, json.dumps(list(features)))
 
 
-def _log_penguins(client, data: PenguinsData, workdir: Path) -> str:
+def _log_penguins(client, data: PenguinsData, workdir: Path, *, label_shift: int = 0) -> str:
+    """Register a penguins version; ``label_shift`` k trains on class ``(y + k) % 3`` (a model that disagrees)."""
     import mlflow
     import mlflow.sklearn
     import onnxruntime as ort
@@ -100,7 +108,8 @@ def _log_penguins(client, data: PenguinsData, workdir: Path) -> str:
     from sklearn.preprocessing import StandardScaler
 
     pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=500))])
-    pipe.fit(data.features, data.labels)
+    labels = (data.labels + label_shift) % len(penguins.CLASSES)
+    pipe.fit(data.features, labels)
     onnx_model = convert_sklearn(
         pipe,
         initial_types=[("features", FloatTensorType([None, penguins.N_FEATURES]))],
@@ -119,10 +128,10 @@ def _log_penguins(client, data: PenguinsData, workdir: Path) -> str:
         mlflow.log_artifact(str(onnx_path), artifact_path="onnx")
     version = client.search_model_versions(f"run_id='{run.info.run_id}'")[0].version
     _register_tags(client, "penguins", "tabular", penguins.CLASSES, penguins.FEATURE_NAMES)
-    client.set_model_version_tag("penguins", version, "test_f1", f"{pipe.score(data.features, data.labels):.4f}")
+    client.set_model_version_tag("penguins", version, "test_f1", f"{pipe.score(data.features, labels):.4f}")
     client.set_model_version_tag("penguins", version, registry.ONNX_TAG, f"runs:/{run.info.run_id}/onnx/model.onnx")
     client.set_model_version_tag(
-        "penguins", version, registry.ONNX_CHECK_TAG, f"max_abs_diff={diff:.2g},n={len(data.labels)},classes_equal=true"
+        "penguins", version, registry.ONNX_CHECK_TAG, f"max_abs_diff={diff:.2g},n={len(labels)},classes_equal=true"
     )
     client.set_registered_model_alias("penguins", registry.CHAMPION, version)
     return str(version)
@@ -178,6 +187,28 @@ def mlflow_registry(mlflow_uri: str, penguins_data: PenguinsData, tmp_path_facto
         penguins_version=_log_penguins(client, penguins_data, workdir),
         digits_version=_log_digits(client),
     )
+
+
+@pytest.fixture(scope="session")
+def other_registry(
+    mlflow_registry: Registry, penguins_data: PenguinsData, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Registry]:
+    """A second MLflow server whose ``penguins`` has the same version number as the first one's but is another
+    model: trained on shifted labels, it predicts Adelie where the first one predicts Gentoo."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path_factory.mktemp("other-mlflow")
+    with running_mlflow(root) as uri:
+        mlflow.set_tracking_uri(uri)
+        try:
+            mlflow.set_experiment("serving-tests")
+            workdir = tmp_path_factory.mktemp("other-models")
+            version = _log_penguins(MlflowClient(uri), penguins_data, workdir, label_shift=1)
+        finally:
+            mlflow.set_tracking_uri(mlflow_registry.uri)
+        assert version == mlflow_registry.penguins_version
+        yield Registry(uri=uri, penguins_version=version, digits_version="")
 
 
 # --- in-process models ------------------------------------------------------------------------------------

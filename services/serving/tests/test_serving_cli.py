@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from services.serving.tests.serving_helpers import child_env
+from services.serving.tests.serving_helpers import child_env, make_settings
 
 
 def test_parser_extends_kserve():
@@ -94,7 +94,11 @@ def test_onnx_serving_imports_no_tensorflow_or_sklearn_and_a_warm_cache_no_mlflo
     assert cold["imported"] == ["mlflow"]  # registry lookup and download only; no flavour
     warm = run()
     assert warm == {"platform": "onnxruntime", "imported": []}  # pinned version: served from the cache
-    assert (tmp_path / "penguins" / mlflow_registry.penguins_version / "model.onnx").is_file()
+    from modelship_serving.loading import version_dir
+
+    cached = version_dir(make_settings(mlflow_registry, tmp_path), "penguins", mlflow_registry.penguins_version)
+    assert cached.parent.parent.parent == tmp_path
+    assert (cached / "model.onnx").is_file()
 
 
 LEAN_IMPORT = textwrap.dedent(

@@ -1,0 +1,47 @@
+"""The model cache is per MLflow server: the same name and version number from two registries never mix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from modelship_serving.loading import INFO_FILE, version_dir
+from services.serving.tests.serving_helpers import call, loaded_model, make_settings
+from services.serving.tests.test_serving_tabular import GENTOO
+
+
+def predicted_class(registry, cache: Path) -> str:
+    model = loaded_model("penguins", f"models:/penguins/{registry.penguins_version}", make_settings(registry, cache))
+    assert model.predictor.platform == "onnxruntime"
+    [prediction] = call(model, {"instances": [GENTOO]})["predictions"]
+    return prediction["class_name"]
+
+
+def test_two_registries_share_a_cache_dir_without_mixing(mlflow_registry, other_registry, tmp_path: Path) -> None:
+    cache = tmp_path / "shared-cache"
+    assert mlflow_registry.penguins_version == other_registry.penguins_version  # same name, same number
+    assert predicted_class(mlflow_registry, cache) == "Gentoo"
+    assert predicted_class(other_registry, cache) == "Adelie"  # not the first server's cached model
+    assert predicted_class(mlflow_registry, cache) == "Gentoo"  # warm start: still its own
+    first = version_dir(make_settings(mlflow_registry, cache), "penguins", mlflow_registry.penguins_version)
+    second = version_dir(make_settings(other_registry, cache), "penguins", other_registry.penguins_version)
+    assert first != second
+    assert (first / "model.onnx").is_file() and (second / "model.onnx").is_file()
+
+
+def test_cached_version_of_another_run_is_fetched_again(mlflow_registry, other_registry, tmp_path: Path) -> None:
+    """A registry reset at the same URI reuses version numbers: with the registry up, the cached entry's run is
+    checked and a foreign one replaced."""
+    cache = tmp_path / "cache"
+    assert predicted_class(mlflow_registry, cache) == "Gentoo"
+    first = version_dir(make_settings(mlflow_registry, cache), "penguins", mlflow_registry.penguins_version)
+    second = version_dir(make_settings(other_registry, cache), "penguins", other_registry.penguins_version)
+    if second != first:  # what the second server's URI would find after its registry was reset
+        shutil.copytree(first, second)
+    assert predicted_class(other_registry, cache) == "Adelie"
+    registered = MlflowClient(other_registry.uri).get_model_version("penguins", other_registry.penguins_version)
+    assert json.loads((second / INFO_FILE).read_text())["run_id"] == registered.run_id
+    assert predicted_class(other_registry, cache) == "Adelie"  # and the refreshed entry serves warm starts
