@@ -31,7 +31,7 @@ test: sync services browser k8s-tools ## Install what the tests need and run the
 
 .PHONY: test-unit
 test-unit: sync ## Unit tests only (no servers)
-	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests $(PYTEST_ARGS)
+	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests charts/tests -m "not integration" $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: sync ## ruff + mypy
