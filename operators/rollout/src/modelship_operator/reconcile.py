@@ -322,7 +322,7 @@ def _finish_if_done(
         started = st.parse_time(st.current_rollout_started(history, version))
         finished = st.parse_time(now)
         seconds = (finished - started).total_seconds() if started and finished else None
-        took = f" after {seconds:.0f}s" if seconds is not None else ""
+        took = "" if seconds is None else " within a second" if seconds < 1 else f" after {seconds:.0f}s"
         model = (isvc.get("spec") or {}).get("model", {}).get("name", "")
         if readiness.ready:
             op.event(isvc, "RolloutSucceeded", f"{model} version {version} is available{took}")

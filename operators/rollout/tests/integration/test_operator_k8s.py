@@ -136,14 +136,21 @@ def test_registry_webhook_rollout_end_to_end(
     assert "InferenceServiceCreated" in [e["reason"] for e in cluster.events(namespace, "mlflow")]
 
     metrics = operator.metrics()
+    for line in metrics.splitlines():
+        wanted = line.startswith(("modelship_operator_reconcile_duration_", "modelship_operator_rollout_duration_"))
+        if wanted and "_bucket" not in line:
+            print(line)
     assert 'modelship_operator_webhook_deliveries_total{result="accepted"}' in metrics
     assert 'modelship_operator_rollouts_total{result="succeeded"}' in metrics
     assert f'modelship_operator_registry_sync_lag_seconds{{namespace="{namespace}",registry="mlflow"}}' in metrics
 
     # The printer columns show what a user expects.
-    table = cluster.kubectl("get", "msvc", "-n", namespace).stdout
+    table = cluster.kubectl("get", "msvc", "-n", namespace, "-o", "wide").stdout
+    print(table)
+    print("\n".join(f"{e['type']:8} {e['reason']:18} {e['message']}" for e in cluster.events(namespace, model)))
     assert "MODEL" in table and "VERSION" in table and "READY" in table and model in table
     table = cluster.kubectl("get", "mreg", "-n", namespace).stdout
+    print(table)
     assert "TRACKING URI" in table and "MODELS" in table and "LAST SYNC" in table
 
 
