@@ -97,7 +97,7 @@ def publish(bootstrap: str, topic: str, ids: list[str]) -> None:
 
 def count(engine: Engine) -> int:
     with Session(engine) as session:
-        return int(session.scalar(select(func.count()).select_from(db.Prediction)))
+        return int(session.scalar(select(func.count()).select_from(db.Prediction)) or 0)
 
 
 def run_once(
@@ -120,7 +120,7 @@ def run_once(
             raise SystemExit(f"timed out: {count(engine) - base} of {n * n_models} rows")
         time.sleep(0.05)
     with Session(engine) as session:
-        rows: list[tuple[Any, Any]] = [
+        rows: list[Any] = [
             tuple(r)
             for r in session.execute(
                 select(db.Image.created_at, func.max(db.Prediction.created_at))
