@@ -111,6 +111,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [modelship.io]
   resources: [inferenceservices/status, modelregistries/status]
   verbs: [get, patch]
+{{- if .Values.registry.prune }}
+# registry.prune: delete the InferenceServices it created for models no longer tagged for serving
+- apiGroups: [modelship.io]
+  resources: [inferenceservices]
+  verbs: [delete]
+{{- end }}
 {{- if eq .Values.target "kserve" }}
 # children: KServe InferenceServices (deleted through ownerReferences, never by the operator)
 - apiGroups: [serving.kserve.io]
