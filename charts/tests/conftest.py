@@ -29,7 +29,7 @@ CACHE = Path(os.environ.get("MODELSHIP_CACHE") or Path.home() / ".cache" / "mode
 BIN = CACHE / "bin"
 CONTROL_PLANE = REPO / "scripts" / "k8s" / "control-plane.sh"
 CLUSTER_NAME = "charts-tests"
-APP_SUBCHARTS = ("operator", "gateway", "serving", "training")
+APP_SUBCHARTS = ("operator", "gateway", "serving", "training", "streaming")
 INFRA_SUBCHARTS = ("postgresql", "minio", "mlflow", "kafka", "prometheus", "grafana")
 
 

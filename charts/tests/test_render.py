@@ -570,6 +570,7 @@ SETTINGS = {
     "r-operator": "modelship_operator.settings:OperatorSettings",
     "r-training-penguins": "modelship_training.settings:TrainingSettings",
     "penguins-predictor": "modelship_serving.settings:ServingSettings",
+    "r-streaming": "modelship_streaming.settings:StreamingSettings",
 }
 
 

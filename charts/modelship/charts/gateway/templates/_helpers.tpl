@@ -85,3 +85,40 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - name: MODELSHIP_DATABASE_URL
   value: {{ printf "%s://$(DATABASE_USERNAME):$(DATABASE_PASSWORD)@%s:%v/%s" .Values.database.driver $host .Values.database.port .Values.database.name | quote }}
 {{- end }}
+
+{{/* Image pipeline environment: Kafka (uploads are published to images.uploaded) and the S3 object store, whose
+credentials come from the MinIO Secret (secretKeyRef, never a literal). */}}
+{{- define "gateway.pipelineEnv" -}}
+{{- if .Values.kafka.enabled }}
+- name: MODELSHIP_KAFKA_BOOTSTRAP_SERVERS
+  value: {{ .Values.kafka.bootstrapServers | default (printf "%s-kafka:9092" .Release.Name) | quote }}
+{{- end }}
+{{- if .Values.objectStore.enabled }}
+{{- $secret := .Values.objectStore.secretName | default (printf "%s-minio" .Release.Name) }}
+- name: MODELSHIP_OBJECT_STORE
+  value: s3
+- name: MODELSHIP_S3_ENDPOINT_URL
+  value: {{ .Values.objectStore.endpoint | default (printf "http://%s-minio:9000" .Release.Name) | quote }}
+- name: MODELSHIP_S3_BUCKET
+  value: {{ .Values.objectStore.bucket | quote }}
+- name: MODELSHIP_S3_PREFIX
+  value: {{ .Values.objectStore.prefix | quote }}
+- name: MODELSHIP_S3_CREATE_BUCKET
+  value: "false"
+- name: MODELSHIP_S3_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ .Values.objectStore.accessKeyKey }}
+- name: MODELSHIP_S3_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ .Values.objectStore.secretKeyKey }}
+{{- else }}
+- name: MODELSHIP_OBJECT_STORE
+  value: local
+- name: MODELSHIP_IMAGE_DIR
+  value: /tmp/images
+{{- end }}
+{{- end }}

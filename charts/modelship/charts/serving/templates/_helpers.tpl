@@ -140,6 +140,7 @@ spec:
     spec:
       serviceAccountName: {{ include "serving.serviceAccountName" $ctx }}
       automountServiceAccountToken: false
+      enableServiceLinks: false
       {{- with ($v.global | default dict).imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}

@@ -104,6 +104,7 @@ spec:
   restartPolicy: Never
   serviceAccountName: {{ include "training.serviceAccountName" $ctx }}
   automountServiceAccountToken: false
+  enableServiceLinks: false
   {{- with ($v.global | default dict).imagePullSecrets }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
