@@ -119,27 +119,55 @@ verify_helm() {
 }
 
 # --- kwok -------------------------------------------------------------------------------------------
+# Revision of the stages file below; bump it when kwok_stages changes so existing caches regenerate it.
+KWOK_STAGES_REV="modelship kwok stages r2"
+
 install_kwok() {
-  local key=$KWOK_VERSION tmp src
+  local key=$KWOK_VERSION tmp
   if ! have_build kwok "$key"; then
     build_tmp kwok; tmp=$BUILD_TMP
     timed "kwok $KWOK_VERSION" env GOBIN="$tmp" GOFLAGS= "${NICE[@]}" go install -trimpath -ldflags "-s -w" \
       "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-    # kwok (unlike kwokctl) has no built-in stages: without them nodes never get Ready and pods stay
-    # Pending. These are the ones kwokctl writes into its config: fast node init + lease heartbeat,
-    # fast pod ready / complete (pods owned by a Job) / delete.
-    src=$(module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")
-    local f
-    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-      pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
-      printf -- '---\n' >>"$tmp/stages.yaml"
-      cat "$src/kustomize/stage/$f" >>"$tmp/stages.yaml"
-    done
+    kwok_stages >"$tmp/stages.yaml"
     finish kwok "$key" "$tmp" kwok
+  fi
+  local stages=$TOOLS/kwok/$key/stages.yaml
+  if ! grep -qF "# $KWOK_STAGES_REV" "$stages" 2>/dev/null; then
+    kwok_stages >"$stages.tmp" && mv "$stages.tmp" "$stages"
   fi
   link kwok "$key" kwok
   "$BIN/kwok" --version >/dev/null 2>&1 || "$BIN/kwok" --help >/dev/null || die "kwok does not run"
-  log "ok: kwok $KWOK_VERSION ($TOOLS/kwok/$key/stages.yaml)"
+  log "ok: kwok $KWOK_VERSION ($stages)"
+}
+
+# kwok_stages: print the Stage objects control-plane.sh gives kwok. kwok (unlike kwokctl) has no
+# built-in stages: without them Nodes never get Ready and pods stay Pending. These are the ones kwokctl
+# writes into its config (fast node init + lease heartbeat, fast pod ready / complete / delete), taken
+# from the kwok module, with one change: upstream's pod-complete only finishes pods owned by a Job; here
+# every pod with restartPolicy Never or OnFailure finishes (Succeeded) once Running, so bare run-once
+# pods such as `helm test` hooks complete too.
+kwok_stages() {
+  local src f out
+  src=$(module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")
+  [ -d "$src/kustomize/stage" ] || die "kwok module source not found for $KWOK_VERSION"
+  out=$(
+    echo "# $KWOK_STAGES_REV, from sigs.k8s.io/kwok@$KWOK_VERSION kustomize/stage (Apache-2.0)"
+    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+      pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      echo "---"
+      if [ "$f" = pod/fast/pod-complete.yaml ]; then
+        sed -e "s|^    - key: '.metadata.ownerReferences.\[\].kind'\$|    - key: '.spec.restartPolicy'|" \
+          -e "s|^      - 'Job'\$|      - 'Never'\n      - 'OnFailure'|" "$src/kustomize/stage/$f"
+      else
+        cat "$src/kustomize/stage/$f"
+      fi
+    done
+  )
+  # The rewrite must have happened (it would silently not, were upstream's file to change).
+  if ! grep -q "key: '.spec.restartPolicy'" <<<"$out" || grep -q "'Job'" <<<"$out"; then
+    die "could not rewrite kwok's pod-complete stage for $KWOK_VERSION: check kwok_stages()"
+  fi
+  printf '%s\n' "$out"
 }
 
 # --- etcd -------------------------------------------------------------------------------------------
