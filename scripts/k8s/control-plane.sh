@@ -2,7 +2,8 @@
 # A real Kubernetes control plane as plain local processes, for tests on a machine without containers:
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and kwok faking the kubelet of one or
 # more Nodes, so Deployments, StatefulSets and Jobs really schedule and their pods become Running+Ready
-# (Job pods Succeed). Nothing runs in the pods. Binaries come from scripts/k8s/install-tools.sh.
+# (pods with restartPolicy Never or OnFailure, e.g. Job pods, then Succeed). Nothing runs in the pods.
+# Binaries come from scripts/k8s/install-tools.sh.
 #
 # Usage: scripts/k8s/control-plane.sh up|down|env|status [--name NAME | --dir DIR] [--fresh] [--purge]
 #   up      start everything (idempotent: a running cluster is left alone), wait until it is usable:
@@ -10,7 +11,7 @@
 #           a smoke Deployment Available on the kwok node (then deleted). Prints the env lines on stdout.
 #           On failure: prints the tail of the failing component's log, stops what it started, exits 1.
 #           `up --fresh` first stops the cluster and deletes its data (an empty cluster; tests want this).
-#   down    stop every process of the cluster (pidfiles; SIGTERM, then SIGKILL after 10s). Data and certs
+#   down    stop every process of the cluster (pidfiles; SIGTERM, then SIGKILL after 15s). Data and certs
 #           stay, so a later `up` brings back the same cluster. `down --purge` also deletes the state dir.
 #   env     print `export KUBECONFIG=...` style lines for `eval "$(control-plane.sh env)"` (no check).
 #   status  print which components run; exit 0 only if all do and /readyz answers.
