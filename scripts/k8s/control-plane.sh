@@ -241,16 +241,19 @@ current-context: modelship-$name
 EOF
 }
 
+# squote VALUE: VALUE in single quotes, for the env file (shell-safe, and plain to parse elsewhere).
+squote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
 write_env() {
   local nodes="" i
   for ((i = 0; i < NODES; i++)); do nodes="$nodes${nodes:+,}kwok-node-$i"; done
   {
-    printf 'export KUBECONFIG=%q\n' "$state/kubeconfig"
-    printf 'export MODELSHIP_K8S_DIR=%q\n' "$state"
-    printf 'export MODELSHIP_K8S_SERVER=%q\n' "https://127.0.0.1:$API_PORT"
-    printf 'export MODELSHIP_K8S_NODES=%q\n' "$nodes"
+    echo "export KUBECONFIG=$(squote "$state/kubeconfig")"
+    echo "export MODELSHIP_K8S_DIR=$(squote "$state")"
+    echo "export MODELSHIP_K8S_SERVER=$(squote "https://127.0.0.1:$API_PORT")"
+    echo "export MODELSHIP_K8S_NODES=$(squote "$nodes")"
     # shellcheck disable=SC2016  # $PATH expands where the file is evaluated
-    printf 'export PATH=%q:"$PATH"\n' "$BIN"
+    echo "export PATH=$(squote "$BIN"):\"\$PATH\""
   } >"$state/env"
 }
 
