@@ -60,6 +60,14 @@ browser: ## Debian's chromium for the dashboard browser tests (driven by Playwri
 k8s-tools: ## Build helm, kwok, etcd, kube-apiserver/controller-manager/scheduler and kubectl
 	@scripts/k8s/install-tools.sh
 
+.PHONY: k8s-up
+k8s-up: k8s-tools ## Start a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok node)
+	@scripts/k8s/control-plane.sh up
+
+.PHONY: k8s-down
+k8s-down: ## Stop the local control plane
+	@scripts/k8s/control-plane.sh down
+
 .PHONY: charts-crds
 charts-crds: ## Copy k8s/crds into the chart (a chart test checks they are equal)
 	@cp k8s/crds/*.yaml charts/modelship/crds/
