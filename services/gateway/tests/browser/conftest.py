@@ -34,7 +34,9 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = REPO_ROOT / "build" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+# Module scope: sync_playwright keeps an event loop running until it exits, which would break every later
+# asyncio.run() in the session.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Debian chromium (never a browser downloaded by ``playwright install``)."""
     if not CHROMIUM.exists():
