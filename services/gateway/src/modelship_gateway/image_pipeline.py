@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from modelship_common.db import Prediction
 from modelship_common.kafka import AsyncProducer, KafkaSettings, encode_json, ensure_topics
 from modelship_common.storage import ObjectStore, image_key, make_object_store
 from modelship_gateway.image_settings import ImagePipelineSettings
@@ -32,7 +31,7 @@ from modelship_gateway.images import (
 from modelship_gateway.inventory import ModelInventory
 from modelship_gateway.model_servers import ModelServerClient
 from modelship_gateway.registry_cache import RegistryCache
-from modelship_gateway.store import PredictionRecord, PredictionStore, insert_ignoring_duplicates
+from modelship_gateway.store import PredictionRecord, PredictionStore
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +72,7 @@ class InferenceLogStore(PredictionStore):
         self.topic = topic
 
     def save(self, record: PredictionRecord) -> bool:
-        # RETURNING tells whether the row is new on every dialect (rowcount is -1 with psycopg 3 here).
-        statement = insert_ignoring_duplicates(self.engine.dialect.name, asdict(record)).returning(Prediction.id)
-        with self.engine.begin() as conn:
-            stored = conn.execute(statement).first() is not None
+        stored = super().save(record)
         if stored:
             try:
                 self.producer.publish_nowait(self.topic, record.request_id, encode_json(asdict(record)))

@@ -30,11 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelship_common.db import Image, Prediction, utcnow
+from modelship_common.db import Image, utcnow
 from modelship_common.errors import InvalidInput
 from modelship_common.events import record_event
 from modelship_common.schemas import TASK_IMAGE, digits
@@ -54,7 +53,7 @@ from modelship_gateway.model_servers import (
 )
 from modelship_gateway.registry_cache import RegistryCache
 from modelship_gateway.service import column_names
-from modelship_gateway.store import UNIQUE_KEY
+from modelship_gateway.store import insert_predictions
 
 log = logging.getLogger(__name__)
 
@@ -201,25 +200,6 @@ async def infer_images(
         probabilities=[row for p in parts for row in p.probabilities],
         classes=parts[0].classes,
     )
-
-
-def insert_predictions(conn: Any, rows: list[dict[str, Any]]) -> int:
-    """Bulk ``INSERT ... ON CONFLICT (request_id, model_name, model_version) DO NOTHING``; rows inserted."""
-    if not rows:
-        return 0
-    dialect = conn.dialect.name
-    statement: Any
-    if dialect == "postgresql":
-        statement = postgresql.insert(Prediction).on_conflict_do_nothing(index_elements=UNIQUE_KEY)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(Prediction).on_conflict_do_nothing(index_elements=UNIQUE_KEY)
-    else:
-        raise NotImplementedError(f"predictions store does not support the {dialect} dialect")
-    inserted = 0
-    # RETURNING tells which rows were new (rowcount is unreliable for executemany).
-    for row in conn.execute(statement.returning(Prediction.request_id), rows):
-        inserted += 1 if row else 0
-    return inserted
 
 
 class ImageModels:

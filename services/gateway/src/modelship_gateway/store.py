@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Insert, select, text
+from sqlalchemy import Connection, Engine, Insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,13 +32,35 @@ class PredictionRecord:
     created_at: dt.datetime = field(default_factory=utcnow)
 
 
-def insert_ignoring_duplicates(dialect: str, values: dict[str, Any]) -> Insert:
-    """``INSERT ... ON CONFLICT (request_id, model_name, model_version) DO NOTHING`` for SQLite and PostgreSQL."""
+def insert_ignoring_duplicates(dialect: str, values: dict[str, Any] | None = None) -> Insert:
+    """``INSERT ... ON CONFLICT (request_id, model_name, model_version) DO NOTHING`` for SQLite and PostgreSQL.
+
+    Without ``values`` the statement takes its rows as execute parameters (one dict or a list of them).
+    """
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        return postgresql.insert(Prediction).values(**values).on_conflict_do_nothing(index_elements=UNIQUE_KEY)
-    if dialect == "sqlite":
-        return sqlite.insert(Prediction).values(**values).on_conflict_do_nothing(index_elements=UNIQUE_KEY)
-    raise NotImplementedError(f"predictions store does not support the {dialect} dialect (use SQLite or PostgreSQL)")
+        statement = postgresql.insert(Prediction)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(Prediction)
+    else:
+        raise NotImplementedError(
+            f"predictions store does not support the {dialect} dialect (use SQLite or PostgreSQL)"
+        )
+    if values is not None:
+        statement = statement.values(**values)
+    return statement.on_conflict_do_nothing(index_elements=UNIQUE_KEY)
+
+
+def insert_predictions(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows`` ignoring (request_id, model, version) duplicates; the number of rows that were new.
+
+    Counted from ``RETURNING id``: ``rowcount`` cannot tell, as psycopg 3 reports -1 for this statement on
+    PostgreSQL and executemany gives no per-row count.
+    """
+    if not rows:
+        return 0
+    statement = insert_ignoring_duplicates(conn.dialect.name).returning(Prediction.id)
+    return len(conn.execute(statement, rows).all())
 
 
 class PredictionStore:
@@ -50,9 +72,8 @@ class PredictionStore:
 
     def save(self, record: PredictionRecord) -> bool:
         """Store ``record``; False when a row with the same (request_id, model, version) already existed."""
-        statement = insert_ignoring_duplicates(self.engine.dialect.name, asdict(record))
         with self.engine.begin() as conn:
-            return conn.execute(statement).rowcount == 1
+            return insert_predictions(conn, [asdict(record)]) == 1
 
     @staticmethod
     def recent(session: Session, *, model: str | None = None, limit: int = 50, offset: int = 0) -> list[Prediction]:

@@ -1,0 +1,48 @@
+"""The predictions store against a REAL PostgreSQL (devtools' session server): the new-row answer of ``save``.
+
+Regression: psycopg 3 reports ``rowcount == -1`` for ``INSERT ... ON CONFLICT DO NOTHING``, so a rowcount test
+returned False for every new row on PostgreSQL; ``RETURNING id`` tells new rows from replays on every dialect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+from sqlalchemy import func, select
+
+from modelship_common.db import Prediction, make_engine, migrate
+from modelship_gateway.store import PredictionRecord, PredictionStore, insert_predictions
+
+pytestmark = pytest.mark.integration
+
+
+def record(request_id: str, version: str = "3") -> PredictionRecord:
+    return PredictionRecord(
+        request_id=request_id,
+        model_name="penguins",
+        model_version=version,
+        latency_ms=1.5,
+        input={"instances": [1]},
+        output={"predictions": [0]},
+    )
+
+
+def test_save_tells_a_new_row_from_its_replay_on_postgresql(pg_database: str) -> None:
+    migrate(pg_database)
+    engine = make_engine(pg_database)
+    try:
+        assert engine.dialect.name == "postgresql"
+        store = PredictionStore(engine)
+        assert store.save(record("a")) is True
+        assert store.save(record("a")) is False
+        with store.sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Prediction)) == 1
+        # The bulk path (image pipeline) counts the same way: two new rows of three, the replay ignored.
+        rows = [asdict(record(r, version="4")) for r in ("a", "b")] + [asdict(record("a"))]
+        with engine.begin() as conn:
+            assert insert_predictions(conn, rows) == 2
+        with store.sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Prediction)) == 3
+    finally:
+        engine.dispose()
