@@ -34,6 +34,17 @@ RBAC = REPO / "operators" / "rollout" / "deploy" / "rbac.yaml"
 OPERATOR_NS = "modelship-system"
 WEBHOOK_SECRET = "integration-webhook-secret"
 SERVING_IMAGE = "modelship-serving:it"
+KSERVE_CRD = REPO / "operators" / "rollout" / "tests" / "data" / "kserve-inferenceservices-v1beta1.trimmed.yaml"
+
+#: Set once the ``kopf run`` operator (session fixture ``operator``) is up: from then on it reconciles every
+#: namespace, so tests calling the reconcile functions directly would race it.
+_OPERATOR_RUNNING = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that use the ``kopf run`` operator last: the direct-call tests must not share the API
+    server with a running operator (it watches all namespaces)."""
+    items.sort(key=lambda item: "operator" in getattr(item, "fixturenames", ()))
 
 
 def tool(name: str) -> str:
@@ -178,6 +189,35 @@ def _service_account_kubeconfig(cl: Cluster, where: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def kserve_crd(cluster: Cluster) -> Path:
+    """KServe's InferenceService CRD (trimmed copy in tests/data) installed into the API server."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(KSERVE_CRD))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/inferenceservices.serving.kserve.io", "--timeout=60s")
+    return KSERVE_CRD
+
+
+def kube_client(kubeconfig: Path) -> Any:
+    """The operator's real :class:`modelship_operator.kube.Kube` client for ``kubeconfig``."""
+    import kubernetes
+    from kubernetes.client import Configuration
+
+    from modelship_operator.kube import Kube
+
+    configuration = Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return Kube(configuration)
+
+
+def require_no_running_operator() -> None:
+    if _OPERATOR_RUNNING:
+        pytest.fail(
+            "the `kopf run` operator of this session is running and would race direct reconcile calls; "
+            "tests using the `operator` fixture must run last (see pytest_collection_modifyitems)",
+            pytrace=False,
+        )
+
+
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
     name = cluster.namespace()
@@ -310,6 +350,7 @@ def operator(
     cluster: Cluster, default_mlflow: MlflowServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
     """``kopf run -m modelship_operator.handlers --all-namespaces`` as the operator's ServiceAccount."""
+    global _OPERATOR_RUNNING
     health, metrics, webhook = free_port(), free_port(), free_port()
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     env = server_env(
@@ -339,6 +380,7 @@ def operator(
     except Exception as exc:
         proc.stop()
         pytest.fail(f"the operator did not start: {exc}\n{tail(log, 80)}", pytrace=False)
+    _OPERATOR_RUNNING = True
     op = Operator(proc=proc, health_port=health, metrics_port=metrics, webhook_port=webhook, log=log, env=env)
     yield op
     proc.stop()

@@ -336,15 +336,12 @@ def test_mlflow_down_then_up(cluster: Cluster, operator: Operator, namespace: st
     assert _cond(cluster.get("inferenceservices.modelship.io", model, namespace), "Resolved")["status"] == "True"
 
 
-def test_kserve_render_is_accepted_by_the_api_server(cluster: Cluster, namespace: str) -> None:
+def test_kserve_render_is_accepted_by_the_api_server(cluster: Cluster, namespace: str, kserve_crd: Path) -> None:
     """Install KServe's (trimmed) CRD and server-side dry-run the rendered object with strict field validation."""
     from modelship_operator.kserve import render_kserve
     from modelship_operator.render import PodConfig, Resolved
     from modelship_operator.spec import parse_spec
 
-    crd = REPO / "operators" / "rollout" / "tests" / "data" / "kserve-inferenceservices-v1beta1.trimmed.yaml"
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/inferenceservices.serving.kserve.io", "--timeout=60s")
     spec = parse_spec({"model": {"name": "digits-fast", "alias": "champion"}, "replicas": 2,
                        "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}})  # fmt: skip
     pod = PodConfig(
