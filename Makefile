@@ -75,7 +75,7 @@ charts-crds: ## Copy k8s/crds into the chart (a chart test checks they are equal
 ##@ Kubernetes (kind or minikube; needs Docker)
 KIND_CLUSTER ?= modelship
 IMAGE_TAG ?= 0.1.0
-IMAGES := serving:services/serving gateway:services/gateway training:training_jobs operator:operators/rollout mlflow:docker/mlflow
+IMAGES := serving:services/serving gateway:services/gateway training:training_jobs operator:operators/rollout streaming:services/streaming mlflow:docker/mlflow
 
 .PHONY: kind-up
 kind-up: ## Create the kind cluster "modelship"

@@ -36,6 +36,7 @@ IMAGES=(
   "gateway:services/gateway/Dockerfile"
   "training:training_jobs/Dockerfile"
   "operator:operators/rollout/Dockerfile"
+  "streaming:services/streaming/Dockerfile"
   "mlflow:docker/mlflow/Dockerfile"
 )
 

@@ -13,7 +13,7 @@ from charts.tests.manifests import containers, env_map, one, workloads
 
 SKAFFOLD = yaml.safe_load((REPO / "skaffold.yaml").read_text())
 RELEASE = SKAFFOLD["deploy"]["helm"]["releases"][0]
-DEPLOYABLES = {"serving", "gateway", "training", "operator", "mlflow"}
+DEPLOYABLES = {"serving", "gateway", "training", "operator", "streaming", "mlflow"}
 
 
 def test_one_artifact_per_deployable_built_from_the_repo_root() -> None:
