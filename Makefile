@@ -37,9 +37,17 @@ test-unit: sync ## Unit tests only (no servers)
 lint: sync ## ruff + mypy
 	@$(RUN) .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy services/*/src training_jobs/src devtools
 
-.PHONY: bench
-bench: sync services ## Benchmarks; prints a table
+.PHONY: bench bench-serving bench-streaming bench-rollout
+bench: bench-serving bench-streaming bench-rollout ## All benchmarks (serving, streaming, rollout); each prints a table
+
+bench-serving: sync services ## Model server vs `mlflow models serve`: req/s, p50/p99 at c=1/8/32, parity, cold start
 	@$(RUN) $(PY) -m devtools.bench
+
+bench-streaming: sync services ## Image pipeline: images/s from upload to all three predictions stored, p50/p99
+	@$(RUN) $(PY) -m services.streaming.bench
+
+bench-rollout: sync k8s-tools ## Alias move in MLflow -> InferenceService Ready on the new version (polling, webhook)
+	@$(RUN) $(PY) -m devtools.bench_rollout
 
 .PHONY: helm-test
 helm-test: sync k8s-tools ## Chart tests: lint, render matrix, conventions, install/upgrade/uninstall on a local control plane
