@@ -1,0 +1,453 @@
+"""Rollout latency of the rollout operator: from moving the ``champion`` alias in MLflow to the InferenceService
+reporting ``Ready=True`` on the new version (``status.modelVersion``), (a) by polling only and (b) with the MLflow
+webhook.
+
+Everything is real and local (127.0.0.1): the control plane of ``scripts/k8s/control-plane.sh`` (``up --fresh``,
+``down`` at the end), two ``mlflow server`` processes, the CRDs of ``k8s/crds`` and the operator as a
+``kopf run -m modelship_operator.handlers --all-namespaces`` subprocess authenticated as its ServiceAccount
+(``operators/rollout/deploy/rbac.yaml``), started as the integration tests start it.
+
+- polling: this MLflow has its default webhook settings, so it refuses the operator's ``http://`` private
+  webhook URL and only the registry's poll notices the alias move. The ModelRegistry leaves ``pollSeconds`` at
+  the CRD default (30). The alias is moved at a random moment of the poll cycle; the expected worst case is
+  pollSeconds + rollout time, i.e. slightly above 30 s.
+- webhook: this MLflow (>= 3.3) allows http/private webhook URLs and caches its webhook list for 1 s
+  (``MLFLOW_WEBHOOK_CACHE_TTL``); the operator registers its HMAC-signed webhook itself
+  (``MODELSHIP_WEBHOOK_URL`` + ``MODELSHIP_WEBHOOK_SECRET``).
+
+The alias alternates between two registered versions; the API is read every 0.1 s. Prints a Markdown table with
+PASS/FAIL against the targets (every run within the target). Takes about 3-5 minutes with the defaults.
+
+    python -m devtools.bench_rollout [--poll-runs 3] [--webhook-runs 5] [--poll-seconds N] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from devtools import servers
+from devtools.bench import verdict
+from devtools.procs import LOCALHOST, Proc, ProcGroup, ServerError, free_port, poll_until, start, tail
+
+REPO = servers.REPO_ROOT
+CONTROL_PLANE = REPO / "scripts" / "k8s" / "control-plane.sh"
+CRDS = REPO / "k8s" / "crds"
+RBAC = REPO / "operators" / "rollout" / "deploy" / "rbac.yaml"
+OPERATOR_NS = "modelship-system"
+GROUP, VERSION = "modelship.io", "v1alpha1"
+SERVING_IMAGE = "modelship-serving:bench"
+ALIAS = "champion"
+TARGET_POLL_S = 30.0
+TARGET_WEBHOOK_S = 5.0
+DEFAULT_POLL_SECONDS = 30  # k8s/crds/modelregistries.modelship.io.yaml: spec.pollSeconds default
+POLL_INTERVAL_S = 0.1
+
+
+def log(msg: str) -> None:
+    print(f"[bench-rollout] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m devtools.bench_rollout", description="operator rollout latency")
+    p.add_argument("--name", default="bench-rollout", help="control plane name (scripts/k8s; default bench-rollout)")
+    p.add_argument("--state-dir", type=Path, default=servers.cache_dir() / "bench-rollout")
+    p.add_argument("--poll-runs", type=int, default=3, help="alias moves measured by polling (default 3)")
+    p.add_argument("--webhook-runs", type=int, default=5, help="alias moves measured with the webhook (default 5)")
+    p.add_argument(
+        "--poll-seconds",
+        type=int,
+        default=None,
+        help=f"spec.pollSeconds of the polling registry (default: unset, the CRD default {DEFAULT_POLL_SECONDS})",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random alias-move moments (polling)")
+    p.add_argument("--check", action="store_true", help="exit 1 when any row FAILs")
+    return p.parse_args(argv)
+
+
+def run_cmd(
+    args: list[str], *, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 300
+) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, env=env, input=input, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+# ------------------------------------------------------------------------------------------------ cluster
+
+
+def parse_env(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and key in ("KUBECONFIG", "MODELSHIP_K8S_DIR", "MODELSHIP_K8S_SERVER", "MODELSHIP_K8S_NODES"):
+            out[key] = value.strip().strip("'\"")
+    return out
+
+
+@dataclass
+class Cluster:
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    kubectl_bin: str = str(servers.cache_dir() / "bin" / "kubectl")
+    started: bool = False
+
+    def control_plane(self, *args: str, timeout: float = 900) -> str:
+        return run_cmd(["bash", str(CONTROL_PLANE), *args, "--name", self.name], env=self.env, timeout=timeout)
+
+    def up(self) -> None:
+        self.env = {**servers.server_env(), "MODELSHIP_K8S_NAME": self.name}
+        self.started = True  # `up` stops what it started when it fails; `down` is harmless either way
+        self.env.update(parse_env(self.control_plane("up", "--fresh")))
+        if "KUBECONFIG" not in self.env:
+            self.env.update(parse_env(self.control_plane("env")))
+
+    def down(self) -> None:
+        if self.started:
+            try:
+                self.control_plane("down", timeout=120)
+            except Exception as exc:
+                log(f"warning: control plane down failed: {exc}")
+            self.started = False
+
+    @property
+    def kubeconfig(self) -> Path:
+        return Path(self.env["KUBECONFIG"])
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        return run_cmd([self.kubectl_bin, *args], env=self.env, input=input)
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        self.kubectl("apply", "--server-side", "--field-manager=bench", "-f", "-", input=yaml.safe_dump(obj))
+
+    def service_account_kubeconfig(self, where: Path) -> Path:
+        """A kubeconfig with a token of the operator's ServiceAccount (the RBAC of deploy/rbac.yaml)."""
+        self.kubectl("create", "namespace", OPERATOR_NS)
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(RBAC))
+        token = self.kubectl("create", "token", "modelship-operator", "-n", OPERATOR_NS, "--duration=2h").strip()
+        admin = yaml.safe_load(self.kubeconfig.read_text())
+        entry = admin["clusters"][0]["cluster"]
+        if "certificate-authority" in entry:
+            ca = Path(entry["certificate-authority"])
+            ca = ca if ca.is_absolute() else self.kubeconfig.parent / ca
+            entry = {
+                "server": entry["server"],
+                "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
+            }
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "bench", "cluster": entry}],
+            "users": [{"name": "modelship-operator", "user": {"token": token}}],
+            "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "modelship-operator"}}],
+            "current-context": "bench",
+        }
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / "operator-kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+
+def custom_objects(kubeconfig: Path) -> Any:
+    """A CustomObjectsApi for the admin kubeconfig (fast reads; kubectl would cost ~100 ms per poll)."""
+    import kubernetes
+    from kubernetes.client import ApiClient, Configuration, CustomObjectsApi
+
+    configuration = Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return CustomObjectsApi(ApiClient(configuration))
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return cond
+    return {}
+
+
+# ------------------------------------------------------------------------------------------------- MLflow
+
+
+def start_mlflow(state: Path, *, webhooks: bool) -> Proc:
+    """``mlflow server`` (SQLite, served artifacts); ``webhooks`` lets it call an http:// operator on 127.0.0.1."""
+    (state / "artifacts").mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    extra = {"MLFLOW_WEBHOOK_CACHE_TTL": "1"}
+    if webhooks:
+        extra |= {"MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true"}
+    argv = [
+        str(servers.VENV_BIN / "mlflow"), "server",
+        "--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}",
+        "--artifacts-destination", str(state / "artifacts"),
+        "--serve-artifacts", "--host", LOCALHOST, "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    url = f"http://{LOCALHOST}:{port}"
+    proc = start("mlflow", argv, log_path=state / "mlflow.log", env=servers.server_env(extra), url=url, port=port)
+    return proc
+
+
+def register_versions(url: str, name: str, count: int = 2) -> list[str]:
+    """Register ``count`` versions of a tiny classifier under ``name`` (tags per docs/contracts.md); alias -> v1."""
+    import mlflow
+    import mlflow.sklearn
+    import numpy as np
+    from mlflow import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    from modelship_common.registry import CLASSES_TAG, SERVE_TAG, TASK_TAG
+
+    mlflow.set_tracking_uri(url)
+    mlflow.set_registry_uri(url)
+    mlflow.set_experiment(f"bench-{name}")
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    versions = []
+    for seed in range(count):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(60, 4))
+        y = (x[:, 0] + rng.normal(scale=0.1, size=60) > 0).astype(int)
+        # MLflow prints run links on stdout: keep stdout for the table.
+        with contextlib.redirect_stdout(sys.stderr), mlflow.start_run():
+            info = mlflow.sklearn.log_model(
+                LogisticRegression().fit(x, y),
+                name="model",
+                registered_model_name=name,
+                pip_requirements=["scikit-learn"],
+            )
+        versions.append(str(info.registered_model_version))
+    client.set_registered_model_tag(name, SERVE_TAG, "true")
+    client.set_registered_model_tag(name, TASK_TAG, "tabular")
+    client.set_registered_model_tag(name, CLASSES_TAG, json.dumps(["no", "yes"]))
+    client.set_registered_model_alias(name, ALIAS, versions[0])
+    return versions
+
+
+# ----------------------------------------------------------------------------------------------- operator
+
+
+def start_operator(operator_kubeconfig: Path, default_mlflow: str, state: Path) -> tuple[Proc, str]:
+    """``kopf run`` as the integration tests start it (operator defaults for resync/retry/timeouts)."""
+    health, metrics, webhook = free_port(), free_port(), free_port()
+    env = servers.server_env(
+        {
+            "KUBECONFIG": str(operator_kubeconfig),
+            "MODELSHIP_MLFLOW_TRACKING_URI": default_mlflow,
+            "MODELSHIP_SERVING_IMAGE": SERVING_IMAGE,
+            "MODELSHIP_METRICS_PORT": str(metrics),
+            "MODELSHIP_WEBHOOK_PORT": str(webhook),
+            "MODELSHIP_WEBHOOK_SECRET": f"bench-{random.SystemRandom().getrandbits(64):016x}",
+            "MODELSHIP_WEBHOOK_URL": f"http://{LOCALHOST}:{webhook}/webhooks/mlflow",
+        }
+    )
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    argv = [
+        str(servers.VENV_BIN / "kopf"), "run", "-m", "modelship_operator.handlers", "--all-namespaces",
+        f"--liveness=http://{LOCALHOST}:{health}/healthz", "--verbose",
+    ]  # fmt: skip
+    proc = start(
+        "operator", argv, log_path=state / "operator.log", env=env, url=f"http://{LOCALHOST}:{health}", port=health
+    )
+    return proc, f"http://{LOCALHOST}:{webhook}"
+
+
+# -------------------------------------------------------------------------------------------------- bench
+
+
+@dataclass
+class Mode:
+    name: str
+    namespace: str
+    mlflow: Proc
+    model: str
+    versions: list[str]
+    target: float
+    poll_seconds: int | None = None
+    samples: list[float] = field(default_factory=list)
+
+
+def get(api: Any, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def ready_on(api: Any, mode: Mode, version: str) -> bool:
+    isvc = get(api, "inferenceservices", mode.namespace, mode.model)
+    status = (isvc or {}).get("status") or {}
+    return status.get("modelVersion") == version and condition(isvc, "Ready").get("status") == "True"
+
+
+def wait_ready(api: Any, mode: Mode, version: str, timeout: float, operator: Proc) -> None:
+    poll_until(
+        lambda: ready_on(api, mode, version),
+        timeout=timeout,
+        what=f"{mode.name}: {mode.model} Ready on v{version}",
+        interval=POLL_INTERVAL_S,
+        max_interval=POLL_INTERVAL_S,
+        alive=operator.exit_message,
+    )
+
+
+def setup_mode(cluster: Cluster, api: Any, mode: Mode, operator: Proc) -> None:
+    cluster.kubectl("create", "namespace", mode.namespace)
+    spec: dict[str, Any] = {"trackingUri": mode.mlflow.url}
+    if mode.poll_seconds is not None:
+        spec["pollSeconds"] = mode.poll_seconds
+    cluster.apply(
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ModelRegistry",
+            "metadata": {"name": "mlflow", "namespace": mode.namespace},
+            "spec": spec,
+        }
+    )
+    registry = get(api, "modelregistries", mode.namespace, "mlflow") or {}
+    mode.poll_seconds = int(registry["spec"]["pollSeconds"])  # the CRD default when unset
+    wait_ready(api, mode, mode.versions[0], 120, operator)
+    if mode.name == "webhook":
+        poll_until(
+            lambda: ((get(api, "modelregistries", mode.namespace, "mlflow") or {}).get("status") or {}).get("webhook"),
+            timeout=60,
+            what="the operator to register its MLflow webhook",
+            alive=operator.exit_message,
+        )
+    else:
+        # The first sync tried (and failed) to register the webhook: from now on polling is all there is.
+        status = (get(api, "modelregistries", mode.namespace, "mlflow") or {}).get("status") or {}
+        if status.get("webhook"):
+            raise RuntimeError("the polling MLflow accepted a webhook; the polling numbers would be wrong")
+    log(f"{mode.name}: {mode.model} Ready on v{mode.versions[0]} (pollSeconds {mode.poll_seconds})")
+
+
+def measure(api: Any, mode: Mode, runs: int, operator: Proc, rng: random.Random) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mode.mlflow.url, registry_uri=mode.mlflow.url)
+    assert mode.poll_seconds is not None
+    for i in range(runs):
+        new = mode.versions[(i + 1) % len(mode.versions)]
+        if mode.name == "polling":
+            # Move the alias at a random point of the poll cycle (right after a Ready it would always land at
+            # the same phase: just after a sync).
+            time.sleep(rng.uniform(0, mode.poll_seconds))
+        moved = time.monotonic()
+        client.set_registered_model_alias(mode.model, ALIAS, new)
+        wait_ready(api, mode, new, mode.poll_seconds + 60, operator)
+        latency = time.monotonic() - moved
+        mode.samples.append(latency)
+        log(f"{mode.name} run {i + 1}/{runs}: alias -> v{new}, Ready after {latency:.2f} s")
+
+
+def render(modes: list[Mode]) -> tuple[str, bool]:
+    out = [
+        "### alias `champion` moved in MLflow -> InferenceService Ready on the new version",
+        "",
+        "| mode | runs | p50 s | max s | target | result | samples s |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    all_ok = True
+    for m in modes:
+        ok = bool(m.samples) and max(m.samples) <= m.target
+        all_ok = all_ok and ok
+        label = f"polling (pollSeconds {m.poll_seconds})" if m.name == "polling" else "webhook (MLflow, HMAC)"
+        out.append(
+            f"| {label} | {len(m.samples)} | {statistics.median(m.samples):.2f} | {max(m.samples):.2f} | "
+            f"<= {m.target:g} s | {verdict(ok)} | {', '.join(f'{s:.2f}' for s in m.samples)} |"
+        )
+    return "\n".join(out), all_ok
+
+
+def run(args: argparse.Namespace) -> int:
+    state: Path = args.state_dir.expanduser().resolve()
+    if state.exists():
+        shutil.rmtree(state)
+    state.mkdir(parents=True)
+    rng = random.Random(args.seed)
+    cluster = Cluster(args.name)
+    group = ProcGroup()
+    operator: Proc | None = None
+    try:
+        log(f"control plane {args.name}: up --fresh")
+        mlflow_poll = group.add(start_mlflow(state / "mlflow-polling", webhooks=False))
+        mlflow_hook = group.add(start_mlflow(state / "mlflow-webhook", webhooks=True))
+        cluster.up()
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+        for crd in ("inferenceservices.modelship.io", "modelregistries.modelship.io"):
+            cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+        sa_kubeconfig = cluster.service_account_kubeconfig(state)
+        api = custom_objects(cluster.kubeconfig)
+
+        for proc in (mlflow_poll, mlflow_hook):
+            proc.wait_http("/health", timeout=120)
+        log(f"mlflow: polling {mlflow_poll.url}, webhook {mlflow_hook.url}")
+        modes = [
+            Mode("polling", "bench-polling", mlflow_poll, "bench-poll", [], TARGET_POLL_S, args.poll_seconds),
+            Mode("webhook", "bench-webhook", mlflow_hook, "bench-hook", [], TARGET_WEBHOOK_S),
+        ]
+        for mode in modes:
+            mode.versions = register_versions(str(mode.mlflow.url), mode.model)
+
+        operator, webhook_url = start_operator(sa_kubeconfig, str(mlflow_hook.url), state)
+        group.add(operator)
+        operator.wait_http("/healthz", timeout=90)
+        log(f"operator up (webhook server {webhook_url}); log {operator.log_path}")
+
+        for mode in modes:
+            setup_mode(cluster, api, mode, operator)
+        measure(api, modes[1], args.webhook_runs, operator, rng)
+        measure(api, modes[0], args.poll_runs, operator, rng)
+
+        table, ok = render(modes)
+        print(table, flush=True)
+        return 0 if ok or not args.check else 1
+    except (ServerError, TimeoutError, RuntimeError) as exc:
+        if operator is not None:
+            exc.add_note(f"--- operator log ---\n{tail(operator.log_path, 60)}")
+        raise
+    finally:
+        log("stopping operator, MLflow servers and the control plane")
+        group.stop_all()
+        cluster.down()
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return run(args)
+    except (ServerError, TimeoutError, RuntimeError) as exc:
+        print(f"bench_rollout: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):
+            print(note, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
