@@ -17,7 +17,11 @@ from typing import Any
 import pytest
 
 from devtools.procs import Proc
-from devtools.pytest_platform import DIGITS_MODELS
+
+# `start_gateway`: the gateway's own conftest defines an in-process one (stand-in model servers, no MLflow); the
+# browser tests need the platform's, which starts `python -m modelship_gateway` against the session's real servers.
+# Importing it makes it the closest definition for this directory (function-scoped: nothing is started twice).
+from devtools.pytest_platform import DIGITS_MODELS, start_gateway
 from devtools.servers import REPO_ROOT
 
 CHROMIUM = Path(os.environ.get("MODELSHIP_CHROMIUM", "/usr/bin/chromium"))
@@ -110,4 +114,4 @@ def page(browser: Any) -> Iterator[tuple[Any, PageProblems]]:
         context.close()
 
 
-__all__ = ["DIGITS_MODELS", "PageProblems"]
+__all__ = ["DIGITS_MODELS", "PageProblems", "start_gateway"]
