@@ -6,7 +6,6 @@ Each test installs its own release into its own namespace. Needs `make k8s-tools
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -211,8 +210,9 @@ def test_operator_disabled_install_runs_pinned_predictors(cluster: Cluster, name
 
 
 def test_helm_test_on_kwok(cluster: Cluster, namespace: str) -> None:
-    """`helm test` creates its pod, but kwok only completes pods owned by a Job: a bare test pod stays Running,
-    so on this control plane `helm test` cannot succeed (on kind it does). Assert exactly that."""
+    """`helm test` runs every test pod of the umbrella and its subcharts to completion. kwok fakes the kubelet:
+    a pod with restartPolicy Never is marked Succeeded without running its command, so this proves the hooks,
+    their pods, RBAC and scheduling, not the checks the pods would make (those run on kind)."""
     release = release_name()
     cluster.helm(
         "install",
@@ -228,16 +228,12 @@ def test_helm_test_on_kwok(cluster: Cluster, namespace: str) -> None:
         "--timeout",
         INSTALL_TIMEOUT,
     )
-    # Only the umbrella's pod (the subcharts' test pods would hit the same wall first).
-    done = cluster.helm(
-        "test", release, "-n", namespace, "--timeout", "20s", "--filter", f"name={release}-test-endpoints", check=False
-    )
-    pod = cluster.get(f"pod/{release}-test-endpoints", "-n", namespace)
-    if done.returncode == 0:
-        assert pod["status"]["phase"] == "Succeeded"
-    else:
-        assert pod["status"]["phase"] == "Running", json.dumps(pod["status"])[:2000]
-        assert pod["spec"]["containers"][0]["command"] == ["python", "-c"]
+    done = cluster.helm("test", release, "-n", namespace, "--timeout", "120s", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    suites = [line for line in done.stdout.splitlines() if line.startswith("TEST SUITE:")]
+    phases = [line.split(":", 1)[1].strip() for line in done.stdout.splitlines() if line.startswith("Phase:")]
+    assert f"{release}-test-endpoints" in " ".join(suites), done.stdout
+    assert len(suites) >= 2 and phases == ["Succeeded"] * len(suites), done.stdout
     cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
 
 

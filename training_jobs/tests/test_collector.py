@@ -152,7 +152,7 @@ def test_rows_already_stored_by_the_seed_are_not_collected(settings: TrainingSet
 def test_retrain_starts_exactly_at_the_threshold(settings: TrainingSettings, clock: Clock, mlflow_server: str) -> None:
     from mlflow import MlflowClient
 
-    client = MlflowClient(mlflow_server)
+    client = MlflowClient(mlflow_server, registry_uri=mlflow_server)
     name = settings.penguins_model_name
     settings = settings.model_copy(update={"mlflow_tracking_uri": mlflow_server, "retrain_threshold_rows": 70})
 

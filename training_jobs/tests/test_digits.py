@@ -42,7 +42,7 @@ def test_digits_variants_train_register_and_export(mlflow_server: str, tmp_path)
 
     settings = get_settings(mlflow_tracking_uri=mlflow_server, digits_experiment="digits-test")
     report = jobs.train_digits(settings)
-    client = MlflowClient(mlflow_server)
+    client = MlflowClient(mlflow_server, registry_uri=mlflow_server)
     data = digits_data.load("sklearn", test_size=settings.test_size, seed=settings.random_seed)
 
     by_name = {r.model_name: r for r in report.results}

@@ -22,7 +22,7 @@ def job(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
         penguins_model_name=name,
     )
     report = jobs.train_penguins(settings)
-    return settings, report, MlflowClient(mlflow_server)
+    return settings, report, MlflowClient(mlflow_server, registry_uri=mlflow_server)
 
 
 def test_every_estimator_is_a_version_of_one_model(job) -> None:

@@ -252,7 +252,7 @@ def test_monitoring_shows_down_and_unconfigured_components(
 def test_monitoring_and_experiments_with_mlflow_up(start_gateway: Callable[..., LiveGateway], mlflow_uri: str) -> None:
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=mlflow_uri)
+    client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
     experiment_id = client.create_experiment(f"dashboard-{time.time_ns()}")
     run = client.create_run(experiment_id, run_name="rf-grid")
     client.log_metric(run.info.run_id, "test_f1", 0.9731)

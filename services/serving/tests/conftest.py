@@ -180,7 +180,7 @@ def mlflow_registry(mlflow_uri: str, penguins_data: PenguinsData, tmp_path_facto
 
     mlflow.set_tracking_uri(mlflow_uri)
     mlflow.set_experiment("serving-tests")
-    client = MlflowClient(mlflow_uri)
+    client = MlflowClient(mlflow_uri, registry_uri=mlflow_uri)
     workdir = tmp_path_factory.mktemp("models")
     return Registry(
         uri=mlflow_uri,
@@ -204,7 +204,7 @@ def other_registry(
         try:
             mlflow.set_experiment("serving-tests")
             workdir = tmp_path_factory.mktemp("other-models")
-            version = _log_penguins(MlflowClient(uri), penguins_data, workdir, label_shift=1)
+            version = _log_penguins(MlflowClient(uri, registry_uri=uri), penguins_data, workdir, label_shift=1)
         finally:
             mlflow.set_tracking_uri(mlflow_registry.uri)
         assert version == mlflow_registry.penguins_version

@@ -42,6 +42,7 @@ def test_cached_version_of_another_run_is_fetched_again(mlflow_registry, other_r
     if second != first:  # what the second server's URI would find after its registry was reset
         shutil.copytree(first, second)
     assert predicted_class(other_registry, cache) == "Adelie"
-    registered = MlflowClient(other_registry.uri).get_model_version("penguins", other_registry.penguins_version)
+    other_client = MlflowClient(other_registry.uri, registry_uri=other_registry.uri)
+    registered = other_client.get_model_version("penguins", other_registry.penguins_version)
     assert json.loads((second / INFO_FILE).read_text())["run_id"] == registered.run_id
     assert predicted_class(other_registry, cache) == "Adelie"  # and the refreshed entry serves warm starts

@@ -82,7 +82,7 @@ async def load_experiments(tracking_uri: str, timeout_s: float) -> ExperimentsRe
     def fetch() -> list[ExperimentView]:
         from mlflow import MlflowClient
 
-        return fetch_experiments(MlflowClient(tracking_uri=tracking_uri))
+        return fetch_experiments(MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri))
 
     try:
         return ExperimentsResult(await asyncio.wait_for(asyncio.to_thread(fetch), timeout_s))
