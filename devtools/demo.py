@@ -35,15 +35,9 @@ from devtools.procs import (
     require_free_port,
     tail,
 )
+from modelship_common.schemas import penguins
 
-SAMPLE_PENGUIN = {
-    "island": "Biscoe",
-    "bill_length_mm": 45.2,
-    "bill_depth_mm": 14.8,
-    "flipper_length_mm": 212,
-    "body_mass_g": 5200,
-    "sex": "female",
-}
+SAMPLE_PENGUIN = penguins.EXAMPLE_ROW
 PENGUINS = "penguins"
 DIGITS = ("digits-fast", "digits-balanced", "digits-accurate")
 IMAGE_MODEL_FOR_EXAMPLE = "digits-balanced"

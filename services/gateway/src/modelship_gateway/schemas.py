@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelship_common.schemas import penguins
+
 
 class ErrorBody(BaseModel):
     detail: str = Field(description="What went wrong, safe to show to the caller.")
@@ -28,14 +30,7 @@ class PredictRequest(BaseModel):
             "examples": [
                 {
                     "instances": [
-                        {
-                            "island": "Biscoe",
-                            "bill_length_mm": 45.2,
-                            "bill_depth_mm": 14.8,
-                            "flipper_length_mm": 212,
-                            "body_mass_g": 5200,
-                            "sex": "female",
-                        },
+                        penguins.EXAMPLE_ROW,
                         ["Dream", 39.5, 17.4, 186, 3800, "female"],
                     ]
                 }

@@ -41,6 +41,15 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"sex_{v}" for v in SEXES),
 )
 N_FEATURES = len(FEATURE_NAMES)
+#: One valid raw row (a female Gentoo), for API docs, the demo's curl example and forms.
+EXAMPLE_ROW: dict[str, Any] = {
+    "island": "Biscoe",
+    "bill_length_mm": 45.2,
+    "bill_depth_mm": 14.8,
+    "flipper_length_mm": 212,
+    "body_mass_g": 5200,
+    "sex": "female",
+}
 
 
 def describe() -> dict[str, Any]:
