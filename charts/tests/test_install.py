@@ -46,6 +46,16 @@ def release_name() -> str:
     return f"ms{uuid.uuid4().hex[:6]}"
 
 
+def helm_apply(cluster: Cluster, verb: str, release: str, namespace: str, *extra: str) -> Any:
+    """`helm install|upgrade` of the umbrella chart with the test values (plus `extra` flags), waiting for it."""
+    values = ("-f", str(TEST_VALUES), *extra)
+    return cluster.helm(verb, release, str(CHART), "-n", namespace, *values, "--wait", "--timeout", INSTALL_TIMEOUT)
+
+
+def helm_uninstall(cluster: Cluster, release: str, namespace: str) -> None:
+    cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
+
+
 def poll(
     what: str, check: Callable[[], tuple[bool, Any]], deadline_s: float = READY_DEADLINE_S, interval_s: float = 2.0
 ) -> Any:
@@ -133,9 +143,7 @@ def test_server_side_dry_run_of_every_rendered_manifest(cluster: Cluster, namesp
 def test_install_upgrade_test_uninstall(cluster: Cluster, namespace: str, record_property: Any) -> None:
     release = release_name()
     started = time.monotonic()
-    install = cluster.helm(
-        "install", release, str(CHART), "-n", namespace, "-f", str(TEST_VALUES), "--wait", "--timeout", INSTALL_TIMEOUT
-    )
+    install = helm_apply(cluster, "install", release, namespace)
     state = poll("every Deployment Available and StatefulSet Ready", lambda: workload_state(cluster, namespace))
     seconds = time.monotonic() - started
     record_property("install_to_ready_seconds", round(seconds, 1))
@@ -162,15 +170,13 @@ def test_install_upgrade_test_uninstall(cluster: Cluster, namespace: str, record
     # Upgrade keeps every generated Secret byte for byte (lookup).
     before = generated_secrets(cluster, namespace)
     assert f"{release}-operator-webhook" in before and f"{release}-postgresql" in before, sorted(before)
-    cluster.helm(
-        "upgrade", release, str(CHART), "-n", namespace, "-f", str(TEST_VALUES), "--wait", "--timeout", INSTALL_TIMEOUT
-    )
+    helm_apply(cluster, "upgrade", release, namespace)
     after = generated_secrets(cluster, namespace)
     assert after == before
     poll("workloads Ready after the upgrade", lambda: workload_state(cluster, namespace))
 
     # Uninstall removes everything but what is meant to stay.
-    cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
+    helm_uninstall(cluster, release, namespace)
     remaining = poll(
         "objects gone after helm uninstall",
         lambda: ((left := leftovers(cluster, namespace, release)) == [], left),
@@ -183,30 +189,24 @@ def test_install_upgrade_test_uninstall(cluster: Cluster, namespace: str, record
 
 def test_operator_disabled_install_runs_pinned_predictors(cluster: Cluster, namespace: str) -> None:
     release = release_name()
-    cluster.helm(
+    helm_apply(
+        cluster,
         "install",
         release,
-        str(CHART),
-        "-n",
         namespace,
-        "-f",
-        str(TEST_VALUES),
         "-f",
         str(CHART / "ci" / "operator-disabled-values.yaml"),
         "--set",
         "serving.resources.requests.cpu=10m",
         "--set",
         "training.runOnInstall=false",
-        "--wait",
-        "--timeout",
-        INSTALL_TIMEOUT,
     )
     state = poll("every Deployment Available", lambda: workload_state(cluster, namespace))
     assert state["Deployment/penguins-predictor"] == "True" and state["Deployment/digits-fast-predictor"] == "True"
     assert f"Deployment/{release}-operator" not in state
     deploy = cluster.get("deployment/penguins-predictor", "-n", namespace)
     assert deploy["status"].get("readyReplicas") == 2
-    cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
+    helm_uninstall(cluster, release, namespace)
 
 
 def test_helm_test_on_kwok(cluster: Cluster, namespace: str) -> None:
@@ -214,27 +214,14 @@ def test_helm_test_on_kwok(cluster: Cluster, namespace: str) -> None:
     a pod with restartPolicy Never is marked Succeeded without running its command, so this proves the hooks,
     their pods, RBAC and scheduling, not the checks the pods would make (those run on kind)."""
     release = release_name()
-    cluster.helm(
-        "install",
-        release,
-        str(CHART),
-        "-n",
-        namespace,
-        "-f",
-        str(TEST_VALUES),
-        "--set",
-        "training.runOnInstall=false",
-        "--wait",
-        "--timeout",
-        INSTALL_TIMEOUT,
-    )
+    helm_apply(cluster, "install", release, namespace, "--set", "training.runOnInstall=false")
     done = cluster.helm("test", release, "-n", namespace, "--timeout", "120s", check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     suites = [line for line in done.stdout.splitlines() if line.startswith("TEST SUITE:")]
     phases = [line.split(":", 1)[1].strip() for line in done.stdout.splitlines() if line.startswith("Phase:")]
     assert f"{release}-test-endpoints" in " ".join(suites), done.stdout
     assert len(suites) >= 2 and phases == ["Succeeded"] * len(suites), done.stdout
-    cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
+    helm_uninstall(cluster, release, namespace)
 
 
 PODMONITOR_CRD = """
@@ -264,25 +251,12 @@ def test_podmonitors_follow_the_cluster_api(cluster: Cluster, namespace: str) ->
     cluster.kubectl("apply", "-f", "-", input=PODMONITOR_CRD)
     try:
         cluster.kubectl("wait", "--for=condition=Established", "crd/podmonitors.monitoring.coreos.com", "--timeout=60s")
-        cluster.helm(
-            "install",
-            release,
-            str(CHART),
-            "-n",
-            namespace,
-            "-f",
-            str(TEST_VALUES),
-            "--set",
-            "training.runOnInstall=false",
-            "--wait",
-            "--timeout",
-            INSTALL_TIMEOUT,
-        )
+        helm_apply(cluster, "install", release, namespace, "--set", "training.runOnInstall=false")
         names = {
             m["metadata"]["name"] for m in cluster.get("podmonitors.monitoring.coreos.com", "-n", namespace)["items"]
         }
         assert {f"{release}-gateway", f"{release}-operator", f"{release}-model-servers"} <= names, sorted(names)
-        cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "5m")
+        helm_uninstall(cluster, release, namespace)
         assert cluster.get("podmonitors.monitoring.coreos.com", "-n", namespace)["items"] == []
     finally:
         cluster.kubectl("delete", "crd", "podmonitors.monitoring.coreos.com", "--ignore-not-found", check=False)
