@@ -72,7 +72,9 @@ def start_mlflow(state_dir: Path, *, port: int | None = None, timeout: float = 1
         "1",
     ]
     url = f"http://{LOCALHOST}:{port}"
-    proc = start("mlflow", argv, log_path=state_dir / "logs" / "mlflow.log", env=server_env(), url=url, port=port)
+    # No background job runner: MLflow would start seven huey consumer processes that nothing here uses.
+    env = server_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    proc = start("mlflow", argv, log_path=state_dir / "logs" / "mlflow.log", env=env, url=url, port=port)
     return proc.wait_http("/health", timeout=timeout)
 
 
