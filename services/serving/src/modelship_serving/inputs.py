@@ -36,7 +36,7 @@ def invalid(message: str, reason: str) -> InvalidInput:
 
 
 def reason_of(exc: InvalidInput) -> str:
-    return getattr(exc, "reason", REASON_FEATURES)
+    return exc.reason or REASON_FEATURES
 
 
 # --- tabular -------------------------------------------------------------------------------------------
