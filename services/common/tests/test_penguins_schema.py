@@ -91,6 +91,31 @@ def test_check_matrix_validates_shape_and_values():
         penguins.check_matrix(np.asarray([[500.0, *ENCODED[1:]]]))
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        (0, 500.0, r"row 20: bill_length_mm=500.0 is outside the valid range"),
+        (3, float("nan"), r"row 20: body_mass_g=nan is outside the valid range"),
+        (2, float("inf"), r"row 20: flipper_length_mm=inf is outside the valid range"),
+        (4, 0.5, r"row 20: one-hot columns \('island_Biscoe'"),
+        (6, 1.0, r"row 20: one-hot columns \('island_Biscoe'"),  # two islands
+        (7, 0.0, r"row 20: one-hot columns \('sex_female'"),  # no sex
+    ],
+)
+def test_check_matrix_names_the_bad_row_of_a_large_batch(column, value, message):
+    # 32 rows take the whole-array check; a bad value must still be reported by row and column.
+    matrix = np.asarray([ENCODED] * 32, dtype=np.float32)
+    matrix[20, column] = value
+    with pytest.raises(InvalidInput, match=message):
+        penguins.check_matrix(matrix)
+
+
+def test_check_matrix_small_and_large_batches_agree():
+    for n in (1, 7, 8, 64):
+        out = penguins.check_matrix(np.asarray([ENCODED] * n, dtype=np.float64))
+        np.testing.assert_array_equal(out, np.asarray([ENCODED] * n, dtype=np.float32))
+
+
 def test_describe_is_json_ready():
     import json
 
