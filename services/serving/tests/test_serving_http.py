@@ -29,29 +29,45 @@ class Server:
     log_path: Path
 
 
-@pytest.fixture(scope="module")
-def server(mlflow_registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The champion alias of penguins, resolved at start, served as ``penguins`` on a free port."""
-    root = tmp_path_factory.mktemp("server")
+def _start(root: Path, registry_uri: str, **env: str) -> tuple[subprocess.Popen, Server]:
     port = free_port()
     argv = [
         sys.executable, "-m", "modelship_serving",
         "--model-uri", "models:/penguins@champion",
         "--http_port", str(port), "--grpc_port", str(free_port()),
     ]  # fmt: skip
-    env = child_env(
-        MODELSHIP_MLFLOW_TRACKING_URI=mlflow_registry.uri,
-        MODELSHIP_MODEL_CACHE_DIR=str(root / "cache"),
-    )
+    child = child_env(MODELSHIP_MLFLOW_TRACKING_URI=registry_uri, MODELSHIP_MODEL_CACHE_DIR=str(root / "cache"), **env)
     log_path = root / "serving.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/v2/models/penguins/ready", proc, log_path, "model server")
+    return proc, Server(url=url, log_path=log_path)
+
+
+@pytest.fixture(scope="module")
+def servers(mlflow_registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
+    """The champion alias of penguins, resolved at start, served as ``penguins`` twice: with the inference fast
+    path (the default) and with every request going through kserve's FastAPI app (``MODELSHIP_FAST_PATH=false``).
+    """
+    procs: list[subprocess.Popen] = []
+    started: dict[str, Server] = {}
     try:
-        wait_http(f"{url}/v2/models/penguins/ready", proc, log_path, "model server")
-        yield Server(url=url, log_path=log_path)
+        for label, fast_path in (("fast path", "true"), ("kserve app", "false")):
+            proc, started[label] = _start(
+                tmp_path_factory.mktemp("server"), mlflow_registry.uri, MODELSHIP_FAST_PATH=fast_path
+            )
+            procs.append(proc)
+        yield started
     finally:
-        stop(proc)
+        for proc in procs:
+            stop(proc)
+
+
+@pytest.fixture(params=["fast path", "kserve app"])
+def server(request, servers) -> Server:
+    """Each HTTP test runs against both request paths: they must behave the same."""
+    return servers[request.param]
 
 
 def test_v1_predict(server, mlflow_registry):
@@ -133,6 +149,66 @@ def test_metrics(server, mlflow_registry):
     assert 'reason="model_not_found"' in text
     assert 'modelship_model_info{model="penguins",platform="onnxruntime",task="tabular"' in text
     assert 'request_predict_seconds_count{model_name="penguins"}' in text
+
+
+PARITY_REQUESTS = [
+    ("/v1/models/penguins:predict", {"instances": [ROW, {**ROW, "island": "Biscoe", "body_mass_g": 5200}]}),
+    ("/v1/models/penguins:predict", {"instances": [{**ROW, "island": "Mars"}]}),
+    ("/v1/models/penguins:predict", {"rows": []}),
+    ("/v1/models/nope:predict", {"instances": [ROW]}),
+    ("/v2/models/penguins/infer", {"id": "p-1", "inputs": [{"name": "x", "shape": [2, 9], "datatype": "FP32",
+                                                           "data": [45.2, 14.8, 212, 5200, 1, 0, 0, 1, 0] * 2}]}),
+    ("/v2/models/penguins/infer", {"id": "p-2", "inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32",
+                                                           "data": [1, 2, 3]}]}),
+    ("/v2/models/penguins/infer", {"id": "p-3", "inputs": [{"name": "x", "shape": [1, 9], "datatype": "INT64",
+                                                           "data": [45, 14, 212, 5200, 1, 0, 0, 1, 0]}]}),
+    ("/v2/models/penguins/infer", {"inputs": [{"name": "x"}]}),
+    ("/v2/models/penguins/infer", [1, 2]),
+    ("/v2/models/nope/infer", {"id": "p-4", "inputs": []}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "body"), PARITY_REQUESTS, ids=range(len(PARITY_REQUESTS)))
+def test_fast_path_answers_exactly_like_kserves_app(servers, path, body):
+    fast = httpx.post(f"{servers['fast path'].url}{path}", json=body)
+    slow = httpx.post(f"{servers['kserve app'].url}{path}", json=body)
+    assert fast.status_code == slow.status_code
+    assert fast.headers["content-type"] == slow.headers["content-type"]
+    if "error" in slow.json():
+        assert fast.json() == slow.json()
+    else:
+        assert fast.content == slow.content  # byte for byte, key order and nulls included
+
+
+@pytest.mark.parametrize("path", ["/v1/models/penguins:predict", "/v2/models/penguins/infer"])
+def test_a_body_that_is_not_json_is_400_on_both_paths(servers, path):
+    answers = [
+        httpx.post(f"{s.url}{path}", content=b'{"inputs": [}', headers={"content-type": "application/json"})
+        for s in servers.values()
+    ]
+    assert [a.status_code for a in answers] == [400, 400]
+    assert answers[0].json() == answers[1].json()
+
+
+def test_requests_the_fast_path_does_not_answer_reach_kserve(servers):
+    url = servers["fast path"].url
+    # A binary-mode CloudEvent: kserve decodes it and answers with CloudEvent headers.
+    event_headers = {
+        "ce-specversion": "1.0", "ce-source": "test", "ce-type": "io.modelship.test", "ce-id": "e-1",
+        "content-type": "application/json",
+    }  # fmt: skip
+    response = httpx.post(f"{url}/v1/models/penguins:predict", json={"instances": [ROW]}, headers=event_headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["ce-specversion"] == "1.0"
+    assert response.json()["predictions"][0]["class_name"] == "Adelie"
+    # A non-JSON content type: kserve hands the raw body to the model, which refuses it.
+    response = httpx.post(
+        f"{url}/v1/models/penguins:predict", content=b"island=Dream", headers={"content-type": "text/plain"}
+    )
+    assert response.status_code == 400
+    assert "expected a JSON object" in response.json()["error"]
+    # Other methods on the inference routes are kserve's too.
+    assert httpx.get(f"{url}/v2/models/penguins/infer").status_code == 405
 
 
 def test_no_per_request_log_lines(server):

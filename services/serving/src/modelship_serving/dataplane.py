@@ -1,18 +1,26 @@
-"""kserve's DataPlane plus what the contract adds: versions in V2 model metadata, counted 404s."""
+"""kserve's DataPlane plus what the contract adds: versions in V2 model metadata, counted 404s, lean V2 JSON."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from kserve.errors import ModelNotFound
 from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
+from kserve.protocol.infer_type import InferResponse
+from kserve.utils.numpy_codec import from_np_dtype
 
 from modelship_serving.metrics import REASON_MODEL_NOT_FOUND, ServingMetrics
 
 
 class ModelshipDataPlane(DataPlane):
-    """``GET /v2/models/{name}`` lists the served version and runtime; unknown model names are counted."""
+    """``GET /v2/models/{name}`` lists the served version and runtime; unknown model names are counted.
+
+    ``encode`` writes a V2 response whose outputs are all numpy arrays straight to the REST dict (one
+    ``tolist()`` per output); kserve's ``InferResponse.to_rest`` walks every element in Python and, for a
+    32-row batch, took longer than the model. Binary outputs, requested outputs and CloudEvents go to kserve.
+    """
 
     def __init__(self, model_registry: ModelRepository, metrics: ServingMetrics) -> None:
         super().__init__(model_registry=model_registry)
@@ -36,3 +44,65 @@ class ModelshipDataPlane(DataPlane):
             # The requested name is caller-controlled: keep it out of the labels.
             self._metrics.errors.labels("", "", REASON_MODEL_NOT_FOUND).inc()
             raise
+
+    def encode(
+        self, model_name: str, response: Any, headers: Any, req_attributes: dict[str, Any]
+    ) -> tuple[Any, dict[str, str]]:
+        if isinstance(response, InferResponse) and not _wants_cloudevent(headers):
+            rest = plain_rest(response)
+            if rest is not None:
+                return rest, {}
+        return super().encode(model_name, response, headers, req_attributes)
+
+
+_JSON_DATATYPES = frozenset(
+    {"BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP32", "FP64"}
+)
+
+
+def _wants_cloudevent(headers: Any) -> bool:
+    if not headers:
+        return False
+    return headers.get("content-type", "") == "application/cloudevents+json" or any(
+        str(name).lower().startswith("ce-") for name in headers
+    )
+
+
+def plain_rest(response: InferResponse) -> dict[str, Any] | None:
+    """The V2 REST dict of a response whose outputs are JSON-encodable numpy arrays; None for anything else.
+
+    Equal to what kserve's V2 handler sends for the same response (``to_rest`` then its ``InferenceResponse``
+    model), so both the fast path and kserve's own route can use it.
+    """
+    if response.parameters or getattr(response, "_requested_outputs", None):
+        return None
+    if getattr(response, "_use_binary_outputs", False):
+        return None
+    outputs = []
+    for output in response.outputs:
+        data = output.data
+        if not isinstance(data, np.ndarray) or output.parameters or list(data.shape) != list(output.shape):
+            return None
+        if output.datatype == "BYTES" and data.dtype == np.object_:
+            values = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in data.reshape(-1).tolist()]
+        elif output.datatype in _JSON_DATATYPES and from_np_dtype(data.dtype) == output.datatype:
+            values = data.reshape(-1).tolist()
+        else:  # FP16, mismatched types and anything new: kserve's encoder decides (or raises its error)
+            return None
+        outputs.append(
+            {
+                "name": output.name,
+                "shape": list(output.shape),
+                "datatype": output.datatype,
+                "parameters": None,
+                "data": values,
+            }
+        )
+    # Keys in the order (and with the nulls) kserve's REST handler writes through its InferenceResponse model.
+    return {
+        "model_name": response.model_name,
+        "model_version": response.model_version,
+        "id": response.id,
+        "parameters": None,
+        "outputs": outputs,
+    }

@@ -54,11 +54,10 @@ def configure_logging(args: argparse.Namespace, settings: ServingSettings) -> No
 def _bad_request_handler() -> Any:
     from fastapi.responses import JSONResponse
 
+    from modelship_serving.fastpath import describe_validation_errors
+
     async def handler(_request: Any, exc: Any) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}" for err in exc.errors()
-        )
-        return JSONResponse(status_code=400, content={"error": f"invalid request body: {problems}"})
+        return JSONResponse(status_code=400, content={"error": describe_validation_errors(exc.errors())})
 
     return handler
 
@@ -69,12 +68,12 @@ def run(argv: Sequence[str] | None = None) -> None:
     configure_logging(args, settings)
 
     from fastapi.exceptions import RequestValidationError
-    from kserve.model_server import ModelServer
     from kserve.model_server import app as kserve_app
 
     from modelship_serving.dataplane import ModelshipDataPlane
     from modelship_serving.metrics import ServingMetrics
     from modelship_serving.model import MlflowModel, default_model_name
+    from modelship_serving.modelserver import ModelshipModelServer, use_uvloop
 
     metrics = ServingMetrics()
     model = MlflowModel(
@@ -82,7 +81,10 @@ def run(argv: Sequence[str] | None = None) -> None:
     )
     model.load()
 
-    server = ModelServer(
+    if use_uvloop(args.event_loop):
+        log.info("event loop: uvloop")
+    server = ModelshipModelServer(
+        fast_path=settings.fast_path,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=args.workers,

@@ -46,6 +46,14 @@ class ServingSettings(BaseServiceSettings):
     )
     """onnxruntime intra-op threads (0 = one per core)."""
 
+    fast_path: bool = Field(
+        default=True,
+        description="Answer POST /v1/models/{name}:predict and /v2/models/{name}/infer (plain JSON bodies) with a "
+        "lean ASGI front that calls kserve's DataPlane directly; false sends every request through kserve's "
+        "FastAPI app.",
+    )
+    """Answer the two JSON inference routes with the lean front (false: kserve's FastAPI app for everything)."""
+
     access_log: bool = Field(
         default=False,
         description="Log one line per HTTP request (uvicorn access log and kserve timing lines). Off by default: "

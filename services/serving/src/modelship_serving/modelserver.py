@@ -1,0 +1,52 @@
+"""kserve's ModelServer with the inference fast path in front of its REST app and uvloop as the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kserve.model_server import ModelServer
+from kserve.model_server import app as kserve_app
+
+from modelship_serving.fastpath import InferenceFastPath
+
+log = logging.getLogger(__name__)
+
+
+def use_uvloop(event_loop: str) -> bool:
+    """Honour kserve's ``--event_loop`` (auto: uvloop when installed) for the loop ``ModelServer.start`` runs.
+
+    kserve passes the choice to uvicorn's config, but ``ModelServer.start`` runs the server with ``asyncio.run``,
+    where uvicorn never applies it; the event loop policy is what ``asyncio.run`` does follow.
+    """
+    if event_loop not in ("auto", "uvloop"):
+        return False
+    try:
+        import uvloop
+    except ImportError:
+        if event_loop == "uvloop":
+            raise
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    # ModelServer.start asks for the current loop (to set its handlers) before asyncio.run makes a new one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    return True
+
+
+class ModelshipModelServer(ModelServer):
+    """A kserve ``ModelServer`` whose single-process REST server answers the inference routes with the fast path."""
+
+    def __init__(self, *, fast_path: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fast_path = fast_path
+
+    async def _serve(self) -> None:
+        # ModelServer.start has built the REST server (uvicorn not started yet); put the front before kserve's app.
+        rest = getattr(self, "_rest_server", None)
+        if self.fast_path and rest is not None:
+            rest.config.app = InferenceFastPath(kserve_app, self.dataplane, kserve_app.exception_handlers)
+            log.info("inference fast path in front of kserve's REST app")
+        elif self.fast_path:
+            log.info("inference fast path off: %d uvicorn workers serve kserve's app", self.workers)
+        await super()._serve()
