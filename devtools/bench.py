@@ -1,7 +1,9 @@
 """``make bench``: the modelship model server (ONNX-served penguins champion) against ``mlflow models serve``.
 
 Both servers serve the same registered version, side by side in one run. For 1-row and 32-row requests at
-concurrency 1, 8 and 32, ``wrk --latency`` measures req/s and p50/p99 latency; then prediction parity on the
+concurrency 1, 8 and 32, ``wrk --latency`` measures req/s and p50/p99 latency. A third server, the same model
+server with its inference fast path off (every request through kserve's FastAPI app), is measured alongside for
+reference: it shows what the fast path is worth; the targets apply to the default. Then prediction parity on the
 held-out test rows and the model server's cold start (process start to ready, median of 3). Prints Markdown
 tables with PASS/FAIL against the targets. Trains penguins first when the bench's own registry is empty
 (state under ``~/.cache/modelship/bench``).
@@ -28,6 +30,8 @@ from devtools.demo import train
 from devtools.procs import ProcGroup, ServerError, free_port, http_ok
 
 MODEL = "penguins"
+#: The reference row: the model server with MODELSHIP_FAST_PATH=false.
+KSERVE_APP = "modelship, fast path off"
 CONCURRENCY = (1, 8, 32)
 ROWS = (1, 32)
 TARGET_RATIO_C8 = 40.0
@@ -144,7 +148,7 @@ def render(
     by = {(p.server, p.rows, p.concurrency): p.result for p in points}
     out = [
         f"### penguins v{version} ({'ONNX' if onnx else 'native'} in modelship) vs `mlflow models serve`, "
-        f"wrk {duration:g}s per point",
+        f"wrk {duration:g}s per point (the fast-path-off rows are for reference)",
         "",
         "| server | rows/request | concurrency | req/s | p50 ms | p99 ms | errors |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -198,6 +202,13 @@ def render(
         f"<= {TARGET_COLD_START_S:g} s",
         med <= TARGET_COLD_START_S,
     )
+    reference = [
+        f"{by[(KSERVE_APP, rows, 8)].rps / by[('mlflow serve', rows, 8)].rps:.1f}x ({rows} row(s))"
+        for rows in ROWS
+        if (KSERVE_APP, rows, 8) in by and by[("mlflow serve", rows, 8)].rps
+    ]
+    if reference:
+        out += ["", f"Reference, fast path off (kserve's FastAPI app for every request), c=8: {', '.join(reference)}."]
     return "\n".join(out), all_ok
 
 
@@ -232,14 +243,26 @@ def run(args: argparse.Namespace) -> int:
         ms = group.add(
             servers.start_model_server(uri, tracking_uri=tracking_uri, log_dir=logs, model_name=MODEL, wait=False)
         )
+        ms_kserve = group.add(
+            servers.start_model_server(
+                uri,
+                tracking_uri=tracking_uri,
+                log_dir=logs,
+                model_name=MODEL,
+                wait=False,
+                env={"MODELSHIP_FAST_PATH": "false"},
+            )
+        )
         ml = group.add(servers.start_mlflow_models_serve(uri, tracking_uri=tracking_uri, log_dir=logs, wait=False))
         ms.wait_http(f"/v2/models/{MODEL}/ready", timeout=180)
+        ms_kserve.wait_http(f"/v2/models/{MODEL}/ready", timeout=180)
         ml.wait_http("/ping", timeout=240)
-        log(f"modelship at {ms.url}, mlflow models serve at {ml.url}")
+        log(f"modelship at {ms.url} (fast path off: {ms_kserve.url}), mlflow models serve at {ml.url}")
 
         par = parity(str(ms.url), str(ml.url), uri, x_test)
         targets = {
             "modelship": (f"{ms.url}/v2/models/{MODEL}/infer", v2_body),
+            KSERVE_APP: (f"{ms_kserve.url}/v2/models/{MODEL}/infer", v2_body),
             "mlflow serve": (f"{ml.url}/invocations", mlflow_body),
         }
         points: list[Point] = []
@@ -250,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
                 for c in CONCURRENCY:
                     result = wrk.run(url, body, connections=c, duration_s=args.duration)
                     log(
-                        f"{server:13s} rows={rows:2d} c={c:2d}: {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms"
+                        f"{server:25s} rows={rows:2d} c={c:2d}: {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms"
                         f"  p99 {result.p99_ms:7.2f} ms  errors {result.errors}"
                     )
                     points.append(Point(server, rows, c, result))
