@@ -12,6 +12,14 @@ from modelship_common.db import EVENT_KINDS, Event
 log = logging.getLogger(__name__)
 
 
+def event_row(kind: str, message: str, **details: Any) -> dict[str, Any]:
+    """The values of one ``events`` row, for a Core ``insert(Event)`` next to other rows in one transaction."""
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event kind {kind!r}; use one of {', '.join(EVENT_KINDS)}")
+    log.debug("event %s: %s", kind, message)
+    return {"kind": kind, "message": message, "details": details}
+
+
 def record_event(session: Session, kind: str, message: str, **details: Any) -> Event:
     """Add an :class:`~modelship_common.db.Event` to ``session`` (the caller commits).
 

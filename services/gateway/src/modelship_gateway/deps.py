@@ -25,7 +25,9 @@ class Components:
     predictions: PredictionService
 
 
-def get_components(request: Request) -> Components:
+# The accessors are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop for
+# what is an attribute read. The session stays a plain generator: opening and closing it may block.
+async def get_components(request: Request) -> Components:
     return request.state.components
 
 
@@ -34,19 +36,19 @@ def get_session(components: Annotated[Components, Depends(get_components)]) -> I
         yield session
 
 
-def get_service(components: Annotated[Components, Depends(get_components)]) -> PredictionService:
+async def get_service(components: Annotated[Components, Depends(get_components)]) -> PredictionService:
     return components.predictions
 
 
-def get_inventory(components: Annotated[Components, Depends(get_components)]) -> ModelInventory:
+async def get_inventory(components: Annotated[Components, Depends(get_components)]) -> ModelInventory:
     return components.inventory
 
 
-def get_store(components: Annotated[Components, Depends(get_components)]) -> PredictionStore:
+async def get_store(components: Annotated[Components, Depends(get_components)]) -> PredictionStore:
     return components.store
 
 
-def get_gateway_settings(components: Annotated[Components, Depends(get_components)]) -> GatewaySettings:
+async def get_gateway_settings(components: Annotated[Components, Depends(get_components)]) -> GatewaySettings:
     return components.settings
 
 

@@ -29,13 +29,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelship_common.db import Image, utcnow
+from modelship_common.db import Event, Image, utcnow
 from modelship_common.errors import InvalidInput
-from modelship_common.events import record_event
+from modelship_common.events import event_row, record_event
 from modelship_common.schemas import TASK_IMAGE, digits
 from modelship_common.storage import ObjectNotFound, ObjectStore, StorageError
 from modelship_gateway.discovery import Endpoint
@@ -492,34 +492,55 @@ class ImageUploads:
 
     def __init__(self, *, objects: ObjectStore, engine: Engine, max_bytes: int, key_for: Callable[[str, str], str]):
         self.objects = objects
+        self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.max_bytes = max_bytes
         self.key_for = key_for
 
     def _record(self, upload: StoredUpload, filename: str, source: str) -> None:
-        with self.sessions.begin() as session:
-            session.add(
-                Image(
-                    id=upload.image.image_id,
-                    created_at=dt.datetime.fromisoformat(upload.image.uploaded_at),
+        """The ``images`` row and its ``upload`` event, in one transaction (Core inserts: no unit of work)."""
+        image = upload.image
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(Image).values(
+                    id=image.image_id,
+                    created_at=dt.datetime.fromisoformat(image.uploaded_at),
                     filename=filename[:255],
-                    content_type=upload.image.content_type,
+                    content_type=image.content_type,
                     size_bytes=upload.size_bytes,
                     sha256=upload.sha256,
-                    storage_key=upload.image.storage_key,
+                    storage_key=image.storage_key,
                     status="uploaded",
                     source=source[:32],
                 )
             )
-            record_event(
-                session,
-                "upload",
-                f"image {upload.image.image_id} uploaded ({upload.size_bytes} bytes)",
-                image_id=upload.image.image_id,
-                filename=filename[:255],
-                size_bytes=upload.size_bytes,
-                source=source[:32],
+            conn.execute(
+                insert(Event).values(
+                    event_row(
+                        "upload",
+                        f"image {image.image_id} uploaded ({upload.size_bytes} bytes)",
+                        image_id=image.image_id,
+                        filename=filename[:255],
+                        size_bytes=upload.size_bytes,
+                        source=source[:32],
+                    )
+                )
             )
+
+    def _check_store_record(self, data: bytes, upload: StoredUpload, filename: str, source: str) -> None:
+        """One worker-thread hop for the blocking steps: decode check, object store, database row."""
+        try:
+            digits.decode_image(data, self.max_bytes)
+        except InvalidInput as exc:
+            raise InvalidImage(str(exc)) from exc
+        try:
+            self.objects.put(upload.image.storage_key, data, upload.image.content_type)
+        except StorageError as exc:
+            raise StoreUnavailable(f"image could not be stored: {exc}") from exc
+        try:
+            self._record(upload, filename, source)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"image could not be recorded: {type(exc).__name__}") from exc
 
     def mark_failed(self, image_id: str, reason: str) -> None:
         with self.sessions.begin() as session:
@@ -532,13 +553,8 @@ class ImageUploads:
         if len(data) > self.max_bytes:
             raise PayloadTooLarge(f"image is {len(data)} bytes; the limit is {self.max_bytes} bytes")
         content_type = sniff_content_type(data)
-        try:
-            if content_type is None:
-                raise InvalidInput("not a PNG, JPEG or GIF image")
-            await asyncio.to_thread(digits.decode_image, data, self.max_bytes)
-        except InvalidInput as exc:
-            raise InvalidImage(str(exc)) from exc
-        assert content_type is not None
+        if content_type is None:
+            raise InvalidImage("not a PNG, JPEG or GIF image")
         image_id = str(uuid.uuid4())
         image = UploadedImage(
             image_id=image_id,
@@ -547,14 +563,7 @@ class ImageUploads:
             uploaded_at=utcnow().isoformat(),
         )
         upload = StoredUpload(image, len(data), hashlib.sha256(data).hexdigest())
-        try:
-            await asyncio.to_thread(self.objects.put, image.storage_key, data, content_type)
-        except StorageError as exc:
-            raise StoreUnavailable(f"image could not be stored: {exc}") from exc
-        try:
-            await asyncio.to_thread(self._record, upload, filename or "", source)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"image could not be recorded: {type(exc).__name__}") from exc
+        await asyncio.to_thread(self._check_store_record, data, upload, filename or "", source)
         try:
             await dispatch(image)
         except Exception as exc:

@@ -22,7 +22,8 @@ from modelship_gateway.schemas import ErrorBody, PredictionOut
 router = APIRouter(prefix="/api/images", tags=["images"])
 
 
-def get_pipeline(request: Request) -> ImagePipeline:
+async def get_pipeline(request: Request) -> ImagePipeline:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request.
     return request.state.images
 
 
