@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
 from modelship_common.kafka import KafkaUnavailable, ensure_topics
 from modelship_streaming.metrics import Heartbeat, WorkerMetrics, serve_http
@@ -35,6 +36,15 @@ async def run(settings: StreamingSettings) -> None:
             stop_http()
 
 
+def _loop_factory() -> Any:
+    """uvloop's event loop when it is installed (it is, with the gateway's uvicorn[standard]), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modelship_streaming", description=__doc__)
     parser.add_argument("command", nargs="?", default="run", choices=["run", "create-topics"])
@@ -48,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print("created: " + (", ".join(created) or "nothing (all topics exist)"))
             return 0
-        asyncio.run(run(settings))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(run(settings))
     except KafkaUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -103,7 +103,10 @@ def consumer_config(settings: StreamingSettings) -> dict[str, Any]:
             "enable.partition.eof": False,
             "max.poll.interval.ms": 600_000,
             "session.timeout.ms": 30_000,
+            # Let the broker gather a batch (up to 50 ms) instead of answering every fetch with the one or two
+            # messages that just arrived: a tenth of the fetch requests under load, at most 50 ms later.
             "fetch.wait.max.ms": 50,
+            "fetch.min.bytes": 64 * 1024,
             "reconnect.backoff.max.ms": 2_000,
             "partition.assignment.strategy": "cooperative-sticky",
         }
