@@ -40,6 +40,7 @@ from modelship_common.schemas import TASK_IMAGE, digits
 from modelship_common.storage import ObjectNotFound, ObjectStore, StorageError
 from modelship_gateway.discovery import Endpoint
 from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable, UpstreamError
+from modelship_gateway.group_commit import GroupCommit
 from modelship_gateway.inventory import ModelInventory
 from modelship_gateway.model_servers import (
     IMAGE_INPUT,
@@ -496,39 +497,45 @@ class ImageUploads:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.max_bytes = max_bytes
         self.key_for = key_for
+        #: Concurrent uploads share their database transaction (see :mod:`modelship_gateway.group_commit`).
+        self._records: GroupCommit[tuple[StoredUpload, str, str]] = GroupCommit(self._record)
 
-    def _record(self, upload: StoredUpload, filename: str, source: str) -> None:
-        """The ``images`` row and its ``upload`` event, in one transaction (Core inserts: no unit of work)."""
-        image = upload.image
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(Image).values(
-                    id=image.image_id,
-                    created_at=dt.datetime.fromisoformat(image.uploaded_at),
+    def _record(self, uploads: Sequence[tuple[StoredUpload, str, str]]) -> None:
+        """The ``images`` rows and their ``upload`` events of a group of uploads, in one transaction."""
+        images = []
+        events = []
+        for upload, filename, source in uploads:
+            image = upload.image
+            images.append(
+                {
+                    "id": image.image_id,
+                    "created_at": dt.datetime.fromisoformat(image.uploaded_at),
+                    "filename": filename[:255],
+                    "content_type": image.content_type,
+                    "size_bytes": upload.size_bytes,
+                    "sha256": upload.sha256,
+                    "storage_key": image.storage_key,
+                    "status": "uploaded",
+                    "error": None,
+                    "source": source[:32],
+                }
+            )
+            events.append(
+                event_row(
+                    "upload",
+                    f"image {image.image_id} uploaded ({upload.size_bytes} bytes)",
+                    image_id=image.image_id,
                     filename=filename[:255],
-                    content_type=image.content_type,
                     size_bytes=upload.size_bytes,
-                    sha256=upload.sha256,
-                    storage_key=image.storage_key,
-                    status="uploaded",
                     source=source[:32],
                 )
             )
-            conn.execute(
-                insert(Event).values(
-                    event_row(
-                        "upload",
-                        f"image {image.image_id} uploaded ({upload.size_bytes} bytes)",
-                        image_id=image.image_id,
-                        filename=filename[:255],
-                        size_bytes=upload.size_bytes,
-                        source=source[:32],
-                    )
-                )
-            )
+        with self.engine.begin() as conn:
+            conn.execute(insert(Image), images)
+            conn.execute(insert(Event), events)
 
-    def _check_store_record(self, data: bytes, upload: StoredUpload, filename: str, source: str) -> None:
-        """One worker-thread hop for the blocking steps: decode check, object store, database row."""
+    def _check_and_store(self, data: bytes, upload: StoredUpload) -> None:
+        """The blocking steps before the database, in one worker-thread hop: decode check, object store."""
         try:
             digits.decode_image(data, self.max_bytes)
         except InvalidInput as exc:
@@ -537,10 +544,6 @@ class ImageUploads:
             self.objects.put(upload.image.storage_key, data, upload.image.content_type)
         except StorageError as exc:
             raise StoreUnavailable(f"image could not be stored: {exc}") from exc
-        try:
-            self._record(upload, filename, source)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"image could not be recorded: {type(exc).__name__}") from exc
 
     def mark_failed(self, image_id: str, reason: str) -> None:
         with self.sessions.begin() as session:
@@ -563,7 +566,11 @@ class ImageUploads:
             uploaded_at=utcnow().isoformat(),
         )
         upload = StoredUpload(image, len(data), hashlib.sha256(data).hexdigest())
-        await asyncio.to_thread(self._check_store_record, data, upload, filename or "", source)
+        await asyncio.to_thread(self._check_and_store, data, upload)
+        try:
+            await self._records.submit((upload, filename or "", source))
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"image could not be recorded: {type(exc).__name__}") from exc
         try:
             await dispatch(image)
         except Exception as exc:
