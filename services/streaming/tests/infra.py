@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from devtools import servers
 from devtools.procs import LOCALHOST, Proc, ServerError, free_port, start
 from modelship_common.schemas import digits
@@ -100,9 +102,16 @@ def start_minio(state_dir: Path, *, port: int | None = None) -> Proc:
 # ---------------------------------------------------------------------------------------------------- models
 
 
-def register_digits_models(tracking_uri: str, names: Sequence[str] = DIGITS_MODELS) -> dict[str, str]:
+def register_digits_models(
+    tracking_uri: str, names: Sequence[str] = DIGITS_MODELS, *, onnx: bool = False
+) -> dict[str, str]:
     """Train the serving tests' tiny Keras digits CNN once and register it under every name in ``names``
-    (tagged as served image models); returns name -> version."""
+    (tagged as served image models); returns name -> version.
+
+    ``onnx``: also export it with the trainers' own export step (converted, verified against Keras, logged to the
+    run) and tag every version with it, so the model servers serve it with onnxruntime, as they serve the
+    trained digits models. The tests leave it off: they exercise the native TensorFlow path.
+    """
     import mlflow
     from mlflow import MlflowClient
 
@@ -121,7 +130,30 @@ def register_digits_models(tracking_uri: str, names: Sequence[str] = DIGITS_MODE
         mv = mlflow.register_model(source.source, name)  # the same logged model, another registered name
         _register_tags(client, name, "image", digits.CLASSES, None)
         versions[name] = str(mv.version)
+    if onnx:
+        tags = _export_onnx(source.run_id, f"models:/digits-fast/{first}")
+        for name, version in versions.items():
+            for key, value in tags.items():
+                client.set_model_version_tag(name, version, key, value)
     return {name: versions[name] for name in names}
+
+
+def _export_onnx(run_id: str, model_uri: str) -> dict[str, str]:
+    import mlflow
+    import mlflow.tensorflow
+    from sklearn.datasets import load_digits
+
+    from modelship_training import onnx_export, publish
+
+    model = mlflow.tensorflow.load_model(model_uri)
+    x = digits.upsample_8x8(load_digits().data[:128])
+    with mlflow.start_run(run_id=run_id):
+        outcome = publish.export_onnx(
+            lambda: onnx_export.keras_to_onnx(model, digits.INPUT_SHAPE), x, np.asarray(model(x, training=False))
+        )
+    if outcome.uri is None:
+        raise RuntimeError(f"ONNX export of {model_uri} failed: {outcome.check}")
+    return outcome.tags()
 
 
 def start_model_servers(tracking_uri: str, versions: Mapping[str, str], log_dir: Path) -> dict[str, Proc]:
