@@ -8,13 +8,13 @@ needs a broker until a producer or admin client is built.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -147,7 +147,8 @@ def ensure_topics(config: Mapping[str, Any], topics: Iterable[TopicSpec], *, tim
 
 
 def encode_json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), default=str).encode("utf-8")
+    """Compact UTF-8 JSON (orjson); values JSON has no type for (datetimes aside) are written as ``str()``."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 
 class AsyncProducer:
