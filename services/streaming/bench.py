@@ -72,8 +72,8 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
-    headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
-    length = {k.strip().lower(): v.strip() for k, v in headers.items()}.get("content-length")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+    length = headers.get("content-length")
     if length is None:
         raise RuntimeError(f"upload answer without Content-Length: {lines[0]}")
     return status, await reader.readexactly(int(length))

@@ -9,6 +9,7 @@ from kserve.errors import ModelNotFound
 from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.infer_type import InferResponse
+from kserve.protocol.rest.v2_datamodels import InferenceResponse
 from kserve.utils.numpy_codec import from_np_dtype
 
 from modelship_serving.metrics import REASON_MODEL_NOT_FOUND, ServingMetrics
@@ -48,16 +49,15 @@ class ModelshipDataPlane(DataPlane):
     def encode(
         self, model_name: str, response: Any, headers: Any, req_attributes: dict[str, Any]
     ) -> tuple[Any, dict[str, str]]:
-        if isinstance(response, InferResponse) and not _wants_cloudevent(headers):
-            rest = plain_rest(response)
-            if rest is not None:
-                return rest, {}
-        return super().encode(model_name, response, headers, req_attributes)
-
-
-_JSON_DATATYPES = frozenset(
-    {"BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP32", "FP64"}
-)
+        if not isinstance(response, InferResponse) or _wants_cloudevent(headers):
+            return super().encode(model_name, response, headers, req_attributes)
+        rest = plain_rest(response)
+        if rest is not None:
+            return rest, {}
+        rest, response_headers = super().encode(model_name, response, headers, req_attributes)
+        if isinstance(rest, dict):  # the shape kserve's V2 route gives it (its response model), for any caller
+            rest = InferenceResponse.model_validate(rest).model_dump(mode="json")
+        return rest, response_headers
 
 
 def _wants_cloudevent(headers: Any) -> bool:
@@ -74,9 +74,7 @@ def plain_rest(response: InferResponse) -> dict[str, Any] | None:
     Equal to what kserve's V2 handler sends for the same response (``to_rest`` then its ``InferenceResponse``
     model), so both the fast path and kserve's own route can use it.
     """
-    if response.parameters or getattr(response, "_requested_outputs", None):
-        return None
-    if getattr(response, "_use_binary_outputs", False):
+    if response.parameters or getattr(response, "_requested_outputs", None) or response._use_binary_outputs:
         return None
     outputs = []
     for output in response.outputs:
@@ -85,7 +83,7 @@ def plain_rest(response: InferResponse) -> dict[str, Any] | None:
             return None
         if output.datatype == "BYTES" and data.dtype == np.object_:
             values = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in data.reshape(-1).tolist()]
-        elif output.datatype in _JSON_DATATYPES and from_np_dtype(data.dtype) == output.datatype:
+        elif output.datatype not in ("BYTES", "FP16") and from_np_dtype(data.dtype) == output.datatype:
             values = data.reshape(-1).tolist()
         else:  # FP16, mismatched types and anything new: kserve's encoder decides (or raises its error)
             return None

@@ -8,7 +8,8 @@ answers those two routes itself and does what kserve's handlers do, in their ord
 - V2: the body is validated against kserve's ``InferenceRequest`` schema (a bad body is a 400 before the model is
   looked up, as with FastAPI), then ``DataPlane.model_ready`` -> ``decode`` -> ``infer`` -> ``encode``;
 - V1: ``DataPlane.model_ready`` -> ``decode`` (the raw body) -> ``infer`` -> ``encode``;
-- an exception is answered by the handler kserve's app has registered for its type (400/404/503/500 JSON).
+- an exception is answered by the handler kserve's app has registered for its type (400/404/503/500 JSON);
+  a bad V2 body raises the ``RequestValidationError`` FastAPI would raise, so the same handler answers it.
 
 CloudEvents, the V2 binary tensor extension, a non-JSON content type and any other method or path go to kserve's
 app untouched. ``MODELSHIP_FAST_PATH=false`` turns the front off.
@@ -21,10 +22,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
+from fastapi.exceptions import RequestValidationError
 from kserve.constants.constants import PredictorProtocol
 from kserve.errors import ModelNotReady
 from kserve.protocol.dataplane import DataPlane
-from kserve.protocol.rest.v2_datamodels import InferenceRequest, InferenceResponse
+from kserve.protocol.rest.v2_datamodels import InferenceRequest
 from pydantic import ValidationError
 from starlette.requests import Request
 
@@ -38,10 +40,6 @@ _JSON_MEDIA_TYPE = b"application/json"
 #: Request headers that select a kserve feature this front does not implement (it then delegates).
 _BINARY_TENSORS = b"inference-header-content-length"
 _CLOUDEVENT_PREFIX = b"ce-"
-
-
-class InvalidRequestBody(ValueError):
-    """The V2 body is not JSON or does not fit the protocol's schema; answered like FastAPI's validation error."""
 
 
 def describe_validation_errors(errors: Iterable[Mapping[str, Any]]) -> str:
@@ -113,17 +111,14 @@ class InferenceFastPath:
         self, model_name: str, body: bytes, headers: dict[str, str], v2: bool
     ) -> tuple[bytes, dict[str, str]]:
         dataplane = self.dataplane
-        request: Any
-        if v2:
-            request = _v2_request(body)  # FastAPI validates the body before the handler runs; so do we
-            if not await dataplane.model_ready(model_name, True):
-                raise ModelNotReady(model_name)
+        parsed = _v2_request(body) if v2 else None  # FastAPI validates the body before the handler runs
+        if not await dataplane.model_ready(model_name, True):
+            raise ModelNotReady(model_name)
+        if parsed is not None:
             request, attributes = dataplane.decode(
-                request, headers, protocol_version=PredictorProtocol.REST_V2.value, model_name=model_name
+                parsed, headers, protocol_version=PredictorProtocol.REST_V2.value, model_name=model_name
             )
         else:
-            if not await dataplane.model_ready(model_name, True):
-                raise ModelNotReady(model_name)
             request, attributes = dataplane.decode(body=body, headers=headers)
         response, response_headers = await dataplane.infer(model_name=model_name, request=request, headers=headers)
         response, encode_headers = dataplane.encode(
@@ -134,16 +129,10 @@ class InferenceFastPath:
         if isinstance(response, str):
             response = response.encode()
         if not isinstance(response, bytes):
-            if v2 and isinstance(response, dict) and "parameters" not in response:
-                # Not written by ModelshipDataPlane.encode: give it the shape kserve's handler gives it.
-                response = InferenceResponse.model_validate(response).model_dump(mode="json")
             response = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
         return response, response_headers
 
     async def _error(self, scope: dict[str, Any], receive: Any, send: Any, exc: Exception) -> None:
-        if isinstance(exc, InvalidRequestBody):
-            await _respond(send, 400, orjson.dumps({"error": str(exc)}), {})
-            return
         handler = self._handler_for(exc)
         if handler is None:
             raise exc
@@ -159,16 +148,15 @@ class InferenceFastPath:
 
 
 def _v2_request(body: bytes) -> InferenceRequest:
+    """The V2 body as kserve's schema; a bad one raises the ``RequestValidationError`` FastAPI would raise."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        problem = {"loc": ("body", exc.pos), "msg": "JSON decode error"}  # FastAPI's words for it
-        raise InvalidRequestBody(describe_validation_errors([problem])) from exc
+        raise RequestValidationError([{"loc": ("body", exc.pos), "msg": "JSON decode error"}]) from exc
     try:
         return InferenceRequest.model_validate(data, from_attributes=True)  # as FastAPI validates a body
     except ValidationError as exc:
-        errors = [{**err, "loc": ("body", *err.get("loc", ()))} for err in exc.errors()]
-        raise InvalidRequestBody(describe_validation_errors(errors)) from exc
+        raise RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]) from exc
 
 
 async def _read_body(receive: Any) -> bytes | None:
