@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the wrapper Go modules that scripts/k8s/install-tools.sh builds from:
-#   hack/kube-build/  kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes)
+#   hack/kube-build/  kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy
+#                     (k8s.io/kubernetes)
 #   hack/etcd-build/  etcd (go.etcd.io/etcd/server/v3)
 # Run it after changing KUBE_VERSION or ETCD_VERSION in scripts/k8s/versions.sh, then commit the new
 # go.mod and go.sum files. `go install` cannot build k8s.io/kubernetes itself: its go.mod replaces every
@@ -39,7 +40,9 @@ rm -f "$kube_dir/go.mod" "$kube_dir/go.sum"
     "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" \
     "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBE_VERSION" \
     "k8s.io/kubernetes/cmd/kube-scheduler@$KUBE_VERSION" \
-    "k8s.io/kubernetes/cmd/kubectl@$KUBE_VERSION"
+    "k8s.io/kubernetes/cmd/kubectl@$KUBE_VERSION" \
+    "k8s.io/kubernetes/cmd/kubelet@$KUBE_VERSION" \
+    "k8s.io/kubernetes/cmd/kube-proxy@$KUBE_VERSION"
   go mod tidy
 )
 

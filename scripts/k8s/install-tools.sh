@@ -3,8 +3,9 @@
 # downloads: only Go modules), pinned in scripts/k8s/versions.sh, cached under $MODELSHIP_CACHE.
 #
 # Usage: scripts/k8s/install-tools.sh [TOOL...]
-#   TOOL  helm | kwok | etcd | kube   (default: all four; `kube` = kube-apiserver, kube-controller-manager,
-#         kube-scheduler and kubectl, built together so shared packages compile once)
+#   TOOL  helm | kwok | etcd | kube | coredns   (default: all five; `kube` = kube-apiserver,
+#         kube-controller-manager, kube-scheduler, kubectl, kubelet and kube-proxy, built together so shared
+#         packages compile once; kubelet, kube-proxy and coredns serve the real node of scripts/k8s/node.sh)
 #
 # Idempotent: a tool whose pinned build is already in the cache is only re-verified (about a second).
 # A version bump, or a change to hack/<tool>-build/go.{mod,sum}, builds into a new directory and prunes the
@@ -16,7 +17,8 @@
 #   GOFLAGS, GOPROXY, ...  honoured; GOTOOLCHAIN is forced to `local`. Needs Go >= 1.26 (kwok v0.8).
 #
 # Outputs:
-#   $MODELSHIP_CACHE/bin/{helm,kwok,etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
+#   $MODELSHIP_CACHE/bin/{helm,kwok,etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,
+#                         kubelet,kube-proxy,coredns}
 #       symlinks into $MODELSHIP_CACHE/tools/<tool>/<version>[-<go.sum hash>]/
 #   $MODELSHIP_CACHE/tools/kwok/<version>/stages.yaml   kwok's default node and pod Stages (used by
 #       control-plane.sh: pods go Running+Ready, Job pods Succeed)
@@ -188,8 +190,8 @@ install_etcd() {
   log "ok: etcd v$got"
 }
 
-# --- kube-apiserver, kube-controller-manager, kube-scheduler, kubectl -------------------------------
-KUBE_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+# --- kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy ----------
+KUBE_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 install_kube() {
   local mod=$root/hack/kube-build key tmp b got
   grep -q "k8s.io/kubernetes $KUBE_VERSION" "$mod/go.mod" ||
@@ -209,7 +211,7 @@ install_kube() {
     finish kube "$key" "$tmp" "${KUBE_BINS[@]}"
   fi
   link kube "$key" "${KUBE_BINS[@]}"
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
     got=$("$BIN/$b" --version)
     [ "$got" = "Kubernetes $KUBE_VERSION" ] || die "$b --version says '$got', want Kubernetes $KUBE_VERSION"
   done
@@ -218,14 +220,32 @@ install_kube() {
   log "ok: ${KUBE_BINS[*]} $KUBE_VERSION"
 }
 
+# --- coredns ----------------------------------------------------------------------------------------
+install_coredns() {
+  local key=$COREDNS_VERSION tmp got
+  if ! have_build coredns "$key"; then
+    build_tmp coredns; tmp=$BUILD_TMP
+    timed "coredns $COREDNS_VERSION" env GOBIN="$tmp" GOFLAGS= "${NICE[@]}" go install -trimpath -ldflags "-s -w" \
+      "github.com/coredns/coredns@$COREDNS_VERSION"
+    finish coredns "$key" "$tmp" coredns
+  fi
+  link coredns "$key" coredns
+  got=$("$BIN/coredns" -version | head -1)
+  case $got in
+    "CoreDNS-${COREDNS_VERSION#v}"*) ;;
+    *) die "coredns -version says '$got', want CoreDNS-${COREDNS_VERSION#v}" ;;
+  esac
+  log "ok: $got"
+}
+
 main() {
   local tools=("$@") t start
-  [ ${#tools[@]} -gt 0 ] || tools=(helm kwok etcd kube)
+  [ ${#tools[@]} -gt 0 ] || tools=(helm kwok etcd kube coredns)
   for t in "${tools[@]}"; do
     case $t in
-      helm | kwok | etcd | kube) ;;
+      helm | kwok | etcd | kube | coredns) ;;
       -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-      *) die "unknown tool '$t' (want helm, kwok, etcd or kube)" ;;
+      *) die "unknown tool '$t' (want helm, kwok, etcd, kube or coredns)" ;;
     esac
   done
   # One install at a time per cache (parallel test workers may all call this script).
