@@ -26,8 +26,9 @@ demo: sync ## Run the platform locally: MLflow, training, model servers, gateway
 
 ##@ Test
 .PHONY: test
-test: sync services browser k8s-tools ## Install what the tests need and run the whole test suite
-	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests charts/tests tests $(PYTEST_ARGS)
+test: sync services browser k8s-tools images ## Install what the tests need and run the whole test suite (e2e last)
+	@rc=0; $(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests charts/tests tests $(PYTEST_ARGS) || rc=$$?; \
+	  scripts/images/build.sh docker-down; exit $$rc
 
 .PHONY: test-unit
 test-unit: sync ## Unit tests only (no servers)
@@ -80,18 +81,33 @@ k8s-down: ## Stop the local control plane
 charts-crds: ## Copy k8s/crds into the chart (a chart test checks they are equal)
 	@cp k8s/crds/*.yaml charts/modelship/crds/
 
+##@ A real node on this machine (containerd + kubelet + kube-proxy + CoreDNS; no kind needed)
+.PHONY: images e2e cluster-up cluster-down
+images: ## Build every modelship image (and local stand-ins for images no registry serves here)
+	@scripts/images/install-engine.sh
+	@scripts/images/build.sh all
+
+e2e: sync k8s-tools images ## Our images as real pods: helm install the chart on a local real node and check it end to end
+	@rc=0; $(RUN) $(PY) -m pytest tests/e2e $(PYTEST_ARGS) || rc=$$?; \
+	  [ "$${KEEP:-0}" = 1 ] || scripts/images/build.sh docker-down; exit $$rc
+
+cluster-up: sync k8s-tools images ## Leave the platform running on the local node (as make e2e installs it); prints how to reach it
+	@scripts/k8s/cluster-up.sh
+
+cluster-down: ## Stop the local node of cluster-up / KEEP=1 make e2e (PVC data stays unless PURGE=1)
+	@scripts/k8s/node.sh down --name e2e $$([ "$${PURGE:-0}" = 1 ] && echo --purge)
+
 ##@ Kubernetes (kind or minikube; needs Docker)
 KIND_CLUSTER ?= modelship
 IMAGE_TAG ?= 0.1.0
-IMAGES := serving:services/serving gateway:services/gateway training:training_jobs operator:operators/rollout streaming:services/streaming mlflow:docker/mlflow
 
 .PHONY: kind-up
 kind-up: ## Create the kind cluster "modelship"
 	@kind get clusters | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER) --config k8s/kind-config.yaml --wait 5m
 
-.PHONY: images
-images: ## Build the modelship images (repo root context) and load them into kind
-	@for i in $(IMAGES); do docker build -f $${i#*:}/Dockerfile -t modelship/$${i%%:*}:$(IMAGE_TAG) . && kind load docker-image --name $(KIND_CLUSTER) modelship/$${i%%:*}:$(IMAGE_TAG); done
+.PHONY: kind-load
+kind-load: images ## Build the images and load them into the kind cluster
+	@for i in $$(scripts/images/build.sh list | grep '^modelship/'); do kind load docker-image --name $(KIND_CLUSTER) $$i; done
 
 .PHONY: deploy
 deploy: ## helm upgrade --install the platform into namespace modelship

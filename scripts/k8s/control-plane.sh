@@ -28,7 +28,12 @@
 #   MODELSHIP_K8S_NAME, MODELSHIP_K8S_DIR    see above
 #   MODELSHIP_K8S_APISERVER_PORT    kube-apiserver port (default: a free random port)
 #   MODELSHIP_K8S_ETCD_PORT         etcd client port (default: random; the peer port is random too)
-#   MODELSHIP_K8S_NODES             number of kwok Nodes, named kwok-node-0.. (default 1)
+#   MODELSHIP_K8S_NODES             number of kwok Nodes, named kwok-node-0.. (default 1); 0 = no kwok at all
+#                                   (scripts/k8s/node.sh then adds a real kubelet node)
+#   MODELSHIP_K8S_ADVERTISE_ADDRESS an address pods can reach (node.sh: its pod bridge's gateway): the API server
+#                                   then listens on every address, advertises this one as the `kubernetes`
+#                                   Service's endpoint, has it in its certificate, and can reach kubelets
+#                                   (logs, exec, port-forward) with a client certificate
 #   MODELSHIP_K8S_TIMEOUT           seconds `up` waits for each step (default 180)
 #   MODELSHIP_K8S_SMOKE=0           skip the smoke Deployment
 #   MODELSHIP_K8S_HOSTPATH_PROVISIONER=0   no default StorageClass (PVCs then stay Pending). Default 1:
@@ -49,6 +54,7 @@ BIN="$MODELSHIP_CACHE/bin"
 SERVICE_CIDR=10.96.0.0/16
 SERVICE_IP=10.96.0.1
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+ADVERTISE=${MODELSHIP_K8S_ADVERTISE_ADDRESS:-}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
@@ -75,6 +81,7 @@ state=$(realpath -m "$state")
 PKI=$state/pki LOGS=$state/logs PIDS=$state/pids
 TIMEOUT=${MODELSHIP_K8S_TIMEOUT:-180}
 NODES=${MODELSHIP_K8S_NODES:-1}
+[ "$NODES" -gt 0 ] || COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 
 # ---------------------------------------------------------------------------------------------------
 # processes
@@ -204,10 +211,18 @@ make_pki() {
   local client="basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
+  local san="IP:127.0.0.1,IP:$SERVICE_IP${ADVERTISE:+,IP:$ADVERTISE},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  # A certificate made before an advertise address was set lacks it: make it again.
+  if [ -n "$ADVERTISE" ] && [ -f "$PKI/kube-apiserver.crt" ] &&
+    ! openssl x509 -in "$PKI/kube-apiserver.crt" -noout -ext subjectAltName 2>/dev/null | grep -qF "IP Address:$ADVERTISE"; then
+    rm -f "$PKI/kube-apiserver.crt" "$PKI/kube-apiserver.key"
+  fi
   cert kube-apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+subjectAltName=$san"
+  # The API server's client certificate towards kubelets (logs, exec, port-forward).
+  cert kube-apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
   cert admin "/O=system:masters/CN=modelship-admin" "$client"
   # The aggregation layer (APIService backends such as metrics-server) trusts this one client only.
   cert front-proxy-client "/CN=front-proxy-client" "$client"
@@ -389,9 +404,14 @@ up() {
     --unsafe-no-fsync=true --quota-backend-bytes=4294967296 --log-level=warn
   await etcd "etcd /health" etcd_ok
 
+  local api_net=(--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none)
+  if [ -n "$ADVERTISE" ]; then
+    # Pods reach the API server through the `kubernetes` Service, whose endpoint is the advertised address.
+    api_net=(--bind-address=0.0.0.0 --advertise-address="$ADVERTISE" --endpoint-reconciler-type=lease)
+  fi
   start kube-apiserver \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+    "${api_net[@]}" --secure-port="$API_PORT" \
     --tls-cert-file="$PKI/kube-apiserver.crt" --tls-private-key-file="$PKI/kube-apiserver.key" \
     --client-ca-file="$PKI/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
@@ -399,7 +419,9 @@ up() {
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --authorization-mode=Node,RBAC \
     --allow-privileged=true \
-    --endpoint-reconciler-type=none \
+    --kubelet-client-certificate="$PKI/kube-apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$PKI/kube-apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP,Hostname \
     --requestheader-client-ca-file="$PKI/ca.crt" --requestheader-allowed-names=front-proxy-client \
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
@@ -425,24 +447,27 @@ up() {
     --authorization-kubeconfig="$state/kube-scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --cert-dir="$PKI/scheduler-generated" \
     --leader-elect=false
-  local stages=$MODELSHIP_CACHE/tools/kwok/$KWOK_VERSION/stages.yaml
-  [ -f "$stages" ] || die "$stages is missing: run scripts/k8s/install-tools.sh kwok"
-  start kwok --kubeconfig="$state/kubeconfig" --config="$stages" \
-    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --server-address="127.0.0.1:$KWOK_PORT" --node-ip=127.0.0.1 --node-lease-duration-seconds=40
+  if [ "$NODES" -gt 0 ]; then
+    local stages=$MODELSHIP_CACHE/tools/kwok/$KWOK_VERSION/stages.yaml
+    [ -f "$stages" ] || die "$stages is missing: run scripts/k8s/install-tools.sh kwok"
+    start kwok --kubeconfig="$state/kubeconfig" --config="$stages" \
+      --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+      --server-address="127.0.0.1:$KWOK_PORT" --node-ip=127.0.0.1 --node-lease-duration-seconds=40
+  fi
   await kube-controller-manager "kube-controller-manager /healthz" https_ok "$KCM_PORT" /healthz
   await kube-scheduler "kube-scheduler /healthz" https_ok "$SCHED_PORT" /healthz
-  await kwok "kwok /healthz" kwok_ok
-
-  node_manifest | kc apply -f - >/dev/null || fail kube-apiserver "could not create the kwok Node(s)"
+  if [ "$NODES" -gt 0 ]; then
+    await kwok "kwok /healthz" kwok_ok
+    node_manifest | kc apply -f - >/dev/null || fail kube-apiserver "could not create the kwok Node(s)"
+  fi
   if [ "${MODELSHIP_K8S_HOSTPATH_PROVISIONER:-1}" = 1 ]; then
     storage_class | kc apply -f - >/dev/null || fail kube-apiserver "could not create StorageClass standard"
   fi
-  await kwok "Node(s) Ready" nodes_ready
+  [ "$NODES" -eq 0 ] || await kwok "Node(s) Ready" nodes_ready
   await kube-controller-manager "ServiceAccount default/default" kc -n default get serviceaccount default
   log "control plane ready after $(( $(now_s) - t0 ))s"
 
-  if [ "${MODELSHIP_K8S_SMOKE:-1}" = 1 ]; then
+  if [ "${MODELSHIP_K8S_SMOKE:-1}" = 1 ] && [ "$NODES" -gt 0 ]; then
     t=$(now_s)
     smoke_manifest | kc apply -f - >/dev/null || fail kube-apiserver "could not create the smoke Deployment"
     kc -n default wait deployment/modelship-smoke --for=condition=Available --timeout="${TIMEOUT}s" >/dev/null ||

@@ -1,0 +1,145 @@
+"""The cluster the end-to-end tests drive, through the same commands the README gives users.
+
+Two kinds of cluster run the same tests:
+- ``local`` (``make e2e``, the default): ``scripts/k8s/node.sh`` brings up a control plane and a real kubelet node
+  on this machine, and the images of ``scripts/images/build.sh`` are imported into the node's containerd;
+- ``kind`` (``make e2e-kind``): an existing kind cluster, named by ``MODELSHIP_E2E_KIND_CLUSTER``, into which the
+  images are loaded with ``kind load docker-image``.
+Every call is kubectl, helm or an HTTP request through ``kubectl port-forward``; nothing reaches into the cluster
+by another door.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("MODELSHIP_CACHE", Path.home() / ".cache" / "modelship"))
+BIN = CACHE / "bin"
+T = TypeVar("T")
+
+
+class ClusterError(RuntimeError):
+    """A kubectl/helm command failed; the message holds the command and its output."""
+
+
+def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 600, check: bool = True,
+        input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command with a deadline; on failure raise with its output (last 4000 characters)."""
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, input=input)
+    except subprocess.TimeoutExpired as exc:
+        raise ClusterError(f"timed out after {timeout:.0f}s: {shlex.join(cmd)}") from exc
+    if check and proc.returncode != 0:
+        out = (proc.stdout + proc.stderr)[-4000:]
+        raise ClusterError(f"exit {proc.returncode}: {shlex.join(cmd)}\n{out}")
+    return proc
+
+
+def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float, interval: float = 2.0) -> T:
+    """Call ``probe`` until it returns something truthy; fail after ``timeout`` seconds, with the last error."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = probe()
+            if value:
+                return value
+            last = value
+        except (ClusterError, OSError, ValueError, KeyError) as exc:
+            last = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    """kubectl and helm against one cluster and namespace."""
+
+    kind: str
+    env: dict[str, str]
+    namespace: str = "modelship"
+    release: str = "modelship"
+    port_forwards: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def kubectl(self, *args: str, timeout: float = 300, check: bool = True, input: str | None = None) -> str:
+        return run([self.tool("kubectl"), "-n", self.namespace, *args], env=self.env, timeout=timeout,
+                   check=check, input=input).stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json"))
+
+    def helm(self, *args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run([self.tool("helm"), "-n", self.namespace, *args], env=self.env, timeout=timeout, check=check)
+
+    def tool(self, name: str) -> str:
+        path = BIN / name
+        return str(path) if path.exists() else name
+
+    def psql(self, sql: str, database: str = "modelship") -> list[list[str]]:
+        """Run SQL in the release's PostgreSQL pod (as a user would with kubectl exec); rows as lists of text."""
+        out = self.kubectl("exec", f"{self.release}-postgresql-0", "-c", "postgresql", "--", "sh", "-c",
+                           f'psql -X -q -A -t -F "|" -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d {database}',
+                           input=sql, timeout=60)
+        return [line.split("|") for line in out.splitlines() if line]
+
+    @contextlib.contextmanager
+    def port_forward(self, target: str, remote_port: int, *, timeout: float = 60) -> Iterator[str]:
+        """``kubectl port-forward TARGET LOCAL:REMOTE`` for the duration; yields ``http://127.0.0.1:LOCAL``."""
+        port = free_port()
+        proc = subprocess.Popen(
+            [self.tool("kubectl"), "-n", self.namespace, "port-forward", target, f"{port}:{remote_port}",
+             "--address", "127.0.0.1"],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        try:
+            def listening() -> bool:
+                if proc.poll() is not None:
+                    out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                    raise AssertionError(f"kubectl port-forward {target} exited: {out}")
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return True
+                return False
+
+            wait_for(f"port-forward to {target}", listening, timeout=timeout, interval=0.3)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """The ``export NAME='value'`` lines the cluster scripts print, as a dict."""
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        m = re.match(r"^export ([A-Z_][A-Z0-9_]*)=(.*)$", line.strip())
+        if m:
+            (value,) = shlex.split(m.group(2)) or [""]
+            env[m.group(1)] = value.replace("$PATH", os.environ.get("PATH", ""))
+    return env
+
+
+def image_names() -> list[str]:
+    out = run([str(ROOT / "scripts/images/build.sh"), "list"], timeout=60).stdout
+    return [line for line in out.splitlines() if line]

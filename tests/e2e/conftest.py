@@ -1,0 +1,82 @@
+"""Session fixtures of the end-to-end tests: a real cluster, our images in it, the umbrella chart installed.
+
+``make e2e`` builds the images first (``scripts/images/build.sh``) and these fixtures bring up the local node
+(``scripts/k8s/node.sh up``). ``KEEP=1`` leaves the node and the release running after the tests and prints how to
+reach them. ``MODELSHIP_E2E_KIND_CLUSTER=<name>`` runs the same tests against an existing kind cluster instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.cluster import BIN, ROOT, Cluster, ClusterError, image_names, parse_env, run
+
+VALUES = ROOT / "charts/modelship/ci/e2e-values.yaml"
+KEEP = os.environ.get("KEEP", "0") == "1"
+
+
+def _need(path: str, target: str) -> None:
+    if not (BIN / path).exists() and not shutil.which(path):
+        pytest.fail(f"{path} is missing: run `make {target}` (the e2e tests need it)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    kind_cluster = os.environ.get("MODELSHIP_E2E_KIND_CLUSTER")
+    if kind_cluster:
+        env = dict(os.environ)
+        cl = Cluster(kind="kind", env=env)
+        cl.env["KUBECONFIG"] = os.environ.get("KUBECONFIG", str(os.path.expanduser("~/.kube/config")))
+        run(["kubectl", "config", "use-context", f"kind-{kind_cluster}"], env=env)
+        for image in image_names():
+            run(["kind", "load", "docker-image", "--name", kind_cluster, image], env=env, timeout=900)
+        yield cl
+        return
+    for tool, target in [("kubelet", "k8s-tools"), ("kube-proxy", "k8s-tools"), ("coredns", "k8s-tools"),
+                         ("helm", "k8s-tools")]:
+        _need(tool, target)
+    if not shutil.which("dockerd") or not shutil.which("containerd"):
+        pytest.fail("docker.io/containerd are missing: run `make images` (the e2e tests need them)", pytrace=False)
+    node = str(ROOT / "scripts/k8s/node.sh")
+    try:
+        out = run([node, "up", "--name", "e2e"], timeout=900).stdout
+        env = {**os.environ, **parse_env(out)}
+        run([node, "load", "--name", "e2e", *image_names()], timeout=1800)
+    except ClusterError as exc:
+        pytest.fail(f"the local node did not come up (scripts/k8s/node.sh, `make e2e`): {exc}", pytrace=False)
+    cl = Cluster(kind="local", env=env)
+    yield cl
+    if KEEP:
+        print(f"\nKEEP=1: the node and the release stay up. export KUBECONFIG={env['KUBECONFIG']}\n"
+              "  kubectl -n modelship port-forward svc/modelship-gateway 8000:8000      # gateway + dashboard\n"
+              "  kubectl -n modelship port-forward svc/modelship-mlflow 5000:5000       # MLflow\n"
+              "  kubectl -n modelship port-forward svc/modelship-prometheus 9090:9090   # Prometheus\n"
+              "  (Grafana is not in the e2e values; see docker/local/README.md)\n"
+              f"  stop it all: {node} down --name e2e")
+    else:
+        run([node, "down", "--name", "e2e"], timeout=300, check=False)
+
+
+@pytest.fixture(scope="session")
+def release(cluster: Cluster) -> Iterator[dict[str, float]]:
+    """``helm install`` of charts/modelship with the e2e values, waiting for the hooks (topics, buckets, training)."""
+    # A clean start: no release, no claims or data left by an earlier run.
+    cluster.helm("uninstall", cluster.release, "--wait", check=False, timeout=300)
+    cluster.kubectl("delete", "namespace", cluster.namespace, "--ignore-not-found", "--wait=true", timeout=300)
+    if cluster.kind == "local":
+        run([str(ROOT / "scripts/k8s/node.sh"), "recycle", "--name", "e2e"], env=cluster.env, timeout=120)
+    t0 = time.monotonic()
+    try:
+        cluster.helm("install", cluster.release, str(ROOT / "charts/modelship"), "--create-namespace",
+                     "-f", str(VALUES), "--wait", "--wait-for-jobs", "--timeout", "25m", timeout=1700)
+    except ClusterError as exc:
+        diagnostics = cluster.kubectl("get", "pods,jobs,deploy,sts,inferenceservices.modelship.io", "-o", "wide",
+                                      check=False)
+        events = cluster.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False)[-6000:]
+        pytest.fail(f"helm install failed: {exc}\n{diagnostics}\n{events}", pytrace=False)
+    yield {"installed_at": time.monotonic(), "install_seconds": time.monotonic() - t0}

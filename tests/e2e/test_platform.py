@@ -1,0 +1,251 @@
+"""modelship on a real node, installed with `helm install` as the README tells users, checked with real pods.
+
+The tests run in this file's order and share one release (the ``release`` fixture): install, workloads, training,
+rollout, gateway, streaming, Prometheus, an alias move (webhook, then polling), ``helm test``, the no-restart check
+two minutes after install, and ``helm uninstall`` last. Each prints the figures it measured (``-s`` or the report).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.e2e.cluster import Cluster, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+IMAGE_MODELS = ["digits-fast", "digits-balanced", "digits-accurate"]
+SERVED = ["penguins", *IMAGE_MODELS]
+# A Gentoo (bill 47.5 x 15.0 mm, flipper 218 mm, 5,400 g): every trained penguins model gets it right.
+GENTOO = {"island": "Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 15.0, "flipper_length_mm": 218,
+          "body_mass_g": 5400, "sex": "male"}
+FIGURES: dict[str, Any] = {}
+
+
+def report(name: str, value: Any) -> None:
+    FIGURES[name] = value
+    print(f"[e2e] {name}: {value}")
+
+
+def _ready(obj: dict[str, Any]) -> bool:
+    conditions = obj.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def test_workloads_available(cluster: Cluster, release: dict[str, float]) -> None:
+    report("helm install --wait seconds", round(release["install_seconds"]))
+    workloads = cluster.json("get", "deployments,statefulsets")["items"]
+    names = sorted(w["metadata"]["name"] for w in workloads)
+    for expected in ["modelship-gateway", "modelship-mlflow", "modelship-operator", "modelship-streaming",
+                     "modelship-postgresql", "modelship-minio", "modelship-kafka", "modelship-prometheus"]:
+        assert expected in names, f"{expected} not installed: {names}"
+    for w in workloads:
+        want = w["spec"].get("replicas", 1)
+        assert w["status"].get("readyReplicas", 0) == want, f"{w['kind']} {w['metadata']['name']}: {w['status']}"
+    pods = cluster.json("get", "pods", "--field-selector=status.phase=Running")["items"]
+    for pod in pods:
+        for cs in pod["status"]["containerStatuses"]:
+            assert "running" in cs["state"], f"{pod['metadata']['name']}/{cs['name']}: {cs['state']}"
+            # The image really ran: the runtime reports the image it started and a container id.
+            assert cs["containerID"].startswith("containerd://"), cs
+    report("running pods after install", len(pods))
+
+
+def test_training_jobs_ran_and_registered(cluster: Cluster, release: dict[str, float]) -> None:
+    jobs = {j["metadata"]["name"]: j for j in cluster.json("get", "jobs")["items"]}
+    for task in ["penguins", "digits"]:
+        job = jobs[f"modelship-training-{task}"]
+        assert job["status"].get("succeeded") == 1, f"{task} Job did not complete: {job['status']}"
+        start = job["status"]["startTime"]
+        end = job["status"]["completionTime"]
+        report(f"training {task} Job", f"{start} -> {end}")
+    # The runs and the registry live in the in-cluster PostgreSQL (MLflow's backend store) ...
+    models = dict(cluster.psql("SELECT name, count(*) FROM model_versions GROUP BY name", database="mlflow"))
+    for name in SERVED:
+        assert int(models.get(name, 0)) >= 1, f"no version of {name} in MLflow's PostgreSQL store: {models}"
+    # ... the artifacts in the in-cluster MinIO ...
+    sources = [row[0] for row in cluster.psql("SELECT storage_location FROM model_versions", database="mlflow")]
+    assert sources and all(s.startswith("s3://") for s in sources), sources
+    # ... and the training data rows in PostgreSQL.
+    (count,) = cluster.psql("SELECT count(*) FROM penguins_raw")[0]
+    assert int(count) >= 300, count
+    report("penguins rows in PostgreSQL", int(count))
+
+
+def test_operator_rolls_out_every_model(cluster: Cluster, release: dict[str, float]) -> None:
+    def all_ready() -> list[dict[str, Any]] | None:
+        items = cluster.json("get", "inferenceservices.modelship.io")["items"]
+        names = {i["metadata"]["name"] for i in items}
+        if set(SERVED) <= names and all(_ready(i) for i in items):
+            return items
+        return None
+
+    t0 = time.monotonic()
+    items = wait_for("an InferenceService Ready for every model", all_ready, timeout=600, interval=3)
+    report("InferenceServices Ready after install (s)", round(time.monotonic() - t0))
+    for isvc in items:
+        status = isvc["status"]
+        name = isvc["metadata"]["name"]
+        assert status["modelUri"] == f"models:/{name}/{status['modelVersion']}", status
+        pods = cluster.json("get", "pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
+        ready = [p for p in pods if _ready(p)]
+        assert ready, f"no Ready model-server pod for {name}: {[p['status'] for p in pods]}"
+        logs = cluster.kubectl("logs", ready[0]["metadata"]["name"], "--tail=200")
+        assert status["modelVersion"] in logs, logs[-1500:]
+
+
+def test_gateway_lists_and_predicts(cluster: Cluster, release: dict[str, float]) -> None:
+    with cluster.port_forward("svc/modelship-gateway", 8000) as url, httpx.Client(base_url=url, timeout=30) as http:
+        models = wait_for(
+            "every served model ready in GET /api/models",
+            lambda: (lambda m: m if all(n in m and m[n]["ready"] for n in SERVED) else None)(
+                {m["name"]: m for m in http.get("/api/models").json()}
+            ),
+            timeout=300,
+        )
+        report("GET /api/models", {n: (m["version"], m["ready"]) for n, m in models.items()})
+        r = http.post("/api/models/penguins/predict", json={"instances": [GENTOO]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["predictions"][0]["class_name"] == "Gentoo", body
+        report("penguins prediction through the gateway", body["predictions"][0])
+    rows = cluster.psql(
+        "SELECT model_name, model_version, predicted_class FROM predictions WHERE request_id = "
+        f"'{body['request_id']}'"
+    )
+    assert rows == [["penguins", body["version"], "Gentoo"]], rows
+
+
+def _digit_png(digit: int) -> bytes:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = digits.images[list(digits.target).index(digit)]
+    img = Image.fromarray((pixels * 255 / 16).astype(np.uint8)).resize((28, 28), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_upload_flows_through_kafka_to_every_image_model(cluster: Cluster, release: dict[str, float]) -> None:
+    with cluster.port_forward("svc/modelship-gateway", 8000) as url, httpx.Client(base_url=url, timeout=30) as http:
+        t0 = time.monotonic()
+        r = http.post("/api/images", files={"file": ("three.png", _digit_png(3), "image/png")})
+        assert r.status_code == 202, r.text
+        image_id = r.json()["id"]
+
+        def three_rows() -> list[list[str]] | None:
+            rows = cluster.psql(
+                "SELECT model_name, source FROM predictions WHERE request_id = "
+                f"'{image_id}' ORDER BY model_name"
+            )
+            return rows if len(rows) >= 3 else None
+
+        rows = wait_for("three prediction rows for the uploaded image", three_rows, timeout=180, interval=1)
+        report("upload -> 3 stored predictions (s)", round(time.monotonic() - t0, 1))
+    assert sorted(r[0] for r in rows) == sorted(IMAGE_MODELS), rows
+    (status,) = cluster.psql(f"SELECT status FROM images WHERE id = '{image_id}'")[0]
+    assert status == "processed", status
+
+
+def test_prometheus_scrapes_every_target(cluster: Cluster, release: dict[str, float]) -> None:
+    with cluster.port_forward("svc/modelship-prometheus", 9090) as url, httpx.Client(base_url=url, timeout=30) as h:
+        def all_up() -> list[dict[str, Any]] | None:
+            targets = h.get("/api/v1/targets").json()["data"]["activeTargets"]
+            pods = {t["labels"].get("pod", t["labels"].get("instance")) for t in targets}
+            if len(targets) >= 8 and all(t["health"] == "up" for t in targets) and any(
+                str(p).startswith("penguins") for p in pods
+            ):
+                return targets
+            return None
+
+        targets = wait_for("every Prometheus target up", all_up, timeout=240, interval=5)
+    report("Prometheus targets up", sorted({t["labels"].get("pod", t["scrapeUrl"]) for t in targets}))
+
+
+def _mlflow(cluster: Cluster, url: str, fn: str, **kwargs: Any) -> Any:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    return getattr(client, fn)(**kwargs)
+
+
+def _answering_version(http: httpx.Client) -> str | None:
+    r = http.post("/api/models/penguins/predict", json={"instances": [GENTOO]})
+    return r.json().get("version") if r.status_code == 200 else None
+
+
+@pytest.mark.parametrize("trigger", ["webhook", "polling"])
+def test_alias_move_rolls_out(cluster: Cluster, release: dict[str, float], trigger: str) -> None:
+    with (
+        cluster.port_forward("svc/modelship-mlflow", 5000) as mlflow_url,
+        cluster.port_forward("svc/modelship-gateway", 8000) as gw,
+        httpx.Client(base_url=gw, timeout=30) as http,
+    ):
+        hooks = _mlflow(cluster, mlflow_url, "list_webhooks")
+        assert hooks, "the operator registered no MLflow webhook"
+        for hook in hooks:
+            _mlflow(cluster, mlflow_url, "update_webhook", webhook_id=hook.webhook_id,
+                    status="ACTIVE" if trigger == "webhook" else "DISABLED")
+        current = _mlflow(cluster, mlflow_url, "get_model_version_by_alias", name="penguins", alias="champion")
+        # A new version of the same artifacts: what a retraining that wins the promotion policy registers.
+        new = _mlflow(cluster, mlflow_url, "create_model_version", name="penguins", source=current.source,
+                      run_id=current.run_id, tags={"modelship.io/e2e": trigger})
+        wait_for("the new version READY in MLflow", lambda: _mlflow(
+            cluster, mlflow_url, "get_model_version", name="penguins", version=new.version).status == "READY",
+            timeout=60, interval=0.5)
+        t0 = time.monotonic()
+        _mlflow(cluster, mlflow_url, "set_registered_model_alias", name="penguins", alias="champion",
+                version=new.version)
+        wait_for(f"penguins v{new.version} answering through the gateway", lambda: _answering_version(http) ==
+                 new.version, timeout=300, interval=0.5)
+        seconds = time.monotonic() - t0
+        report(f"alias move -> v{new.version} answering through the gateway, {trigger} (s)", round(seconds, 1))
+        isvc = cluster.json("get", "inferenceservices.modelship.io", "penguins")
+        assert isvc["status"]["modelVersion"] == new.version, isvc["status"]
+        assert any(h.get("version") == current.version for h in isvc["status"].get("history", [])), isvc["status"]
+
+
+def test_helm_test_passes(cluster: Cluster, release: dict[str, float]) -> None:
+    out = cluster.helm("test", cluster.release, "--logs", "--timeout", "10m", timeout=700).stdout
+    report("helm test", [line for line in out.splitlines() if line.startswith(("TEST SUITE", "Phase"))])
+    assert "Phase:          Failed" not in out, out
+
+
+def test_no_container_restarted(cluster: Cluster, release: dict[str, float]) -> None:
+    # Two minutes after install at the least: a crash loop would have restarted something by now.
+    time.sleep(max(0.0, release["installed_at"] + 120 - time.monotonic()))
+    restarts = {
+        f"{p['metadata']['name']}/{cs['name']}": cs["restartCount"]
+        for p in cluster.json("get", "pods")["items"]
+        if p["status"].get("phase") == "Running"
+        for cs in p["status"].get("containerStatuses", [])
+    }
+    assert restarts and not {k: v for k, v in restarts.items() if v}, restarts
+    report("running containers with 0 restarts", len(restarts))
+
+
+def test_helm_uninstall_leaves_only_pvcs_and_crds(cluster: Cluster, release: dict[str, float]) -> None:
+    cluster.helm("uninstall", cluster.release, "--wait", "--timeout", "5m", timeout=400)
+
+    def gone() -> str | None:
+        left = cluster.kubectl("get", "all,configmaps,secrets,serviceaccounts,roles,rolebindings,"
+                               "inferenceservices.modelship.io,modelregistries.modelship.io,jobs",
+                               "-o", "name").split()
+        left = [n for n in left if not n.startswith(("configmap/kube-root-ca.crt", "serviceaccount/default"))]
+        return "gone" if not left else None
+
+    wait_for("every object of the release deleted", gone, timeout=180, interval=2)
+    pvcs = cluster.json("get", "pvc")["items"]
+    assert pvcs, "the PersistentVolumeClaims were deleted with the release"
+    crds = json.loads(cluster.kubectl("get", "crd", "-o", "json"))["items"]
+    assert {"inferenceservices.modelship.io", "modelregistries.modelship.io"} <= {c["metadata"]["name"] for c in crds}
+    report("left after helm uninstall", sorted(p["metadata"]["name"] for p in pvcs))
+    print("[e2e] figures:", json.dumps(FIGURES, indent=1, default=str))
