@@ -514,8 +514,8 @@ status() {
 
 lock() {
   mkdir -p "$state"
-  exec 8>"$state/.node.lock"
-  flock -w "$TIMEOUT" 8 || die "another node.sh holds $state/.node.lock"
+  exec 9>"$state/.node.lock"
+  flock -w "$TIMEOUT" 9 || die "another node.sh holds $state/.node.lock"
 }
 
 case $cmd in
