@@ -40,7 +40,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* URL of a model's predictor Service (also what the operator writes to InferenceService status.url). */}}
+{{/*
+URL of a model's predictor Service (also what the operator writes to InferenceService status.url until KServe
+reports an address). operator.target=kserve: KServe's predictor Service, which listens on port 80 (KServe maps
+it to the container's 8080). Otherwise the modelship predictor Service on 8080.
+Call with (dict "ctx" $ "name" <model> "namespace" <namespace>).
+*/}}
 {{- define "modelship.predictorUrl" -}}
+{{- if and .ctx.Values.operator.enabled (eq (toString .ctx.Values.operator.target) "kserve") }}
+{{- printf "http://%s-predictor.%s.svc.cluster.local" .name .namespace }}
+{{- else }}
 {{- printf "http://%s-predictor.%s.svc:8080" .name .namespace }}
+{{- end }}
 {{- end }}

@@ -75,10 +75,46 @@ def test_zero_replicas_keeps_max_at_one():
     assert predictor["maxReplicas"] == 1
 
 
-def test_url():
-    assert kserve_url(None, "m", "ml") == "http://m-predictor.ml.svc.cluster.local"
-    assert kserve_url({"status": {"url": "http://m.ml.example.com"}}, "m", "ml") == "http://m.ml.example.com"
-    assert (
-        kserve_url({"status": {"address": {"url": "http://m.ml.svc.cluster.local"}, "url": "x"}}, "m", "ml")
-        == "http://m.ml.svc.cluster.local"
-    )
+def test_container_declares_http_first_then_grpc():
+    """KServe's RawDeployment Service maps port 80 to the first container port, later ports to their own number."""
+    (container,) = _render()["spec"]["predictor"]["containers"]
+    assert container["ports"] == [
+        {"name": "http1", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},
+    ]
+    args = container["args"]
+    assert args[args.index("--http_port") + 1] == "8080"
+    assert args[args.index("--grpc_port") + 1] == "8081"
+    # Two container ports only work in RawDeployment: Knative (Serverless) accepts a single one.
+    assert _render()["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+
+
+RAW_ADDRESS = "http://m-predictor.ml.svc.cluster.local"
+
+
+def test_url_before_kserve_reports_is_the_predictor_service_on_port_80():
+    assert kserve_url(None, "m", "ml") == RAW_ADDRESS
+    assert kserve_url({"status": {}}, "m", "ml") == RAW_ADDRESS
+    assert ":8080" not in kserve_url(None, "m", "ml")
+
+
+def test_url_is_kserves_cluster_address():
+    # RawDeployment: status.address is the predictor Service; status.url the external ingress host.
+    raw = {"status": {"url": "http://m-ml.example.com", "address": {"url": RAW_ADDRESS}}}
+    assert kserve_url(raw, "m", "ml") == RAW_ADDRESS
+    # Serverless: the top-level address is the cluster-local route.
+    serverless = {
+        "status": {
+            "url": "http://m.ml.example.com",
+            "address": {"url": "http://m.ml.svc.cluster.local"},
+            "components": {"predictor": {"address": {"url": "http://m-predictor.ml.svc.cluster.local"}}},
+        }
+    }
+    assert kserve_url(serverless, "m", "ml") == "http://m.ml.svc.cluster.local"
+    predictor_only = {"status": {"components": {"predictor": {"address": {"url": "https://m-predictor.ml.svc/"}}}}}
+    assert kserve_url(predictor_only, "m", "ml") == "https://m-predictor.ml.svc"
+
+
+def test_url_never_is_the_external_ingress_host():
+    assert kserve_url({"status": {"url": "http://m-ml.example.com"}}, "m", "ml") == RAW_ADDRESS
+    assert kserve_url({"status": {"address": {"url": ""}, "url": "http://m-ml.example.com"}}, "m", "ml") == RAW_ADDRESS

@@ -46,8 +46,20 @@ def test_deployment_pins_the_version_and_runs_the_model_server():
     assert dep["metadata"]["name"] == "penguins-predictor"
     assert dep["metadata"]["namespace"] == "ml"
     assert container["image"] == "reg.example/modelship-serving:1.2.3"
-    assert container["args"] == ["--model-uri", "models:/penguins/3", "--model_name", "penguins", "--http_port", "8080"]
-    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["args"] == [
+        "--model-uri",
+        "models:/penguins/3",
+        "--model_name",
+        "penguins",
+        "--http_port",
+        "8080",
+        "--grpc_port",
+        "8081",
+    ]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},
+    ]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MODELSHIP_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert "@" not in " ".join(container["args"])  # never an alias in a pod
@@ -164,8 +176,30 @@ def test_service():
         "app.kubernetes.io/name": "modelship-serving",
         "app.kubernetes.io/instance": "penguins",
     }
-    assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
+    assert svc["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"},
+        {"name": "grpc", "port": 8081, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"},
+    ]
     assert service_url("penguins", "ml") == "http://penguins-predictor.ml.svc:8080"
+
+
+def test_service_targets_ports_the_pod_declares():
+    """Each Service port's named targetPort is a port of the model server container."""
+    declared = {p["name"]: p["containerPort"] for p in _container(_deployment())["ports"]}
+    for port in render_service("penguins", "ml")["spec"]["ports"]:
+        assert declared[port["targetPort"]] == port["port"]
+
+
+def test_args_parse_with_the_model_servers_own_parser():
+    """The ports the pod declares are the ports ``python -m modelship_serving`` binds with these arguments."""
+    from modelship_serving.server import build_parser
+
+    container = _container(_deployment())
+    args = build_parser().parse_args(container["args"])
+    assert (args.model_uri, args.model_name) == ("models:/penguins/3", "penguins")
+    assert args.enable_grpc is True
+    declared = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert (args.http_port, args.grpc_port) == (declared["http"], declared["grpc"]) == (8080, 8081)
 
 
 def test_owner_reference():

@@ -42,7 +42,17 @@ ANN_MODEL_NAME = "modelship.io/model-name"
 #: Set by a registry sync on the InferenceServices it owns; a change makes the InferenceService re-resolve.
 ANN_RESOLVED_VERSION = "modelship.io/resolved-version"
 
+#: The model server's ports: REST (KServe V1/V2 over HTTP/1.1) and gRPC (Open Inference Protocol V2).
 HTTP_PORT = 8080
+GRPC_PORT = 8081
+#: Port names. The Deployment target names its HTTP port ``http``; the KServe target ``http1`` (KServe's
+#: convention). The gRPC port is ``grpc`` in both: KServe marks a Service port whose name contains "grpc" or "h2c"
+#: as ``appProtocol: kubernetes.io/h2c``, and the operator's own Service does the same.
+HTTP_PORT_NAME = "http"
+KSERVE_HTTP_PORT_NAME = "http1"
+GRPC_PORT_NAME = "grpc"
+#: Kubernetes' standard application protocol for HTTP/2 over cleartext (what gRPC without TLS speaks).
+H2C_APP_PROTOCOL = "kubernetes.io/h2c"
 CONTAINER_NAME = "kserve-container"
 
 # Condition types and reasons.

@@ -2,6 +2,15 @@
 
 The predictor is a custom container (``spec.predictor.containers``) running the modelship serving image with
 the same pinned arguments, probes and security settings as the Deployment target. Pure functions only.
+
+Ports, as KServe's RawDeployment Service reconciler maps them (``createDefaultSvc`` in
+``pkg/controller/v1beta1/inferenceservice/reconcilers/service/service_reconciler.go``): the *first* container
+port becomes Service port 80 (``CommonDefaultHttpPort``) targeting 8080, every further port is exposed on its own
+number. The container declares ``http1`` 8080 first and ``grpc`` 8081 second, so the predictor Service
+``<name>-predictor`` answers HTTP on 80 and gRPC on 8081 (KServe >= 0.19 also sets ``appProtocol:
+kubernetes.io/h2c`` on it, because the name contains "grpc"). Two ports need RawDeployment, which the
+InferenceService pins: in Serverless mode Knative accepts a single container port (KServe's docs: "only one port
+is allowed to expose").
 """
 
 from __future__ import annotations
@@ -28,8 +37,8 @@ KSERVE_API_VERSION = f"{c.KSERVE_GROUP}/{c.KSERVE_VERSION}"
 def render_kserve(name: str, namespace: str, spec: ServiceSpec, resolved: Resolved, pod: PodConfig) -> dict[str, Any]:
     """A KServe InferenceService (RawDeployment mode) whose predictor runs the modelship model server."""
     uri = model_uri(spec.model.name, resolved.version)
-    # KServe names container ports http1 (HTTP/1.1) or h2c; it routes to the first port.
-    container = predictor_container(spec, resolved, pod, port_name="http1")
+    # HTTP first: KServe's Service routes port 80 to the first container port; gRPC (8081) keeps its number.
+    container = predictor_container(spec, resolved, pod, port_name=c.KSERVE_HTTP_PORT_NAME)
     predictor: dict[str, Any] = {
         "minReplicas": spec.replicas,
         # maxReplicas 0 means "unbounded" to KServe; pin it so the replica count is what the spec says.
@@ -60,7 +69,23 @@ def render_kserve(name: str, namespace: str, spec: ServiceSpec, resolved: Resolv
 
 
 def kserve_url(isvc: dict[str, Any] | None, name: str, namespace: str) -> str:
-    """The KServe InferenceService's in-cluster address, or its predictor Service's name before it has one."""
+    """The in-cluster HTTP base URL of a KServe InferenceService, as KServe reports it.
+
+    ``status.address.url`` first: in RawDeployment mode it is the predictor Service
+    (``http://<name>-predictor.<ns>.svc.cluster.local``, port 80), in Serverless mode the cluster-local route.
+    Then ``status.components.predictor.address.url`` (Serverless). Before KServe has reported either, the
+    predictor Service KServe creates, on its port 80. Never ``status.url``: that is the external ingress host
+    (``<name>-<ns>.<ingressDomain>``), which need not resolve inside the cluster.
+    """
     status = (isvc or {}).get("status") or {}
-    address = (status.get("address") or {}).get("url")
-    return address or status.get("url") or f"http://{predictor_name(name)}.{namespace}.svc.cluster.local"
+    predictor = ((status.get("components") or {}).get(c.PREDICTOR)) or {}
+    for address in (status.get("address"), predictor.get("address")):
+        url = (address or {}).get("url")
+        if isinstance(url, str) and url:
+            return url.rstrip("/")
+    return kserve_service_url(name, namespace)
+
+
+def kserve_service_url(name: str, namespace: str) -> str:
+    """KServe's predictor Service ``<name>-predictor`` on port 80 (the scheme's default, so no port in the URL)."""
+    return f"http://{predictor_name(name)}.{namespace}.svc.cluster.local"

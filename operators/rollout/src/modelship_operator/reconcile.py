@@ -379,7 +379,11 @@ async def observe_child(op: Operator, namespace: str, isvc_name: str) -> None:
                 generation=ready_before.get("observedGeneration", generation),
             )
         history = _finish_if_done(op, isvc, copy.deepcopy(status.get("history") or []), version, readiness, now)
-        await _write_status(op, isvc, {"conditions": conditions, "history": history})
+        update: dict[str, Any] = {"conditions": conditions, "history": history}
+        if op.settings.target == Target.kserve and child is not None:
+            # KServe reports its address after the reconciler wrote the first status: take it as it comes.
+            update["url"] = kserve_url(child, isvc_name, namespace)
+        await _write_status(op, isvc, update)
 
 
 Reconcile = Callable[[str, str], Awaitable[None]]

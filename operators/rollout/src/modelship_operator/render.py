@@ -61,7 +61,7 @@ def predictor_name(isvc_name: str) -> str:
 
 
 def service_url(isvc_name: str, namespace: str) -> str:
-    """In-cluster base URL of the model server."""
+    """In-cluster base URL (HTTP) of the model server of the Deployment target."""
     return f"http://{predictor_name(isvc_name)}.{namespace}.svc:{c.HTTP_PORT}"
 
 
@@ -97,12 +97,38 @@ def prometheus_annotations() -> dict[str, str]:
 
 
 def server_args(model_name: str, version: str) -> list[str]:
-    """Command-line arguments of ``python -m modelship_serving`` for a pinned version."""
-    return ["--model-uri", model_uri(model_name, version), "--model_name", model_name, "--http_port", str(c.HTTP_PORT)]
+    """Command-line arguments of ``python -m modelship_serving`` for a pinned version.
+
+    Both ports are explicit (kserve's ModelServer serves gRPC by default, on 8081) so that what the pod declares
+    is what the server binds, whatever kserve's defaults become.
+    """
+    return [
+        "--model-uri",
+        model_uri(model_name, version),
+        "--model_name",
+        model_name,
+        "--http_port",
+        str(c.HTTP_PORT),
+        "--grpc_port",
+        str(c.GRPC_PORT),
+    ]
 
 
-def predictor_container(spec: ServiceSpec, resolved: Resolved, pod: PodConfig, *, port_name: str = "http") -> dict:
-    """The model server container: pinned model URI, probes, resources, locked-down security context."""
+def container_ports(http_name: str = c.HTTP_PORT_NAME) -> list[dict[str, Any]]:
+    """The model server's declared ports: HTTP first (KServe routes its Service's port 80 to the first), then gRPC."""
+    return [
+        {"name": http_name, "containerPort": c.HTTP_PORT, "protocol": "TCP"},
+        {"name": c.GRPC_PORT_NAME, "containerPort": c.GRPC_PORT, "protocol": "TCP"},
+    ]
+
+
+def predictor_container(
+    spec: ServiceSpec, resolved: Resolved, pod: PodConfig, *, port_name: str = c.HTTP_PORT_NAME
+) -> dict:
+    """The model server container: pinned model URI, both ports, probes, resources, locked-down security context.
+
+    ``port_name`` names the HTTP port (the gRPC port is always ``grpc``).
+    """
     env = [
         {"name": "MODELSHIP_MLFLOW_TRACKING_URI", "value": resolved.tracking_uri},
         {"name": "MLFLOW_TRACKING_URI", "value": resolved.tracking_uri},
@@ -116,7 +142,7 @@ def predictor_container(spec: ServiceSpec, resolved: Resolved, pod: PodConfig, *
         "image": pod.image,
         "imagePullPolicy": pod.image_pull_policy,
         "args": server_args(spec.model.name, resolved.version),
-        "ports": [{"name": port_name, "containerPort": c.HTTP_PORT, "protocol": "TCP"}],
+        "ports": container_ports(port_name),
         "env": env,
         "readinessProbe": {
             "httpGet": {"path": readiness_path(spec.protocol, spec.model.name), "port": c.HTTP_PORT},
@@ -229,7 +255,7 @@ def render_deployment(
 
 
 def render_service(name: str, namespace: str) -> dict[str, Any]:
-    """The ClusterIP Service ``<name>-predictor`` on port 8080."""
+    """The ClusterIP Service ``<name>-predictor``: HTTP on 8080, gRPC (h2c) on 8081."""
     return with_hash(
         {
             "apiVersion": "v1",
@@ -243,7 +269,21 @@ def render_service(name: str, namespace: str) -> dict[str, Any]:
             "spec": {
                 "type": "ClusterIP",
                 "selector": selector_labels(name),
-                "ports": [{"name": "http", "port": c.HTTP_PORT, "targetPort": "http", "protocol": "TCP"}],
+                "ports": [
+                    {
+                        "name": c.HTTP_PORT_NAME,
+                        "port": c.HTTP_PORT,
+                        "targetPort": c.HTTP_PORT_NAME,
+                        "protocol": "TCP",
+                    },
+                    {
+                        "name": c.GRPC_PORT_NAME,
+                        "port": c.GRPC_PORT,
+                        "targetPort": c.GRPC_PORT_NAME,
+                        "protocol": "TCP",
+                        "appProtocol": c.H2C_APP_PROTOCOL,
+                    },
+                ],
             },
         }
     )

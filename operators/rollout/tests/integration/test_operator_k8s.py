@@ -94,11 +94,15 @@ def test_registry_webhook_rollout_end_to_end(
     dep = cluster.get("deployment", f"{model}-predictor", namespace)
     container = dep["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == SERVING_IMAGE
-    assert container["args"] == ["--model-uri", f"models:/{model}/1", "--model_name", model, "--http_port", "8080"]
+    assert container["args"] == [
+        "--model-uri", f"models:/{model}/1", "--model_name", model, "--http_port", "8080", "--grpc_port", "8081"
+    ]  # fmt: skip
+    assert [(p["name"], p["containerPort"]) for p in container["ports"]] == [("http", 8080), ("grpc", 8081)]
     assert dep["metadata"]["ownerReferences"][0]["uid"] == isvc["metadata"]["uid"]
     assert _cond(dep, "Available")["status"] == "True"
     svc = cluster.get("service", f"{model}-predictor", namespace)
-    assert svc["spec"]["ports"][0]["port"] == 8080
+    assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [("http", 8080), ("grpc", 8081)]
+    assert svc["spec"]["ports"][1]["appProtocol"] == "kubernetes.io/h2c"
     assert svc["metadata"]["ownerReferences"][0]["uid"] == isvc["metadata"]["uid"]
 
     registry = wait_for(

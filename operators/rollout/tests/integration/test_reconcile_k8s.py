@@ -402,16 +402,27 @@ def test_kserve_target(world: World, kserve_crd: Any) -> None:
     assert ks["spec"]["predictor"]["containers"][0]["args"][1] == f"models:/{name}/3"
     assert ks["metadata"]["ownerReferences"][0]["uid"] == world.get(k.ISVC, name)["metadata"]["uid"]
     assert _cond(world.status(name), "Ready")["status"] == "False"
-    # KServe's controller is not installed: write the status it would write.
-    url = f"http://{name}.{world.ns}.svc.cluster.local"
+    container = ks["spec"]["predictor"]["containers"][0]
+    assert [(p["name"], p["containerPort"]) for p in container["ports"]] == [("http1", 8080), ("grpc", 8081)]
+    # Before KServe reports an address: its predictor Service, which listens on port 80 (not 8080).
+    assert world.status(name)["url"] == f"http://{name}-predictor.{world.ns}.svc.cluster.local"
+    # KServe's controller is not installed: write the status it would write (RawDeployment: the predictor
+    # Service as status.address, the external ingress host as status.url).
+    url = f"http://{name}-predictor.{world.ns}.svc.cluster.local"
     world.admin.patch_status(
         k.KSERVE_ISVC, world.ns, name,
         {"observedGeneration": ks["metadata"]["generation"], "conditions": [{"type": "Ready", "status": "True"}],
-         "address": {"url": url}},
+         "url": f"http://{name}-{world.ns}.example.com", "address": {"url": url}},
     )  # fmt: skip
     run(observe_child(world.op, world.ns, name))
     status = world.status(name)
     assert _cond(status, "Ready")["status"] == "True"
+    assert status["url"] == url
+    # Another address reported later (e.g. a cluster domain other than cluster.local) replaces it.
+    other = f"http://{name}-predictor.{world.ns}.svc.example.internal"
+    world.admin.patch_status(k.KSERVE_ISVC, world.ns, name, {"address": {"url": other}})
+    run(observe_child(world.op, world.ns, name))
+    assert world.status(name)["url"] == other
     assert status["history"][-1] == {**status["history"][-1], "version": "3", "result": "Succeeded"}
 
 

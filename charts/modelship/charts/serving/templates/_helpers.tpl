@@ -240,4 +240,5 @@ spec:
       port: {{ $v.grpcPort }}
       targetPort: grpc
       protocol: TCP
+      appProtocol: kubernetes.io/h2c
 {{- end }}
