@@ -175,7 +175,13 @@ free_port() {
 pick_ports() {
   ETCD_PORT=${MODELSHIP_K8S_ETCD_PORT:-$(free_port)}
   ETCD_PEER_PORT=$(free_port)
-  API_PORT=${MODELSHIP_K8S_APISERVER_PORT:-$(free_port)}
+  # The API server keeps its port across restarts while it is free: kubeconfigs and the `kubernetes` Service's
+  # endpoint stay valid.
+  local prev=
+  [ -f "$state/ports.env" ] && prev=$(sed -n 's/^API_PORT=//p' "$state/ports.env")
+  API_PORT=${MODELSHIP_K8S_APISERVER_PORT:-}
+  if [ -z "$API_PORT" ] && [ -n "$prev" ] && ! ss -Htln "sport = :$prev" | grep -q .; then API_PORT=$prev; fi
+  API_PORT=${API_PORT:-$(free_port)}
   KCM_PORT=$(free_port)
   SCHED_PORT=$(free_port)
   KWOK_PORT=$(free_port)

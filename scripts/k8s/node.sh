@@ -135,7 +135,10 @@ network_up() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
   fi
-  ip addr show dev "$BRIDGE" | grep -qF "inet $GATEWAY/" || ip addr add "$GATEWAY/${POD_CIDR#*/}" dev "$BRIDGE"
+  case $(ip -4 addr show dev "$BRIDGE") in
+    *"inet $GATEWAY/"*) ;;
+    *) ip addr add "$GATEWAY/${POD_CIDR#*/}" dev "$BRIDGE" ;;
+  esac
   ip link set "$BRIDGE" up
   # Docker sets the FORWARD policy to DROP: let traffic in and out of the pod bridge (it stays on this machine).
   iptables -C FORWARD -i "$BRIDGE" -j ACCEPT 2>/dev/null || iptables -I FORWARD -i "$BRIDGE" -j ACCEPT
@@ -245,7 +248,7 @@ load() {
   for img in "$@"; do
     id=$(docker image inspect -f '{{.Id}}' "$img") || die "no Docker image $img: build it first (make images)"
     marker=$CTRD/imported/$(printf '%s' "$img" | tr '/:' '__')
-    if [ "$(cat "$marker" 2>/dev/null)" = "$id" ] && ctr_ images ls -q | grep -qxF "$(ref_of "$img")"; then
+    if [ "$(cat "$marker" 2>/dev/null)" = "$id" ] && grep -qxF "$(ref_of "$img")" <<<"$(ctr_ images ls -q)"; then
       continue
     fi
     local t0
@@ -426,6 +429,21 @@ EOF
   log "smoke pod: ${out//$'\n'/; }"
 }
 
+# api_endpoint: the `kubernetes` Service must point at the API server's port of this start. The lease reconciler
+# keeps an endpoint whose address is unchanged, so a port left from an earlier start is deleted here and
+# written again by the API server within seconds.
+api_endpoint() {
+  local port want
+  want=$(sed -n 's/^API_PORT=//p' "$state/ports.env")
+  port=$(kc -n default get endpointslice kubernetes -o jsonpath='{.ports[0].port}' 2>/dev/null || true)
+  [ -z "$port" ] || [ "$port" = "$want" ] && return 0
+  log "the kubernetes Service points at port $port, the API server listens on $want: recreating its endpoints"
+  kc -n default delete endpoints kubernetes --ignore-not-found >/dev/null 2>&1 || true
+  kc -n default delete endpointslice kubernetes --ignore-not-found >/dev/null 2>&1 || true
+  await "" "the kubernetes Service's endpoint on port $want" \
+    bash -c "[ \"\$('$BIN/kubectl' --kubeconfig '$state/kubeconfig' -n default get endpointslice kubernetes -o jsonpath='{.ports[0].port}')\" = '$want' ]"
+}
+
 up() {
   local t0
   t0=$(now_s)
@@ -433,6 +451,7 @@ up() {
   mkdir -p "$state" "$LOGS" "$PIDS"
   network_up
   "$here/control-plane.sh" up --dir "$state" >/dev/null
+  api_endpoint
   cert "$NODE_NAME" "/O=system:nodes/CN=system:node:$NODE_NAME"
   cert kube-proxy "/CN=system:kube-proxy"
   cert coredns "/CN=modelship:coredns"
