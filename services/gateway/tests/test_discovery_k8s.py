@@ -25,7 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
+from modelship_gateway import kube_discovery
 from modelship_gateway.discovery import open_discovery
+from modelship_gateway.discovery_settings import DiscoverySettings
 from modelship_gateway.errors import DiscoveryUnavailable
 from modelship_gateway.kube_discovery import KubernetesDiscovery, api_client
 from modelship_streaming.settings import StreamingSettings
@@ -326,3 +328,28 @@ def test_the_streaming_worker_settings_open_the_same_kubernetes_discovery(
             return [(ep.name, ep.url) for ep in await discovery.endpoints()]
 
     assert asyncio.run(listed()) == [("digits-fast", "http://digits-fast-predictor:8080")]
+
+
+def test_in_a_pod_the_service_account_token_ca_and_namespace_files_are_used(
+    control_plane: ControlPlane, release: Release, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-cluster path for real: the files the kubelet mounts, the API server address from the environment."""
+    create_isvc(control_plane, release.namespace, "penguins", "penguins", "http://penguins-predictor:8080")
+    sa_config = yaml.safe_load(release.kubeconfig.read_text())
+    mounted = tmp_path / "serviceaccount"
+    mounted.mkdir()
+    (mounted / "token").write_text(sa_config["users"][0]["user"]["token"])
+    ca = sa_config["clusters"][0]["cluster"]["certificate-authority-data"]
+    (mounted / "ca.crt").write_bytes(base64.b64decode(ca))
+    (mounted / "namespace").write_text(release.namespace)
+    host, _, port = sa_config["clusters"][0]["cluster"]["server"].removeprefix("https://").rpartition(":")
+    monkeypatch.setattr(kube_discovery, "SERVICE_ACCOUNT_DIR", mounted)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))  # must not be read
+
+    async def listed() -> list[tuple[str, str]]:
+        async with open_discovery(DiscoverySettings(discovery="kubernetes")) as discovery:
+            return [(ep.name, ep.url) for ep in await discovery.endpoints()]
+
+    assert asyncio.run(listed()) == [("penguins", "http://penguins-predictor:8080")]

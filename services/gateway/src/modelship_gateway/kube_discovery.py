@@ -130,7 +130,11 @@ async def api_client(kubeconfig: Path | None = None) -> Any:
     configuration = client.Configuration()
     in_pod = os.environ.get("KUBERNETES_SERVICE_HOST") and (SERVICE_ACCOUNT_DIR / "token").is_file()
     if kubeconfig is None and in_pod:
-        config.load_incluster_config(client_configuration=configuration)
+        config.load_incluster_config(
+            client_configuration=configuration,
+            token_filename=str(SERVICE_ACCOUNT_DIR / "token"),
+            cert_filename=str(SERVICE_ACCOUNT_DIR / "ca.crt"),
+        )
     else:
         path = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         await config.load_kube_config(
