@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import subprocess
 import time
@@ -260,7 +261,7 @@ def test_gateway_follows_the_inferenceservices_without_a_restart(
 
 
 def test_the_gateway_service_account_can_read_inferenceservices_here_and_nothing_more(
-    control_plane: ControlPlane, release: Release
+    control_plane: ControlPlane, release: Release, start_gateway
 ) -> None:
     ns, as_gateway = release.namespace, release.kubeconfig
     other = control_plane.namespace()
@@ -310,6 +311,14 @@ def test_the_gateway_service_account_can_read_inferenceservices_here_and_nothing
 
         message = asyncio.run(discover_elsewhere())
         assert f"namespace {other}" in message and "403" in message, message
+        # Through the HTTP API: a JSON 503, not a 500.
+        gateway = start_gateway(
+            discovery="kubernetes", kubernetes_namespace=other, kubeconfig=as_gateway, kubernetes_sync_timeout_s=1.0
+        )
+        response = gateway.http.get("/api/models")
+        assert response.status_code == 503 and "403" in response.json()["detail"], response.text
+        response = gateway.http.post("/api/models/penguins/predict", json={"instances": [ROW]})
+        assert response.status_code == 503, response.text
     finally:
         control_plane.kubectl("delete", "namespace", other, "--wait=false", check=False)
 
@@ -353,3 +362,29 @@ def test_in_a_pod_the_service_account_token_ca_and_namespace_files_are_used(
             return [(ep.name, ep.url) for ep in await discovery.endpoints()]
 
     assert asyncio.run(listed()) == [("penguins", "http://penguins-predictor:8080")]
+
+
+def test_the_watch_resumes_where_the_api_server_ended_it(
+    control_plane: ControlPlane, release: Release, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The API server closes every watch after ``watch_s``; the next one starts from the last resourceVersion
+    (no error, no new list), and changes made after that still arrive."""
+    caplog.set_level(logging.INFO, logger=kube_discovery.__name__)
+
+    async def scenario() -> list[str]:
+        kube = KubernetesDiscovery(await api_client(release.kubeconfig), release.namespace, watch_s=10)
+        try:
+            await kube.start()
+            assert await kube.endpoints() == []
+            await asyncio.sleep(12)  # the first watch request has ended by now
+            await asyncio.to_thread(create_isvc, control_plane, release.namespace, "late", "penguins", "http://late")
+            deadline = time.monotonic() + 20
+            while not await kube.endpoints() and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            return [ep.url for ep in await kube.endpoints()]
+        finally:
+            await kube.close()
+
+    assert asyncio.run(scenario()) == ["http://late"]
+    records = [r for r in caplog.records if r.name == kube_discovery.__name__]
+    assert not [r.getMessage() for r in records if r.levelno >= logging.WARNING or "listing again" in r.getMessage()]
