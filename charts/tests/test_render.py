@@ -203,6 +203,7 @@ BAD_VALUES = {
     "bad-operator-target": "operator:\n  target: knative\n",
     "negative-gateway-replicas": "gateway:\n  replicaCount: -1\n",
     "unknown-gateway-key": "gateway:\n  replicas: 2\n",
+    "bad-discovery-source": "gateway:\n  discovery:\n    source: consul\n",
     "bad-training-command": "training:\n  cronJob:\n    command: everything\n",
 }
 
@@ -403,12 +404,55 @@ def test_gateway_composes_the_database_url_from_the_postgresql_secret(render: An
     assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
     service = one(objs, "Service", "r-gateway")
     assert service["spec"]["ports"][0]["port"] == 8000
+
+
+@pytest.mark.parametrize("workload", ["r-gateway", "r-streaming"])
+def test_discovery_watches_the_inferenceservices_with_a_read_only_role(render: Any, workload: str) -> None:
+    """Default (operator on): Kubernetes discovery, the pod's token, get/list/watch on InferenceServices only."""
+    objs = render(CHART / "ci" / "default-values.yaml")
+    spec = one(objs, "Deployment", workload)["spec"]["template"]["spec"]
+    env = env_map(spec["containers"][0])
+    assert env["MODELSHIP_DISCOVERY"]["value"] == "kubernetes"
+    assert env["MODELSHIP_KUBERNETES_NAMESPACE"]["value"] == "ns"
+    assert spec["automountServiceAccountToken"] is True
+    assert one(objs, "ServiceAccount", workload)["automountServiceAccountToken"] is False
+    role = one(objs, "Role", workload)
+    assert role["metadata"]["namespace"] == "ns"
+    assert role["rules"] == [
+        {"apiGroups": ["modelship.io"], "resources": ["inferenceservices"], "verbs": ["get", "list", "watch"]}
+    ]
+    binding = one(objs, "RoleBinding", workload)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": workload}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": spec["serviceAccountName"], "namespace": "ns"}]
+    assert not [b for b in find(objs, "ClusterRoleBinding") if spec["serviceAccountName"] in str(b["subjects"])]
+    # Nothing to read from files: the InferenceServices are the source.
+    assert not find(objs, "ConfigMap", "r-model-endpoints")
+
+
+def test_operator_disabled_adds_the_endpoint_files(render: Any) -> None:
+    objs = render(CHART / "ci" / "operator-disabled-values.yaml")
     endpoints = one(objs, "ConfigMap", "r-model-endpoints")
     assert yaml.safe_load(endpoints["data"]["penguins.json"]) == {
         "name": "penguins",
         "url": "http://penguins-predictor.ns.svc:8080",
         "protocol": "v2",
     }
+    for workload in ("r-gateway", "r-streaming"):
+        c = one(objs, "Deployment", workload)["spec"]["template"]["spec"]["containers"][0]
+        assert env_map(c)["MODELSHIP_DISCOVERY_DIR"]["value"] == "/etc/modelship/endpoints"
+
+
+def test_file_discovery_needs_no_token_and_no_role(render: Any, helm: Helm) -> None:
+    objs = render(sets=("gateway.discovery.source=files", "streaming.discovery.source=files"))
+    one(objs, "ConfigMap", "r-model-endpoints")
+    assert not find(objs, "Role", "r-gateway") and not find(objs, "Role", "r-streaming")
+    for workload in ("r-gateway", "r-streaming"):
+        spec = one(objs, "Deployment", workload)["spec"]["template"]["spec"]
+        assert spec["automountServiceAccountToken"] is False
+        env = env_map(spec["containers"][0])
+        assert env["MODELSHIP_DISCOVERY"]["value"] == "files" and "MODELSHIP_KUBERNETES_NAMESPACE" not in env
+    done = helm.template(sets=("gateway.discovery.source=files", "gateway.discovery.enabled=false"), check=False)
+    assert done.returncode != 0 and "discovery.source=files reads the endpoint-files ConfigMap" in done.stderr
 
 
 def test_contract_service_names(render: Any) -> None:

@@ -18,10 +18,18 @@ from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput, ModelNotFound
 from modelship_gateway import __version__, dashboard, routes_images
 from modelship_gateway.deps import Components
-from modelship_gateway.discovery import build_discovery
-from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable, UpstreamError
+from modelship_gateway.discovery import open_discovery
+from modelship_gateway.errors import (
+    DiscoveryUnavailable,
+    InvalidImage,
+    PayloadTooLarge,
+    StoreUnavailable,
+    UpstreamError,
+)
 from modelship_gateway.image_pipeline import open_image_pipeline
 from modelship_gateway.inventory import ModelInventory
+from modelship_gateway.metrics import GatewayMetrics, RequestMetrics
+from modelship_gateway.metrics import router as metrics_router
 from modelship_gateway.model_servers import make_client
 from modelship_gateway.registry_cache import RegistryCache, limit_mlflow_http, mlflow_client_factory
 from modelship_gateway.routes import health, models, predictions
@@ -81,6 +89,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInput, bad_input)
     app.add_exception_handler(UpstreamError, upstream)
     app.add_exception_handler(StoreUnavailable, store_down)
+    app.add_exception_handler(DiscoveryUnavailable, store_down)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(Exception, unexpected)
 
@@ -105,7 +114,10 @@ class UploadLimit:
         await self.app(scope, receive, send)
 
 
-def build_lifespan(settings: GatewaySettings) -> Any:
+def build_lifespan(settings: GatewaySettings, metrics: GatewayMetrics) -> Any:
+    def model_latency(model: str, seconds: float) -> None:
+        metrics.observe_upstream(model, "ok", seconds)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         await asyncio.to_thread(migrate, settings.database_url)
@@ -119,14 +131,12 @@ def build_lifespan(settings: GatewaySettings) -> Any:
         )
         await registry.open()  # imports MLflow now, not inside the first lookup's deadline
         try:
-            async with httpx.AsyncClient(timeout=settings.request_timeout_s) as http:
+            async with (
+                httpx.AsyncClient(timeout=settings.request_timeout_s) as http,
+                open_discovery(settings) as discovery,
+            ):
                 client = make_client(settings.protocol, http)
-                inventory = ModelInventory(
-                    build_discovery(settings.model_servers, settings.discovery_dir),
-                    client,
-                    registry,
-                    probe_timeout_s=settings.probe_timeout_s,
-                )
+                inventory = ModelInventory(discovery, client, registry, probe_timeout_s=settings.probe_timeout_s)
                 async with open_image_pipeline(
                     engine=engine,
                     inventory=inventory,
@@ -134,10 +144,17 @@ def build_lifespan(settings: GatewaySettings) -> Any:
                     registry=registry,
                     max_upload_bytes=settings.max_upload_bytes,
                     settings=settings,
+                    on_model_latency=model_latency,
                 ) as images:
                     store = images.prediction_store
                     service = PredictionService(
-                        inventory, client, registry, store, max_image_bytes=settings.max_upload_bytes, source="api"
+                        inventory,
+                        client,
+                        registry,
+                        store,
+                        max_image_bytes=settings.max_upload_bytes,
+                        source="api",
+                        on_upstream=metrics.observe_upstream,
                     )
                     yield {"components": Components(settings, store, inventory, service), "images": images}
         finally:
@@ -149,15 +166,19 @@ def build_lifespan(settings: GatewaySettings) -> Any:
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """Build the gateway application; the database, HTTP client and registry cache are created on startup."""
     settings = settings or get_settings()
+    metrics = GatewayMetrics()
     app = FastAPI(
         title="modelship gateway",
         summary="REST API in front of the modelship model servers; stores every prediction.",
         version=__version__,
-        lifespan=build_lifespan(settings),
+        lifespan=build_lifespan(settings, metrics),
     )
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
-    for router in (models.router, predictions.router, health.router):
+    # Added last, so it is the outermost: it also times the 413 answers of UploadLimit.
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    for router in (models.router, predictions.router, health.router, metrics_router):
         app.include_router(router)
     app.include_router(routes_images.router)
     app.include_router(dashboard.router)

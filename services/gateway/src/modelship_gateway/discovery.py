@@ -1,30 +1,40 @@
 """Where the model servers are: a small interface with one implementation per source.
 
 Discovery runs on every request, so a model server that starts (or stops) shows up without restarting the
-gateway. Today's sources are the ``MODELSHIP_MODEL_SERVERS`` map and the demo launcher's endpoint files; a
-Kubernetes source (InferenceService custom resources, ``status.url``) implements the same
-:class:`Discovery` protocol.
+gateway. The sources: the ``MODELSHIP_MODEL_SERVERS`` map, the demo launcher's endpoint files, and the
+Kubernetes InferenceServices (:mod:`modelship_gateway.kube_discovery`, kept in memory by a watch).
+:func:`open_discovery` builds what the settings ask for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from modelship_gateway.discovery_settings import DiscoverySettings
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One served model: its name on the model server and the server's base URL."""
+    """One served model: its name on the model server and the server's base URL.
+
+    ``ready`` is what the source itself knows (an InferenceService's Ready condition), None when it knows
+    nothing; ``message`` says why it is not ready.
+    """
 
     name: str
     url: str
+    ready: bool | None = None
+    message: str | None = None
 
 
 class Discovery(Protocol):
@@ -33,15 +43,16 @@ class Discovery(Protocol):
     async def endpoints(self) -> list[Endpoint]: ...
 
 
-def _endpoint(name: str, url: str) -> Endpoint:
-    return Endpoint(name=name, url=url.rstrip("/"))
+def endpoint(name: str, url: str, *, ready: bool | None = None, message: str | None = None) -> Endpoint:
+    """An :class:`Endpoint` with the URL's trailing slash removed."""
+    return Endpoint(name=name, url=url.rstrip("/"), ready=ready, message=message)
 
 
 class StaticDiscovery:
     """A fixed name -> base URL map (``MODELSHIP_MODEL_SERVERS``)."""
 
     def __init__(self, servers: Mapping[str, str]) -> None:
-        self._endpoints = [_endpoint(name, url) for name, url in servers.items()]
+        self._endpoints = [endpoint(name, url) for name, url in servers.items()]
 
     async def endpoints(self) -> list[Endpoint]:
         return list(self._endpoints)
@@ -61,7 +72,7 @@ def read_endpoint_file(path: Path) -> Endpoint | None:
     if not isinstance(name, str):
         log.warning("ignoring endpoint file %s: name must be a string", path)
         return None
-    return _endpoint(name, doc["url"])
+    return endpoint(name, doc["url"])
 
 
 class DirectoryDiscovery:
@@ -89,15 +100,44 @@ class CombinedDiscovery:
         self.sources = list(sources)
 
     async def endpoints(self) -> list[Endpoint]:
+        # One after the other: at most one source (the files) does I/O, the others answer from memory.
         found: dict[str, Endpoint] = {}
-        for batch in await asyncio.gather(*(source.endpoints() for source in self.sources)):
-            found.update((ep.name, ep) for ep in batch)
+        for source in self.sources:
+            found.update((ep.name, ep) for ep in await source.endpoints())
         return sorted(found.values(), key=lambda ep: ep.name)
 
 
 def build_discovery(model_servers: Mapping[str, str], discovery_dir: Path | None) -> Discovery:
-    """The discovery the settings ask for: the static map, then (overriding it) the endpoint files."""
+    """The static map, then (overriding it) the endpoint files."""
     sources: list[Discovery] = [StaticDiscovery(model_servers)]
     if discovery_dir is not None:
         sources.append(DirectoryDiscovery(discovery_dir.expanduser()))
     return CombinedDiscovery(sources)
+
+
+@contextlib.asynccontextmanager
+async def open_discovery(settings: DiscoverySettings) -> AsyncIterator[Discovery]:
+    """The discovery ``settings`` ask for, for one lifespan: the static map, then the endpoint files (files, or
+    kubernetes with a discovery_dir), then the InferenceServices (kubernetes; their watch runs until exit)."""
+    source = settings.discovery_source()
+    sources: list[Discovery] = [StaticDiscovery(settings.model_servers)]
+    if source in ("files", "kubernetes") and settings.discovery_dir is not None:
+        sources.append(DirectoryDiscovery(settings.discovery_dir.expanduser()))
+    if source != "kubernetes":
+        yield CombinedDiscovery(sources)
+        return
+    from modelship_gateway.kube_discovery import KubernetesDiscovery, api_client, pod_namespace
+
+    namespace = settings.kubernetes_namespace or pod_namespace() or "default"
+    kube = KubernetesDiscovery(
+        await api_client(settings.kubeconfig),
+        namespace,
+        watch_s=settings.kubernetes_watch_s,
+        sync_timeout_s=settings.kubernetes_sync_timeout_s,
+    )
+    log.info("discovering the InferenceServices of namespace %s", namespace)
+    try:
+        await kube.start()
+        yield CombinedDiscovery([*sources, kube])
+    finally:
+        await kube.close()

@@ -30,3 +30,7 @@ class UpstreamError(RuntimeError):
 
 class StoreUnavailable(RuntimeError):
     """The predictions store could not be written or read (503)."""
+
+
+class DiscoveryUnavailable(RuntimeError):
+    """The served models cannot be listed right now, e.g. the Kubernetes API server never answered (503)."""

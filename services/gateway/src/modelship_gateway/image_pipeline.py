@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -157,9 +157,11 @@ async def open_image_pipeline(
     registry: RegistryCache,
     max_upload_bytes: int,
     settings: Any = None,
+    on_model_latency: Callable[[str, float], None] | None = None,
 ) -> AsyncIterator[ImagePipeline]:
     """Build the pipeline for one gateway lifespan. ``settings``: the gateway's settings when they include the
-    :class:`ImagePipelineSettings` fields, else they are read from ``MODELSHIP_*``."""
+    :class:`ImagePipelineSettings` fields, else they are read from ``MODELSHIP_*``. ``on_model_latency``: told
+    ``(model, seconds)`` of every successful model-server call of the in-process fan-out."""
     if not isinstance(settings, ImagePipelineSettings):
         settings = ImagePipelineSettings()
     objects = await asyncio.to_thread(make_object_store, settings)
@@ -191,6 +193,7 @@ async def open_image_pipeline(
             registry=registry,
             max_image_bytes=max_upload_bytes,
             model_batch_size=settings.fanout_model_batch,
+            on_model_latency=on_model_latency,
         )
         local = InProcessFanout(fanout, batch=settings.fanout_local_batch)
         log.info("no Kafka configured: uploaded images are scored in-process")

@@ -39,7 +39,13 @@ from modelship_common.events import event_row, record_event
 from modelship_common.schemas import TASK_IMAGE, digits
 from modelship_common.storage import ObjectNotFound, ObjectStore, StorageError
 from modelship_gateway.discovery import Endpoint
-from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable, UpstreamError
+from modelship_gateway.errors import (
+    DiscoveryUnavailable,
+    InvalidImage,
+    PayloadTooLarge,
+    StoreUnavailable,
+    UpstreamError,
+)
 from modelship_gateway.group_commit import GroupCommit
 from modelship_gateway.inventory import ModelInventory
 from modelship_gateway.model_servers import (
@@ -219,11 +225,14 @@ class ImageModels:
         async with self._lock:
             if time.monotonic() < self._expires:
                 return self._cached
-            summaries = await self.inventory.list_models()
+            try:
+                summaries = await self.inventory.list_models()
+            except DiscoveryUnavailable as exc:
+                raise TransientFailure(str(exc)) from exc
             found = [
                 ModelTarget(Endpoint(s.name, s.url), s.version)
                 for s in summaries
-                if s.ready and (s.name in self.names if self.names else s.task == TASK_IMAGE)
+                if s.server_ready and (s.name in self.names if self.names else s.task == TASK_IMAGE)
             ]
             self._cached = found
             self._expires = time.monotonic() + (self.ttl_s if found else min(self.ttl_s, 1.0))

@@ -1,5 +1,11 @@
 """The served models right now: discovery, each model server's own word on version and readiness, and the
-registry's metadata (task, classes, test metrics) for that version."""
+registry's metadata (task, classes, test metrics) for that version.
+
+A model is listed ready when its model server says so and its discovery source does not say otherwise (an
+InferenceService whose Ready condition is False, e.g. mid-rollout or after a failed rollout, is listed not
+ready, with the condition's reason as the error). Routing (:meth:`ModelInventory.find`) and the image fan-out
+follow the model server alone: a server that answers keeps answering during a rollout.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ class ModelSummary:
     classes: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    #: What the model server alone says (``ready`` also weighs the discovery source's readiness).
+    server_ready: bool = False
 
 
 class ModelInventory:
@@ -47,15 +55,17 @@ class ModelInventory:
     async def _summary(self, endpoint: Endpoint) -> ModelSummary:
         status: ServerStatus = await self.client.status(endpoint, self.probe_timeout_s)
         info = await self.registry.get(endpoint.name, status.version)
+        vetoed = endpoint.ready is False
         return ModelSummary(
             name=endpoint.name,
             url=endpoint.url,
-            ready=status.ready,
+            ready=status.ready and not vetoed,
             version=status.version,
             task=(info.task if info else None) or status.task,
             classes=list(info.classes) if info else [],
             metrics=dict(info.metrics) if info else {},
-            error=status.error,
+            error="; ".join(e for e in (endpoint.message if vetoed else None, status.error) if e) or None,
+            server_ready=status.ready,
         )
 
     async def list_models(self) -> list[ModelSummary]:

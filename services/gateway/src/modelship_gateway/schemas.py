@@ -19,7 +19,10 @@ class ModelOut(BaseModel):
     version: str | None = Field(description="Registered model version the server runs; null if it did not say.")
     task: str | None = Field(description="tabular or image.")
     url: str = Field(description="Base URL of the model server.")
-    ready: bool = Field(description="Whether the model server reports the model ready.")
+    ready: bool = Field(
+        description="Whether the model is ready: its model server reports it ready and, with Kubernetes discovery, "
+        "its InferenceService's Ready condition is not False."
+    )
     classes: list[str] = Field(description="Class names; class id i is position i (empty when MLflow is down).")
     metrics: dict[str, float] = Field(description="Test/train metrics from the registry (empty when MLflow is down).")
 

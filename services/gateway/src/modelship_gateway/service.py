@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from modelship_common.errors import InvalidInput
 from modelship_common.registry import ModelVersionInfo
 from modelship_common.schemas import digits, penguins
 from modelship_gateway.discovery import Endpoint
-from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable
+from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable, UpstreamError
 from modelship_gateway.inventory import ModelInventory
 from modelship_gateway.model_servers import ModelServerClient, Scores
 from modelship_gateway.registry_cache import RegistryCache
@@ -29,6 +29,9 @@ from modelship_gateway.store import PredictionRecord, PredictionStore
 
 MAX_REQUEST_ID_LENGTH = 64
 UNKNOWN_VERSION = "unknown"
+
+#: ``(model, outcome, seconds)`` of one model-server call; outcome is ``ok``, ``rejected`` (4xx) or ``error``.
+UpstreamObserver = Callable[[str, str, float], None]
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class PredictionService:
         *,
         max_image_bytes: int,
         source: str = "api",
+        on_upstream: UpstreamObserver | None = None,
     ) -> None:
         self.inventory = inventory
         self.client = client
@@ -103,6 +107,26 @@ class PredictionService:
         self.store = store
         self.max_image_bytes = max_image_bytes
         self.source = source
+        self.on_upstream = on_upstream
+
+    async def _call(self, endpoint: Endpoint, call: Awaitable[Scores]) -> tuple[Scores, float]:
+        """Await one model-server call; its scores and latency in ms (reported to ``on_upstream``)."""
+        started = time.perf_counter()
+        try:
+            scores = await call
+        except UpstreamError as exc:
+            if self.on_upstream is not None:
+                outcome = "rejected" if 400 <= exc.status_code < 500 else "error"
+                self.on_upstream(endpoint.name, outcome, time.perf_counter() - started)
+            raise
+        except Exception:
+            if self.on_upstream is not None:
+                self.on_upstream(endpoint.name, "error", time.perf_counter() - started)
+            raise
+        seconds = time.perf_counter() - started
+        if self.on_upstream is not None:
+            self.on_upstream(endpoint.name, "ok", seconds)
+        return scores, seconds * 1000.0
 
     async def predict_rows(self, name: str, rows: Any, *, request_id: str | None = None) -> PredictionResult:
         """Score penguins rows (dicts of raw columns, raw lists, or 9-value encoded lists) with model ``name``."""
@@ -111,9 +135,7 @@ class PredictionService:
         if not isinstance(rows, list):
             raise InvalidInput("instances must be a list of rows")
         matrix = penguins.encode_rows(rows)
-        started = time.perf_counter()
-        scores = await self.client.infer_matrix(endpoint, matrix, request_id)
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        scores, latency_ms = await self._call(endpoint, self.client.infer_matrix(endpoint, matrix, request_id))
         return await self._finish(endpoint, request_id, scores, latency_ms, {"instances": rows}, penguins.CLASSES)
 
     async def predict_image(
@@ -134,9 +156,7 @@ class PredictionService:
             await asyncio.to_thread(digits.decode_image, data, self.max_image_bytes)
         except InvalidInput as exc:
             raise InvalidImage(str(exc)) from exc
-        started = time.perf_counter()
-        scores = await self.client.infer_image(endpoint, data, request_id)
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        scores, latency_ms = await self._call(endpoint, self.client.infer_image(endpoint, data, request_id))
         described = {
             "filename": filename,
             "content_type": content_type,

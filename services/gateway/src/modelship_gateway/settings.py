@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from modelship_common.settings import BaseServiceSettings
+from modelship_gateway.discovery_settings import DiscoverySettings
 from modelship_gateway.image_settings import ImagePipelineSettings
 
 MIB = 1024 * 1024
@@ -20,10 +21,12 @@ def default_database_url() -> str:
     return f"sqlite:///{cache / 'demo' / 'predictions.db'}"
 
 
-class GatewaySettings(BaseServiceSettings, ImagePipelineSettings):
+class GatewaySettings(BaseServiceSettings, ImagePipelineSettings, DiscoverySettings):
     """Everything the gateway can be told. Each field is ``MODELSHIP_<FIELD NAME>`` in the environment.
 
-    The image pipeline's fields (object store, Kafka, fan-out) come from :class:`ImagePipelineSettings`.
+    The image pipeline's fields (object store, Kafka, fan-out) come from :class:`ImagePipelineSettings`, the
+    discovery's (``discovery``, ``model_servers``, ``discovery_dir``, ``kubernetes_*``) from
+    :class:`DiscoverySettings`.
     """
 
     database_url: str = Field(
@@ -31,19 +34,6 @@ class GatewaySettings(BaseServiceSettings, ImagePipelineSettings):
         description="SQLAlchemy URL of the predictions store (SQLite file for the demo, PostgreSQL in clusters).",
     )
     """SQLAlchemy URL of the predictions store (SQLite file for the demo, PostgreSQL in clusters)."""
-
-    model_servers: dict[str, str] = Field(
-        default_factory=dict,
-        description='Statically known model servers as JSON: {"<served model name>": "http://host:port"}.',
-    )
-    """Statically known model servers as JSON: ``{"<served model name>": "http://host:port"}``."""
-
-    discovery_dir: Path | None = Field(
-        default=None,
-        description='Directory of <name>.json endpoint files ({"name": ..., "url": ...}) read on every '
-        "request, so a newly started model server appears without restarting the gateway.",
-    )
-    """Directory of ``<name>.json`` endpoint files read on every request (written by the demo launcher)."""
 
     host: str = Field(default="0.0.0.0", description="Interface the HTTP server binds to.")
     """Interface the HTTP server binds to."""

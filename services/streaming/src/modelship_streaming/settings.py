@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -10,14 +9,16 @@ from pydantic import Field
 from modelship_common.kafka import KafkaSettings
 from modelship_common.settings import BaseServiceSettings
 from modelship_common.storage import StorageSettings
+from modelship_gateway.discovery_settings import DiscoverySettings
 from modelship_gateway.settings import MIB, default_database_url
 
 
-class StreamingSettings(BaseServiceSettings, StorageSettings, KafkaSettings):
+class StreamingSettings(BaseServiceSettings, StorageSettings, KafkaSettings, DiscoverySettings):
     """Everything the worker can be told. Each field is ``MODELSHIP_<FIELD NAME>`` in the environment.
 
     Kafka (``kafka_*``) and object storage (``object_store``, ``s3_*``, ``image_dir``) fields are shared with the
-    gateway, so one set of environment variables configures both.
+    gateway, so one set of environment variables configures both; so are the discovery fields (``discovery``,
+    ``model_servers``, ``discovery_dir``, ``kubernetes_*``: :class:`DiscoverySettings`).
     """
 
     database_url: str = Field(
@@ -50,19 +51,6 @@ class StreamingSettings(BaseServiceSettings, StorageSettings, KafkaSettings):
         default=5 * MIB, gt=0, description="Largest image the worker decodes; larger ones go to the dead-letter topic."
     )
     """Largest image the worker decodes; larger ones go to the dead-letter topic."""
-
-    model_servers: dict[str, str] = Field(
-        default_factory=dict,
-        description='Statically known model servers as JSON: {"<served model name>": "http://host:port"} '
-        "(the gateway's discovery).",
-    )
-    """Statically known model servers as JSON: ``{"<served model name>": "http://host:port"}``."""
-
-    discovery_dir: Path | None = Field(
-        default=None,
-        description='Directory of <name>.json endpoint files ({"name": ..., "url": ...}), as the gateway reads.',
-    )
-    """Directory of ``<name>.json`` endpoint files, as the gateway reads."""
 
     image_models: list[str] = Field(
         default_factory=list,

@@ -26,7 +26,7 @@ from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput
 from modelship_common.kafka import AsyncProducer, KafkaUnavailable, ensure_topics
 from modelship_common.storage import make_object_store
-from modelship_gateway.discovery import build_discovery
+from modelship_gateway.discovery import open_discovery
 from modelship_gateway.image_pipeline import KafkaPublisher
 from modelship_gateway.images import ImageFanout, ImageModels, TransientFailure, UploadedImage
 from modelship_gateway.inventory import ModelInventory
@@ -299,10 +299,13 @@ async def build_worker(
     producer = AsyncProducer(settings.client_config(), timeout_s=settings.kafka_timeout_s)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     try:
-        async with httpx.AsyncClient(timeout=settings.request_timeout_s, limits=limits) as http:
+        async with (
+            httpx.AsyncClient(timeout=settings.request_timeout_s, limits=limits) as http,
+            open_discovery(settings) as discovery,
+        ):
             client = make_client(settings.protocol, http)
             inventory = ModelInventory(
-                build_discovery(settings.model_servers, settings.discovery_dir),
+                discovery,
                 client,
                 registry,
                 probe_timeout_s=settings.probe_timeout_s,

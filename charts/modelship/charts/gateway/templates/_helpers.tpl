@@ -122,3 +122,21 @@ credentials come from the MinIO Secret (secretKeyRef, never a literal). */}}
   value: /tmp/images
 {{- end }}
 {{- end }}
+
+{{/* Discovery environment: MODELSHIP_DISCOVERY (kubernetes: the release namespace's InferenceServices; files: the
+mounted endpoint files) and the endpoint-files directory when the ConfigMap is mounted. */}}
+{{- define "gateway.discoveryEnv" -}}
+{{- if and (eq .Values.discovery.source "files") (not .Values.discovery.enabled) }}
+{{- fail "gateway: discovery.source=files reads the endpoint-files ConfigMap: set discovery.enabled=true (or discovery.source=kubernetes)" }}
+{{- end -}}
+- name: MODELSHIP_DISCOVERY
+  value: {{ .Values.discovery.source | quote }}
+{{- if eq .Values.discovery.source "kubernetes" }}
+- name: MODELSHIP_KUBERNETES_NAMESPACE
+  value: {{ .Release.Namespace | quote }}
+{{- end }}
+{{- if .Values.discovery.enabled }}
+- name: MODELSHIP_DISCOVERY_DIR
+  value: {{ .Values.discovery.mountPath | quote }}
+{{- end }}
+{{- end }}

@@ -110,3 +110,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
       name: {{ $secret }}
       key: {{ .Values.objectStore.secretKeyKey }}
 {{- end }}
+
+{{/* Discovery environment: MODELSHIP_DISCOVERY (kubernetes: the release namespace's InferenceServices; files: the
+mounted endpoint files) and the endpoint-files directory when the ConfigMap is mounted. */}}
+{{- define "streaming.discoveryEnv" -}}
+{{- if and (eq .Values.discovery.source "files") (not .Values.discovery.enabled) }}
+{{- fail "streaming: discovery.source=files reads the endpoint-files ConfigMap: set discovery.enabled=true (or discovery.source=kubernetes)" }}
+{{- end -}}
+- name: MODELSHIP_DISCOVERY
+  value: {{ .Values.discovery.source | quote }}
+{{- if eq .Values.discovery.source "kubernetes" }}
+- name: MODELSHIP_KUBERNETES_NAMESPACE
+  value: {{ .Release.Namespace | quote }}
+{{- end }}
+{{- if .Values.discovery.enabled }}
+- name: MODELSHIP_DISCOVERY_DIR
+  value: {{ .Values.discovery.mountPath | quote }}
+{{- end }}
+{{- end }}
