@@ -92,6 +92,27 @@ mc_binary() {
   echo "$dir/mc"
 }
 
+# prometheus_binaries: prometheus + promtool v3.5.0 from the wrapper module hack/prometheus-build (its go.mod copies
+# upstream's replace/exclude lines, which `go install` refuses); rebuilt when that module changes.
+PROMETHEUS_VERSION=3.5.0
+prometheus_binaries() {
+  local mod=$root/hack/prometheus-build key dir
+  key="$PROMETHEUS_VERSION-$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-12)"
+  dir=$MODELSHIP_CACHE/tools/prometheus/$key
+  if [ ! -f "$dir/.complete" ]; then
+    source "$root/scripts/k8s/lib.sh"
+    go_env
+    rm -rf "$MODELSHIP_CACHE/tools/prometheus"
+    mkdir -p "$dir"
+    local v=github.com/prometheus/common/version
+    timed "prometheus $PROMETHEUS_VERSION" bash -c "cd '$mod' && ${NICE[*]} go build -mod=readonly -trimpath \
+      -ldflags '-s -w -X $v.Version=$PROMETHEUS_VERSION -X $v.Branch=HEAD -X $v.Revision=v0.305.0' -o '$dir/' \
+      github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool" >&2
+    touch "$dir/.complete"
+  fi
+  echo "$dir"
+}
+
 # context NAME: a build context for stand-in NAME: its docker/local dir plus what it copies from the machine.
 context() {
   local name=$1 ctx=$MODELSHIP_CACHE/images/context/$1
@@ -107,6 +128,10 @@ context() {
       "$root/scripts/services/minio.sh" install >&2
       mkdir -p "$ctx/bin" && cp -L "$MODELSHIP_CACHE/bin/minio" "$ctx/bin/minio" ;;
     mc) mkdir -p "$ctx/bin" && cp -L "$(mc_binary)" "$ctx/bin/mc" ;;
+    prometheus)
+      local prom
+      prom=$(prometheus_binaries)
+      mkdir -p "$ctx/bin" && cp "$prom/prometheus" "$prom/promtool" "$ctx/bin/" ;;
   esac
   echo "$ctx"
 }

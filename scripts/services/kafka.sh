@@ -27,6 +27,8 @@ source "$here/lib.sh"
 VERSION=${MODELSHIP_KAFKA_VERSION:-3.9.1}
 SLF4J_VERSION=1.7.36
 DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
+# What the install holds; a change re-resolves it. r2: kafka-tools too (kafka-topics.sh & co. in the image).
+INSTALL_REV="kafka_2.13 kafka-tools slf4j-reload4j r2"
 HOME_DIR="$MODELSHIP_CACHE/kafka/$VERSION"
 LIBS="$HOME_DIR/libs"
 PORT=${MODELSHIP_KAFKA_PORT:-9092}
@@ -42,7 +44,7 @@ need_java() {
 }
 
 install() {
-  if [ -f "$HOME_DIR/.complete" ]; then
+  if [ "$(cat "$HOME_DIR/.complete" 2>/dev/null)" = "$INSTALL_REV" ]; then
     log "kafka $VERSION is installed in $LIBS"
     return 0
   fi
@@ -60,6 +62,7 @@ install() {
   <packaging>pom</packaging>
   <dependencies>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$VERSION</version></dependency>
     <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>$SLF4J_VERSION</version></dependency>
   </dependencies>
 </project>
@@ -68,7 +71,7 @@ POM
   mvn -B -q -Dstyle.color=never -f "$tmp/pom.xml" "$DEP_PLUGIN:copy-dependencies" \
     -DoutputDirectory="$tmp/libs" -DincludeScope=runtime
   ls "$tmp/libs"/kafka_2.13-"$VERSION".jar >/dev/null || die "Maven did not produce kafka_2.13-$VERSION.jar"
-  touch "$tmp/.complete"
+  echo "$INSTALL_REV" >"$tmp/.complete"
   rm -rf "$HOME_DIR"
   mv "$tmp" "$HOME_DIR"
   log "kafka $VERSION installed in $LIBS ($(ls "$LIBS" | wc -l) jars) in $(( $(now_s) - t0 ))s"

@@ -213,6 +213,39 @@ def test_alias_move_rolls_out(cluster: Cluster, release: dict[str, float], trigg
         assert any(h.get("version") == current.version for h in isvc["status"].get("history", [])), isvc["status"]
 
 
+def test_model_registered_after_install_is_served_without_upgrade(cluster: Cluster, release: dict[str, float]) -> None:
+    """A model registered after install gets an InferenceService from the operator, and the gateway lists it."""
+    name = "penguins-late"
+    with (
+        cluster.port_forward("svc/modelship-mlflow", 5000) as mlflow_url,
+        cluster.port_forward("svc/modelship-gateway", 8000) as gw,
+        httpx.Client(base_url=gw, timeout=30) as http,
+    ):
+        penguins = _mlflow(cluster, mlflow_url, "get_registered_model", name="penguins")
+        champion = _mlflow(cluster, mlflow_url, "get_model_version_by_alias", name="penguins", alias="champion")
+        _mlflow(cluster, mlflow_url, "create_registered_model", name=name, tags=dict(penguins.tags))
+        version = _mlflow(cluster, mlflow_url, "create_model_version", name=name, source=champion.source,
+                          run_id=champion.run_id)
+        wait_for("the version READY", lambda: _mlflow(cluster, mlflow_url, "get_model_version", name=name,
+                                                     version=version.version).status == "READY", timeout=60)
+        t0 = time.monotonic()
+        _mlflow(cluster, mlflow_url, "set_registered_model_alias", name=name, alias="champion",
+                version=version.version)
+
+        def listed_ready() -> dict[str, Any] | None:
+            models = {m["name"]: m for m in http.get("/api/models").json()}
+            return models[name] if name in models and models[name]["ready"] else None
+
+        model = wait_for(f"{name} listed ready by the gateway", listed_ready, timeout=300, interval=1)
+        report(f"{name}: registered after install -> listed ready by the gateway (s)", round(time.monotonic() - t0, 1))
+        assert model["version"] == version.version, model
+        r = http.post(f"/api/models/{name}/predict", json={"instances": [GENTOO]})
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"][0]["class_name"] == "Gentoo", r.text
+    isvc = cluster.json("get", "inferenceservices.modelship.io", name)
+    assert _ready(isvc) and isvc["status"]["modelVersion"] == version.version, isvc["status"]
+
+
 def test_helm_test_passes(cluster: Cluster, release: dict[str, float]) -> None:
     out = cluster.helm("test", cluster.release, "--logs", "--timeout", "10m", timeout=700).stdout
     report("helm test", [line for line in out.splitlines() if line.startswith(("TEST SUITE", "Phase"))])

@@ -7,6 +7,8 @@ the Alembic migrations in ``modelship_common/migrations``; :func:`migrate` bring
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,10 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -135,10 +140,25 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
-def migrate(url: str) -> None:
-    """Upgrade the database at ``url`` to the newest schema (idempotent)."""
+def migrate(url: str, wait_seconds: float = 0.0) -> None:
+    """Upgrade the database at ``url`` to the newest schema (idempotent).
+
+    A database that refuses connections (a PostgreSQL pod still starting next to the gateway's) is retried for
+    up to ``wait_seconds``, then the last error is raised. Any other error is raised at once.
+    """
     from alembic import command
 
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.5
+    while True:
+        try:
+            command.upgrade(alembic_config(url), "head")
+            return
+        except OperationalError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database not reachable yet (%s); retrying in %.1fs", str(exc.orig).strip(), delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -120,7 +120,7 @@ def build_lifespan(settings: GatewaySettings, metrics: GatewayMetrics) -> Any:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        await asyncio.to_thread(migrate, settings.database_url)
+        await asyncio.to_thread(migrate, settings.database_url, settings.database_wait_s)
         engine = make_engine(settings.database_url)
         limit_mlflow_http(settings.registry_timeout_s)
         registry = RegistryCache(

@@ -26,6 +26,8 @@ class StreamingSettings(BaseServiceSettings, StorageSettings, KafkaSettings, Dis
         description="SQLAlchemy URL of the predictions store (the gateway's database).",
     )
     """SQLAlchemy URL of the predictions store (the gateway's database)."""
+    database_wait_s: float = 60.0
+    """Seconds to keep retrying a database that refuses connections at start-up (a PostgreSQL still starting)."""
 
     consumer_group: str = Field(
         default="modelship-streaming", description="Kafka consumer group of the workers (they share the partitions)."

@@ -282,7 +282,7 @@ async def build_worker(
 
     if not settings.kafka_enabled():
         raise KafkaUnavailable("the streaming worker needs Kafka: set MODELSHIP_KAFKA_BOOTSTRAP_SERVERS")
-    await asyncio.to_thread(migrate, settings.database_url)
+    await asyncio.to_thread(migrate, settings.database_url, settings.database_wait_s)
     if settings.create_topics:
         await asyncio.to_thread(
             ensure_topics, settings.client_config(), settings.topic_specs(), timeout_s=settings.kafka_timeout_s
