@@ -257,6 +257,20 @@ load() {
     echo "$id" >"$marker"
     log "imported $img in $(( $(now_s) - t0 ))s"
   done
+  prune_stale
+}
+
+# prune_stale: the CRI keeps a `sha256:<image id>` reference of every image it has seen; one whose image is no
+# longer under any name (an older build of a re-imported tag) would keep all its layers on disk forever.
+prune_stale() {
+  local listing ref digest
+  listing=$(ctr_ images ls 2>/dev/null | awk 'NR > 1 {print $1, $3}')
+  while read -r ref digest; do
+    case $ref in sha256:*) ;; *) continue ;; esac
+    if ! awk -v d="$digest" '$1 !~ /^sha256:/ && $2 == d {found = 1} END {exit !found}' <<<"$listing"; then
+      ctr_ images rm "$ref" >/dev/null 2>&1 && log "removed stale image $ref"
+    fi
+  done <<<"$listing"
 }
 
 # ref_of IMAGE: the name containerd gives a Docker image reference (docker.io/library/... for short names).
@@ -537,13 +551,18 @@ lock() {
   flock -w "$TIMEOUT" 9 || die "another node.sh holds $state/.node.lock"
 }
 
-case $cmd in
-  up) lock; up ;;
-  down) lock; down ;;
-  env) [ -f "$state/env" ] || die "no node in $state: run '$0 up' first"; cat "$state/env" ;;
-  status) status ;;
-  load) [ ${#args[@]} -gt 0 ] || die "load needs image names"; load "${args[@]}" ;;
-  recycle) storage ;;
-  -h | --help | help) usage ;;
-  *) usage >&2; exit 2 ;;
-esac
+# Everything above only defines functions: the whole file is parsed before anything runs (editing the script while
+# it runs cannot change what a running node.sh does).
+main() {
+  case $cmd in
+    up) lock; up ;;
+    down) lock; down ;;
+    env) [ -f "$state/env" ] || die "no node in $state: run '$0 up' first"; cat "$state/env" ;;
+    status) status ;;
+    load) [ ${#args[@]} -gt 0 ] || die "load needs image names"; load "${args[@]}" ;;
+    recycle) storage ;;
+    -h | --help | help) usage ;;
+    *) usage >&2; exit 2 ;;
+  esac
+}
+main

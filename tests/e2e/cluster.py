@@ -34,8 +34,14 @@ class ClusterError(RuntimeError):
     """A kubectl/helm command failed; the message holds the command and its output."""
 
 
-def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 600, check: bool = True,
-        input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    check: bool = True,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a command with a deadline; on failure raise with its output (last 4000 characters)."""
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, input=input)
@@ -81,8 +87,9 @@ class Cluster:
     port_forwards: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def kubectl(self, *args: str, timeout: float = 300, check: bool = True, input: str | None = None) -> str:
-        return run([self.tool("kubectl"), "-n", self.namespace, *args], env=self.env, timeout=timeout,
-                   check=check, input=input).stdout
+        return run(
+            [self.tool("kubectl"), "-n", self.namespace, *args], env=self.env, timeout=timeout, check=check, input=input
+        ).stdout
 
     def json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json"))
@@ -96,9 +103,18 @@ class Cluster:
 
     def psql(self, sql: str, database: str = "modelship") -> list[list[str]]:
         """Run SQL in the release's PostgreSQL pod (as a user would with kubectl exec); rows as lists of text."""
-        out = self.kubectl("exec", f"{self.release}-postgresql-0", "-c", "postgresql", "--", "sh", "-c",
-                           f'psql -X -q -A -t -F "|" -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d {database}',
-                           input=sql, timeout=60)
+        out = self.kubectl(
+            "exec",
+            f"{self.release}-postgresql-0",
+            "-c",
+            "postgresql",
+            "--",
+            "sh",
+            "-c",
+            f'psql -X -q -A -t -F "|" -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d {database}',
+            input=sql,
+            timeout=60,
+        )
         return [line.split("|") for line in out.splitlines() if line]
 
     @contextlib.contextmanager
@@ -106,11 +122,22 @@ class Cluster:
         """``kubectl port-forward TARGET LOCAL:REMOTE`` for the duration; yields ``http://127.0.0.1:LOCAL``."""
         port = free_port()
         proc = subprocess.Popen(
-            [self.tool("kubectl"), "-n", self.namespace, "port-forward", target, f"{port}:{remote_port}",
-             "--address", "127.0.0.1"],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [
+                self.tool("kubectl"),
+                "-n",
+                self.namespace,
+                "port-forward",
+                target,
+                f"{port}:{remote_port}",
+                "--address",
+                "127.0.0.1",
+            ],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         try:
+
             def listening() -> bool:
                 if proc.poll() is not None:
                     out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""

@@ -37,8 +37,12 @@ def cluster() -> Iterator[Cluster]:
             run(["kind", "load", "docker-image", "--name", kind_cluster, image], env=env, timeout=900)
         yield cl
         return
-    for tool, target in [("kubelet", "k8s-tools"), ("kube-proxy", "k8s-tools"), ("coredns", "k8s-tools"),
-                         ("helm", "k8s-tools")]:
+    for tool, target in [
+        ("kubelet", "k8s-tools"),
+        ("kube-proxy", "k8s-tools"),
+        ("coredns", "k8s-tools"),
+        ("helm", "k8s-tools"),
+    ]:
         _need(tool, target)
     if not shutil.which("dockerd") or not shutil.which("containerd"):
         pytest.fail("docker.io/containerd are missing: run `make images` (the e2e tests need them)", pytrace=False)
@@ -52,12 +56,14 @@ def cluster() -> Iterator[Cluster]:
     cl = Cluster(kind="local", env=env)
     yield cl
     if KEEP:
-        print(f"\nKEEP=1: the node and the release stay up. export KUBECONFIG={env['KUBECONFIG']}\n"
-              "  kubectl -n modelship port-forward svc/modelship-gateway 8000:8000      # gateway + dashboard\n"
-              "  kubectl -n modelship port-forward svc/modelship-mlflow 5000:5000       # MLflow\n"
-              "  kubectl -n modelship port-forward svc/modelship-prometheus 9090:9090   # Prometheus\n"
-              "  (Grafana is not in the e2e values; see docker/local/README.md)\n"
-              f"  stop it all: {node} down --name e2e")
+        print(
+            f"\nKEEP=1: the node and the release stay up. export KUBECONFIG={env['KUBECONFIG']}\n"
+            "  kubectl -n modelship port-forward svc/modelship-gateway 8000:8000      # gateway + dashboard\n"
+            "  kubectl -n modelship port-forward svc/modelship-mlflow 5000:5000       # MLflow\n"
+            "  kubectl -n modelship port-forward svc/modelship-prometheus 9090:9090   # Prometheus\n"
+            "  (Grafana is not in the e2e values; see docker/local/README.md)\n"
+            f"  stop it all: {node} down --name e2e"
+        )
     else:
         run([node, "down", "--name", "e2e"], timeout=300, check=False)
 
@@ -72,11 +78,23 @@ def release(cluster: Cluster) -> Iterator[dict[str, float]]:
         run([str(ROOT / "scripts/k8s/node.sh"), "recycle", "--name", "e2e"], env=cluster.env, timeout=120)
     t0 = time.monotonic()
     try:
-        cluster.helm("install", cluster.release, str(ROOT / "charts/modelship"), "--create-namespace",
-                     "-f", str(VALUES), "--wait", "--wait-for-jobs", "--timeout", "25m", timeout=1700)
+        cluster.helm(
+            "install",
+            cluster.release,
+            str(ROOT / "charts/modelship"),
+            "--create-namespace",
+            "-f",
+            str(VALUES),
+            "--wait",
+            "--wait-for-jobs",
+            "--timeout",
+            "25m",
+            timeout=1700,
+        )
     except ClusterError as exc:
-        diagnostics = cluster.kubectl("get", "pods,jobs,deploy,sts,inferenceservices.modelship.io", "-o", "wide",
-                                      check=False)
+        diagnostics = cluster.kubectl(
+            "get", "pods,jobs,deploy,sts,inferenceservices.modelship.io", "-o", "wide", check=False
+        )
         events = cluster.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False)[-6000:]
         pytest.fail(f"helm install failed: {exc}\n{diagnostics}\n{events}", pytrace=False)
     yield {"installed_at": time.monotonic(), "install_seconds": time.monotonic() - t0}

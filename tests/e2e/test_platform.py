@@ -24,8 +24,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 IMAGE_MODELS = ["digits-fast", "digits-balanced", "digits-accurate"]
 SERVED = ["penguins", *IMAGE_MODELS]
 # A Gentoo (bill 47.5 x 15.0 mm, flipper 218 mm, 5,400 g): every trained penguins model gets it right.
-GENTOO = {"island": "Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 15.0, "flipper_length_mm": 218,
-          "body_mass_g": 5400, "sex": "male"}
+GENTOO = {
+    "island": "Biscoe",
+    "bill_length_mm": 47.5,
+    "bill_depth_mm": 15.0,
+    "flipper_length_mm": 218,
+    "body_mass_g": 5400,
+    "sex": "male",
+}
 FIGURES: dict[str, Any] = {}
 
 
@@ -43,8 +49,16 @@ def test_workloads_available(cluster: Cluster, release: dict[str, float]) -> Non
     report("helm install --wait seconds", round(release["install_seconds"]))
     workloads = cluster.json("get", "deployments,statefulsets")["items"]
     names = sorted(w["metadata"]["name"] for w in workloads)
-    for expected in ["modelship-gateway", "modelship-mlflow", "modelship-operator", "modelship-streaming",
-                     "modelship-postgresql", "modelship-minio", "modelship-kafka", "modelship-prometheus"]:
+    for expected in [
+        "modelship-gateway",
+        "modelship-mlflow",
+        "modelship-operator",
+        "modelship-streaming",
+        "modelship-postgresql",
+        "modelship-minio",
+        "modelship-kafka",
+        "modelship-prometheus",
+    ]:
         assert expected in names, f"{expected} not installed: {names}"
     for w in workloads:
         want = w["spec"].get("replicas", 1)
@@ -117,8 +131,7 @@ def test_gateway_lists_and_predicts(cluster: Cluster, release: dict[str, float])
         assert body["predictions"][0]["class_name"] == "Gentoo", body
         report("penguins prediction through the gateway", body["predictions"][0])
     rows = cluster.psql(
-        "SELECT model_name, model_version, predicted_class FROM predictions WHERE request_id = "
-        f"'{body['request_id']}'"
+        f"SELECT model_name, model_version, predicted_class FROM predictions WHERE request_id = '{body['request_id']}'"
     )
     assert rows == [["penguins", body["version"], "Gentoo"]], rows
 
@@ -143,8 +156,7 @@ def test_upload_flows_through_kafka_to_every_image_model(cluster: Cluster, relea
 
         def three_rows() -> list[list[str]] | None:
             rows = cluster.psql(
-                "SELECT model_name, source FROM predictions WHERE request_id = "
-                f"'{image_id}' ORDER BY model_name"
+                f"SELECT model_name, source FROM predictions WHERE request_id = '{image_id}' ORDER BY model_name"
             )
             return rows if len(rows) >= 3 else None
 
@@ -157,11 +169,14 @@ def test_upload_flows_through_kafka_to_every_image_model(cluster: Cluster, relea
 
 def test_prometheus_scrapes_every_target(cluster: Cluster, release: dict[str, float]) -> None:
     with cluster.port_forward("svc/modelship-prometheus", 9090) as url, httpx.Client(base_url=url, timeout=30) as h:
+
         def all_up() -> list[dict[str, Any]] | None:
             targets = h.get("/api/v1/targets").json()["data"]["activeTargets"]
             pods = {t["labels"].get("pod", t["labels"].get("instance")) for t in targets}
-            if len(targets) >= 8 and all(t["health"] == "up" for t in targets) and any(
-                str(p).startswith("penguins") for p in pods
+            if (
+                len(targets) >= 8
+                and all(t["health"] == "up" for t in targets)
+                and any(str(p).startswith("penguins") for p in pods)
             ):
                 return targets
             return None
@@ -192,20 +207,43 @@ def test_alias_move_rolls_out(cluster: Cluster, release: dict[str, float], trigg
         hooks = _mlflow(cluster, mlflow_url, "list_webhooks")
         assert hooks, "the operator registered no MLflow webhook"
         for hook in hooks:
-            _mlflow(cluster, mlflow_url, "update_webhook", webhook_id=hook.webhook_id,
-                    status="ACTIVE" if trigger == "webhook" else "DISABLED")
+            _mlflow(
+                cluster,
+                mlflow_url,
+                "update_webhook",
+                webhook_id=hook.webhook_id,
+                status="ACTIVE" if trigger == "webhook" else "DISABLED",
+            )
         current = _mlflow(cluster, mlflow_url, "get_model_version_by_alias", name="penguins", alias="champion")
         # A new version of the same artifacts: what a retraining that wins the promotion policy registers.
-        new = _mlflow(cluster, mlflow_url, "create_model_version", name="penguins", source=current.source,
-                      run_id=current.run_id, tags={"modelship.io/e2e": trigger})
-        wait_for("the new version READY in MLflow", lambda: _mlflow(
-            cluster, mlflow_url, "get_model_version", name="penguins", version=new.version).status == "READY",
-            timeout=60, interval=0.5)
+        new = _mlflow(
+            cluster,
+            mlflow_url,
+            "create_model_version",
+            name="penguins",
+            source=current.source,
+            run_id=current.run_id,
+            tags={"modelship.io/e2e": trigger},
+        )
+        wait_for(
+            "the new version READY in MLflow",
+            lambda: (
+                _mlflow(cluster, mlflow_url, "get_model_version", name="penguins", version=new.version).status
+                == "READY"
+            ),
+            timeout=60,
+            interval=0.5,
+        )
         t0 = time.monotonic()
-        _mlflow(cluster, mlflow_url, "set_registered_model_alias", name="penguins", alias="champion",
-                version=new.version)
-        wait_for(f"penguins v{new.version} answering through the gateway", lambda: _answering_version(http) ==
-                 new.version, timeout=300, interval=0.5)
+        _mlflow(
+            cluster, mlflow_url, "set_registered_model_alias", name="penguins", alias="champion", version=new.version
+        )
+        wait_for(
+            f"penguins v{new.version} answering through the gateway",
+            lambda: _answering_version(http) == new.version,
+            timeout=300,
+            interval=0.5,
+        )
         seconds = time.monotonic() - t0
         report(f"alias move -> v{new.version} answering through the gateway, {trigger} (s)", round(seconds, 1))
         isvc = cluster.json("get", "inferenceservices.modelship.io", "penguins")
@@ -224,13 +262,18 @@ def test_model_registered_after_install_is_served_without_upgrade(cluster: Clust
         penguins = _mlflow(cluster, mlflow_url, "get_registered_model", name="penguins")
         champion = _mlflow(cluster, mlflow_url, "get_model_version_by_alias", name="penguins", alias="champion")
         _mlflow(cluster, mlflow_url, "create_registered_model", name=name, tags=dict(penguins.tags))
-        version = _mlflow(cluster, mlflow_url, "create_model_version", name=name, source=champion.source,
-                          run_id=champion.run_id)
-        wait_for("the version READY", lambda: _mlflow(cluster, mlflow_url, "get_model_version", name=name,
-                                                     version=version.version).status == "READY", timeout=60)
+        version = _mlflow(
+            cluster, mlflow_url, "create_model_version", name=name, source=champion.source, run_id=champion.run_id
+        )
+        wait_for(
+            "the version READY",
+            lambda: (
+                _mlflow(cluster, mlflow_url, "get_model_version", name=name, version=version.version).status == "READY"
+            ),
+            timeout=60,
+        )
         t0 = time.monotonic()
-        _mlflow(cluster, mlflow_url, "set_registered_model_alias", name=name, alias="champion",
-                version=version.version)
+        _mlflow(cluster, mlflow_url, "set_registered_model_alias", name=name, alias="champion", version=version.version)
 
         def listed_ready() -> dict[str, Any] | None:
             models = {m["name"]: m for m in http.get("/api/models").json()}
@@ -269,9 +312,13 @@ def test_helm_uninstall_leaves_only_pvcs_and_crds(cluster: Cluster, release: dic
     cluster.helm("uninstall", cluster.release, "--wait", "--timeout", "5m", timeout=400)
 
     def gone() -> str | None:
-        left = cluster.kubectl("get", "all,configmaps,secrets,serviceaccounts,roles,rolebindings,"
-                               "inferenceservices.modelship.io,modelregistries.modelship.io,jobs",
-                               "-o", "name").split()
+        left = cluster.kubectl(
+            "get",
+            "all,configmaps,secrets,serviceaccounts,roles,rolebindings,"
+            "inferenceservices.modelship.io,modelregistries.modelship.io,jobs",
+            "-o",
+            "name",
+        ).split()
         left = [n for n in left if not n.startswith(("configmap/kube-root-ca.crt", "serviceaccount/default"))]
         return "gone" if not left else None
 

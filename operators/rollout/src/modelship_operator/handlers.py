@@ -4,6 +4,7 @@
 - InferenceService: create/update/resume -> reconcile; a daemon re-resolves the alias of InferenceServices
   that no ModelRegistry drives; Deployment / KServe InferenceService events -> Ready + history.
 - ModelRegistry: a daemon syncs every spec.pollSeconds or when triggered (webhook, spec change).
+- cleanup: kopf's finalizers are released (shutdown.py), so `helm uninstall` never leaves objects terminating.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from modelship_operator.metrics import Metrics, create_metrics_app
 from modelship_operator.reconcile import Operator, observe_child, reconcile_isvc
 from modelship_operator.registry_sync import Registries, ensure_registry_webhook, poke_from_webhook, sync_registry
 from modelship_operator.settings import Target, get_settings
+from modelship_operator.shutdown import release_finalizers
 from modelship_operator.webhook import Delivery, create_webhook_app
 
 log = logging.getLogger("modelship_operator")
@@ -36,6 +38,8 @@ class Runtime:
         self.registries = registries
         self.webhook_secret = webhook_secret
         self.runners: list[web.AppRunner] = []
+        #: Namespaces holding objects this operator handled: where its finalizers are released when it stops.
+        self.namespaces: set[str] = set()
 
     async def serve(self, app: web.Application, port: int, what: str) -> None:
         runner = web.AppRunner(app, access_log=None)
@@ -102,6 +106,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = getattr(memo, "runtime", None)
     if runtime is not None:
+        await asyncio.to_thread(release_finalizers, runtime.op.kube, runtime.namespaces)
         await runtime.close()
 
 
@@ -112,7 +117,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.create(c.GROUP, c.VERSION, c.ISVC_PLURAL)
 @kopf.on.update(c.GROUP, c.VERSION, c.ISVC_PLURAL)
 async def isvc_reconcile(name: str, namespace: Any, memo: Any, reason: Any, **_: Any) -> None:
-    await reconcile_isvc(_runtime(memo).op, namespace, name, trigger=str(reason))
+    runtime = _runtime(memo)
+    runtime.namespaces.add(namespace)
+    await reconcile_isvc(runtime.op, namespace, name, trigger=str(reason))
 
 
 def _follows_alias_alone(spec: Any, **_: Any) -> bool:
@@ -165,6 +172,7 @@ else:
 @kopf.daemon(c.GROUP, c.VERSION, c.REGISTRY_PLURAL, cancellation_timeout=5.0)
 async def registry_daemon(body: Any, spec: Any, name: str, namespace: Any, memo: Any, logger: Any, **_: Any) -> None:
     runtime = _runtime(memo)
+    runtime.namespaces.add(namespace)
     op = runtime.op
     trigger = runtime.registries.trigger_for(namespace, name)
     reason = "start"
