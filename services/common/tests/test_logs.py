@@ -18,6 +18,7 @@ from modelship_common.logs import (
     configure_logging,
     log_context,
     resolve_format,
+    set_process_fields,
 )
 
 
@@ -79,6 +80,19 @@ def test_log_context_fields_apply_inside_the_block_only() -> None:
     assert "trace_id" not in inside
     assert own["model"] == "other"
     assert "request_id" not in after
+
+
+def test_process_fields_are_the_lowest_priority() -> None:
+    set_process_fields(model="digits-fast", version="3")
+    try:
+        plain = json.loads(JsonFormatter().format(record()))
+        with log_context(version="4"):
+            bound = json.loads(JsonFormatter().format(record(model="own")))
+    finally:
+        set_process_fields(model=None, version=None)
+    assert (plain["model"], plain["version"]) == ("digits-fast", "3")
+    assert (bound["model"], bound["version"]) == ("own", "4")
+    assert "model" not in json.loads(JsonFormatter().format(record()))
 
 
 def test_kopf_object_reference_becomes_object() -> None:

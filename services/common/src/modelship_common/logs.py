@@ -36,6 +36,19 @@ _context: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.Context
 )
 
 
+_process_fields: dict[str, Any] = {}
+
+
+def set_process_fields(**fields: Any) -> None:
+    """Fields of every record of this process unless the record or :func:`log_context` sets them (e.g. the
+    model and version a model server serves); ``None`` removes one."""
+    for key, value in fields.items():
+        if value is None:
+            _process_fields.pop(key, None)
+        else:
+            _process_fields[key] = value
+
+
 @contextlib.contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     """Add ``fields`` (e.g. ``request_id=..., model=...``) to every record logged inside the block."""
@@ -52,7 +65,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     for name in CONTEXT_FIELDS:
         value = getattr(record, name, None)
         if value is None:
-            value = bound.get(name)
+            value = bound.get(name, _process_fields.get(name))
         if value is not None and value != "":
             out[name] = value
     ref = getattr(record, "k8s_ref", None)  # kopf's per-object loggers

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from modelship_common.logs import configure_logging as configure_log_output
+from modelship_common.logs import set_process_fields
 from modelship_serving.settings import ServingSettings, get_settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def run(argv: Sequence[str] | None = None) -> None:
         args.model_name or default_model_name(args.model_uri), args.model_uri, settings, metrics=metrics
     )
     model.load()
+    set_process_fields(model=model.name, version=model.version)  # on every log line of this server
 
     if use_uvloop(args.event_loop):
         log.info("event loop: uvloop")
