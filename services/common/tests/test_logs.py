@@ -149,8 +149,10 @@ def test_configure_logging_replaces_console_handlers_and_takes_over(clean_loggin
     lib.addHandler(logging.StreamHandler(sys.stderr))
     lib.propagate = False
     out = io.StringIO()
-    first = configure_logging("info", "json", stream=out, take_over=("somelib",))
-    second = configure_logging("DEBUG", "json", stream=out, take_over=("somelib",))  # idempotent
+    first = configure_logging("info", "json", stream=out, take_over=("somelib",), capture_warnings=False)
+    second = configure_logging(
+        "DEBUG", "json", stream=out, take_over=("somelib",), capture_warnings=False
+    )  # idempotent
     assert keep in root.handlers and console not in root.handlers and first not in root.handlers
     assert second in root.handlers and root.level == logging.DEBUG
     assert lib.handlers == [second] and lib.propagate is False
@@ -159,7 +161,7 @@ def test_configure_logging_replaces_console_handlers_and_takes_over(clean_loggin
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(d["logger"], d["message"]) for d in lines] == [("modelship_x", "one line"), ("somelib", "from a library")]
     assert lines[0]["request_id"] == "r"
-    configure_logging(None, "text", stream=out)
+    configure_logging(None, "text", stream=out, capture_warnings=False)
     assert root.level == logging.DEBUG  # None keeps the level
 
 
@@ -167,7 +169,8 @@ def test_configure_logging_replaces_console_handlers_and_takes_over(clean_loggin
 def test_a_process_logs_json_to_a_pipe_by_default(env: str | None, expect_json: bool) -> None:
     code = (
         "import logging; from modelship_common.logs import configure_logging; configure_logging();"
-        "logging.getLogger('app').error('bad %s', 'thing', extra={'model': 'm'})"
+        "logging.getLogger('app').error('bad %s', 'thing', extra={'model': 'm'});"
+        "import warnings; warnings.warn('careful', UserWarning)"
     )
     environ = {k: v for k, v in os.environ.items() if k != "MODELSHIP_LOG_FORMAT"}
     if env is not None:
@@ -176,8 +179,10 @@ def test_a_process_logs_json_to_a_pipe_by_default(env: str | None, expect_json: 
         [sys.executable, "-c", code], capture_output=True, text=True, env=environ, timeout=60, check=True
     )
     lines = done.stderr.splitlines()
-    assert len(lines) == 1, done.stderr
     if expect_json:
-        assert json.loads(lines[0])["message"] == "bad thing" and json.loads(lines[0])["model"] == "m"
+        first, warning = (json.loads(line) for line in lines)  # the warning is a JSON line too
+        assert first["message"] == "bad thing" and first["model"] == "m"
+        assert warning["logger"] == "py.warnings" and "UserWarning: careful" in warning["message"]
     else:
         assert lines[0].endswith(" ERROR app: bad thing [model=m]")
+        assert " WARNING py.warnings: " in lines[1]

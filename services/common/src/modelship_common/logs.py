@@ -134,6 +134,7 @@ def configure_logging(
     *,
     stream: TextIO | None = None,
     take_over: Iterable[str] = (),
+    capture_warnings: bool = True,
 ) -> logging.Handler:
     """Log to ``stream`` (stderr) in ``fmt`` (see :func:`resolve_format`); returns the handler.
 
@@ -141,6 +142,7 @@ def configure_logging(
     writing to stdout or stderr), keeping others (files, pytest's capture); ``level`` None keeps the root
     level. Each logger in ``take_over`` (ones a library gave handlers of its own, like ``kserve`` or
     ``uvicorn.access``) gets this handler instead of its own, so every line of the process has one format.
+    ``capture_warnings``: Python warnings become records of the ``py.warnings`` logger (JSON lines too).
     """
     stream = stream if stream is not None else sys.stderr
     handler = logging.StreamHandler(stream)
@@ -154,6 +156,8 @@ def configure_logging(
     root.addHandler(handler)
     if level is not None:
         root.setLevel(level.upper() if isinstance(level, str) else level)
+    if capture_warnings:
+        logging.captureWarnings(True)
     for name in take_over:
         logger = logging.getLogger(name)
         logger.handlers = [handler]
