@@ -56,7 +56,7 @@ helm-test: sync k8s-tools ## Chart tests: lint, render matrix, conventions, inst
 
 ##@ Servers and tools the tests use (cached under ~/.cache/modelship)
 .PHONY: services
-services: ## PostgreSQL and wrk (apt), a Kafka broker (Maven Central) and MinIO (go install) for tests, demo, bench
+services: ## PostgreSQL, wrk and promtool (apt), a Kafka broker (Maven Central) and MinIO (go install) for tests, demo, bench
 	@devtools/install_services.sh
 	@scripts/services/kafka.sh install
 	@scripts/services/minio.sh install

@@ -30,12 +30,14 @@ def cache_dir() -> Path:
 
 
 def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The current environment with the venv's bin first on PATH, unbuffered Python and quiet TensorFlow."""
+    """The current environment with the venv's bin first on PATH, unbuffered Python, quiet TensorFlow, text logs."""
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # Their logs go to files and the demo's terminal, read by people (the images log JSON).
+    env.setdefault("MODELSHIP_LOG_FORMAT", "text")
     # Servers must not inherit a pytest "warnings are errors" setting or a test's tracking URI by accident.
     env.pop("PYTHONWARNINGS", None)
     if extra:

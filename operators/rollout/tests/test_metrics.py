@@ -29,3 +29,71 @@ def test_metrics_endpoint():
             assert "modelship_operator_webhook_deliveries_total" in await resp.text()
 
     asyncio.run(main())
+
+
+def _samples(text):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_last_sync_timestamp_and_zeroed_counters():
+    metrics = Metrics()
+    samples = _samples(metrics.render().decode())
+    # bounded label values exported at 0 before anything happened (so increase() sees the first one)
+    for result in ("started", "succeeded", "failed"):
+        assert samples[("modelship_operator_rollouts_total", (("result", result),))] == 0
+    for result in ("accepted", "ignored", "bad_signature", "bad_request", "too_large"):
+        assert samples[("modelship_operator_webhook_deliveries_total", (("result", result),))] == 0
+    metrics.synced("ml", "mlflow", 2, at=1_700_000_000.5)
+    samples = _samples(metrics.render().decode())
+    key = (("namespace", "ml"), ("registry", "mlflow"))
+    assert samples[("modelship_operator_registry_last_sync_timestamp_seconds", key)] == 1_700_000_000.5
+    assert samples[("modelship_operator_registry_sync_lag_seconds", key)] > 1e6
+    metrics.forget_registry("ml", "mlflow")
+    assert "modelship_operator_registry_last_sync_timestamp_seconds{" not in metrics.render().decode()
+
+
+def test_webhook_deliveries_counted_on_the_metrics_endpoint():
+    """The real webhook app wired to the metrics as the operator does, then a scrape of GET /metrics."""
+    import json
+    import time
+
+    from modelship_operator.webhook import create_webhook_app, sign
+
+    secret = "s3cret"
+
+    def headers(body, key=secret):
+        ts = str(int(time.time()))
+        return {
+            "Content-Type": "application/json",
+            "X-MLflow-Delivery-Id": "d-1",
+            "X-MLflow-Timestamp": ts,
+            "X-MLflow-Signature": sign(key, "d-1", ts, body),
+        }
+
+    async def main():
+        metrics = Metrics()
+
+        async def trigger(_delivery):
+            return 1
+
+        hook = create_webhook_app(secret, trigger, on_result=lambda result: metrics.webhooks.labels(result).inc())
+        alias = {"entity": "model_version_alias", "action": "created", "data": {"name": "m", "alias": "a"}}
+        body = json.dumps(alias).encode()
+        async with TestClient(TestServer(hook)) as client:
+            assert (await client.post("/webhooks/mlflow", data=body, headers=headers(body))).status == 202
+            assert (await client.post("/webhooks/mlflow", data=body, headers=headers(body))).status == 202
+            bad = await client.post("/webhooks/mlflow", data=body, headers=headers(body, key="wrong"))
+            assert bad.status == 401
+        async with TestClient(TestServer(create_metrics_app(metrics))) as client:
+            return _samples(await (await client.get("/metrics")).text())
+
+    samples = asyncio.run(main())
+    assert samples[("modelship_operator_webhook_deliveries_total", (("result", "accepted"),))] == 2
+    assert samples[("modelship_operator_webhook_deliveries_total", (("result", "bad_signature"),))] == 1
+    assert samples[("modelship_operator_webhook_deliveries_total", (("result", "ignored"),))] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ def _start(root: Path, registry_uri: str, **env: str) -> tuple[subprocess.Popen,
         "--http_port", str(port), "--grpc_port", str(free_port()),
     ]  # fmt: skip
     child = child_env(MODELSHIP_MLFLOW_TRACKING_URI=registry_uri, MODELSHIP_MODEL_CACHE_DIR=str(root / "cache"), **env)
+    child.pop("MODELSHIP_LOG_FORMAT", None)  # the default: stderr is a file, so JSON lines
     log_path = root / "serving.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child, start_new_session=True)
@@ -218,3 +220,17 @@ def test_no_per_request_log_lines(server):
     assert "POST /v1/models/penguins:predict" not in log
     assert "predict_ms" not in log
     assert "model penguins ready" in log
+
+
+def test_logs_are_json_lines_with_the_model_and_version(servers) -> None:
+    """One JSON object per line (kserve's and uvicorn's lines and Python warnings too), the served model and
+    version on every line after the model is loaded."""
+    for server in servers.values():
+        httpx.post(f"{server.url}/v1/models/penguins:predict", json={"instances": [ROW]}, timeout=30)
+        records = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.strip()]
+        assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+        loggers = {r["logger"] for r in records}
+        assert {"kserve", "uvicorn.error", "modelship_serving.model"} <= loggers, loggers
+        ready = next(i for i, r in enumerate(records) if r["message"].startswith("model penguins ready"))
+        after = records[ready + 1 :]
+        assert after and all(r.get("model") == "penguins" and r.get("version") for r in after), after[:3]

@@ -118,6 +118,10 @@ def test_200_uploads_give_exactly_600_rows_and_predictions_messages(
     assert infra.metric(text, "modelship_streaming_processed_total") >= 200
     assert infra.metric(text, "modelship_streaming_model_latency_seconds_count", {"model": "digits-fast"}) >= 1
     assert infra.metric(text, "modelship_streaming_consumer_lag") >= 0
+    assert infra.metric(text, "modelship_streaming_messages_total", {"outcome": "processed"}) >= 200
+    assert infra.metric(text, "modelship_streaming_messages_total", {"outcome": "failed"}) == 0
+    lag = [line for line in text.splitlines() if line.startswith("modelship_streaming_consumer_lag{")]
+    assert lag and all(f'topic="{stream.images_topic}"' in line for line in lag), lag  # one series per partition
     assert httpx.get(f"{worker.url}/healthz").status_code == 200
 
 
@@ -194,6 +198,9 @@ def test_corrupt_images_and_bad_messages_go_to_the_dlq_with_their_reason(
     text = httpx.get(f"{worker.url}/metrics").text
     assert infra.metric(text, "modelship_streaming_dlq_total") == 2
     assert infra.metric(text, "modelship_streaming_failed_total") == 2
+    assert infra.metric(text, "modelship_streaming_messages_total", {"outcome": "processed"}) == 1
+    assert infra.metric(text, "modelship_streaming_messages_total", {"outcome": "failed"}) == 1
+    assert infra.metric(text, "modelship_streaming_messages_total", {"outcome": "unreadable"}) == 1
 
 
 def test_worker_recovers_from_a_broker_restart(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -114,6 +115,72 @@ def test_metrics_and_probes_endpoint() -> None:
         assert httpx.get(f"{url}/nope").status_code == 404
     finally:
         stop()
+
+
+class FakeFanout:
+    """ImageFanout.process: image ids starting with "bad" fail (dead-lettered), the others are processed."""
+
+    def __init__(self, metrics: WorkerMetrics) -> None:
+        self.metrics = metrics
+
+    async def process(self, images: list[Any]) -> list[Any]:
+        from modelship_gateway.images import ImageOutcome
+
+        for _ in images:
+            self.metrics.observe_model("digits-fast", 0.03)
+        return [
+            ImageOutcome(i, "failed", "cannot decode", dead_letter=True)
+            if i.image_id.startswith("bad")
+            else ImageOutcome(i, "processed")
+            for i in images
+        ]
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None]] = []
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None:
+        self.sent.append((topic, key))
+
+
+def test_handle_counts_every_message_by_outcome_on_the_metrics_endpoint() -> None:
+    """One batch through StreamWorker.handle (fake fan-out and producer), then a scrape of the real /metrics."""
+    import asyncio
+
+    from modelship_streaming.worker import StreamWorker
+
+    metrics, heartbeat = WorkerMetrics(), Heartbeat(stall_after_s=60)
+    producer = FakeProducer()
+    settings = StreamingSettings(kafka_bootstrap_servers="127.0.0.1:1")
+    worker = StreamWorker(settings, FakeFanout(metrics), None, producer, metrics, heartbeat)  # type: ignore[arg-type]
+    batch = [
+        Msg(uploaded("a1"), key=b"a1", offset=0),
+        Msg(uploaded("a2"), key=b"a2", offset=1),
+        Msg(uploaded("a1"), key=b"a1", offset=2),  # a replayed duplicate
+        Msg(uploaded("bad1"), key=b"bad1", offset=3),
+        Msg(b"{not json", key=b"junk", offset=4),
+    ]
+    port = free_port()
+    stop = serve_http("127.0.0.1", port, metrics, heartbeat)
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        for outcome in ("processed", "failed", "unreadable", "duplicate"):  # all exported at 0 from the start
+            assert f'modelship_streaming_messages_total{{outcome="{outcome}"}} 0.0' in text
+        asyncio.run(worker.handle(batch))
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    finally:
+        stop()
+    assert 'modelship_streaming_messages_total{outcome="processed"} 2.0' in text
+    assert 'modelship_streaming_messages_total{outcome="failed"} 1.0' in text
+    assert 'modelship_streaming_messages_total{outcome="unreadable"} 1.0' in text
+    assert 'modelship_streaming_messages_total{outcome="duplicate"} 1.0' in text
+    assert "modelship_streaming_dlq_total 2.0" in text
+    assert "modelship_streaming_failed_total 2.0" in text and "modelship_streaming_processed_total 2.0" in text
+    assert 'modelship_streaming_model_latency_seconds_count{model="digits-fast"} 3.0' in text
+    assert 'modelship_streaming_model_latency_seconds_bucket{le="0.05",model="digits-fast"} 3.0' in text
+    assert sorted(key for _, key in producer.sent) == [b"bad1", b"junk"]
+    assert {topic for topic, _ in producer.sent} == {settings.kafka_dlq_topic}
 
 
 def test_cli_without_kafka_fails_fast_with_a_message() -> None:

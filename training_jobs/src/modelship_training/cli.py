@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from pydantic import ValidationError
 
+from modelship_common.logs import configure_logging
 from modelship_training.digits_data import DATASETS
 from modelship_training.settings import TrainingSettings, get_settings
 from modelship_training.tracking import TrackingUnavailable, check_reachable
@@ -91,7 +91,7 @@ def settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 def run(args: argparse.Namespace, settings: TrainingSettings) -> int:
     """Run the chosen job; returns the exit code (1 with one ``error: ...`` line on an expected failure)."""
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     if args.job == "collect":
         return run_collect(settings)
     try:  # before the heavy imports, so an unreachable server is reported within seconds

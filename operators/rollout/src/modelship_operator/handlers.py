@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 from aiohttp import web
 
+from modelship_common.logs import configure_logging
 from modelship_operator import constants as c
 from modelship_operator import mlflow_access as ml
 from modelship_operator.kube import Kube
@@ -61,6 +62,8 @@ def _runtime(memo: Any) -> Runtime:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     cfg = get_settings()
+    # kopf set up its own stderr handler before loading us: ours replaces it (root level stays kopf's --verbose).
+    configure_logging(None, cfg.log_format)
     logging.getLogger("modelship_operator").setLevel(cfg.log_level.upper())
     # kopf's own state lives in annotations under our prefix; nothing in status (the schema is strict).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)

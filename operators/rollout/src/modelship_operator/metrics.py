@@ -11,23 +11,37 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+#: ``result`` label values of ``modelship_operator_rollouts_total``.
+ROLLOUT_RESULTS = ("started", "succeeded", "failed")
+#: ``result`` label values of ``modelship_operator_webhook_deliveries_total``.
+WEBHOOK_RESULTS = ("accepted", "ignored", "bad_signature", "bad_request", "too_large")
+
 
 class _SyncLag(Collector):
-    """``modelship_operator_registry_sync_lag_seconds``: seconds since each registry was last read successfully."""
+    """When each registry was last read successfully: ``modelship_operator_registry_sync_lag_seconds`` (seconds
+    since, computed at scrape time) and ``modelship_operator_registry_last_sync_timestamp_seconds`` (Unix time;
+    alert on ``time() - ...``, which keeps growing even when the operator stops being scraped)."""
 
     def __init__(self) -> None:
         self.last: dict[tuple[str, str], float] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
+        lag = GaugeMetricFamily(
             "modelship_operator_registry_sync_lag_seconds",
             "Seconds since the ModelRegistry was last synced successfully.",
             labels=["namespace", "registry"],
         )
+        last = GaugeMetricFamily(
+            "modelship_operator_registry_last_sync_timestamp_seconds",
+            "Unix time of the ModelRegistry's last successful sync.",
+            labels=["namespace", "registry"],
+        )
         now = time.time()
         for (namespace, name), at in sorted(self.last.items()):
-            family.add_metric([namespace, name], max(0.0, now - at))
-        yield family
+            lag.add_metric([namespace, name], max(0.0, now - at))
+            last.add_metric([namespace, name], at)
+        yield lag
+        yield last
 
 
 class Metrics:
@@ -87,6 +101,12 @@ class Metrics:
         )
         self._lag = _SyncLag()
         r.register(self._lag)
+        # Every value of the bounded labels exported at 0 from the start: increase() and rate() then see the
+        # first failed rollout or rejected delivery (a series born at 1 has no increase).
+        for result in ROLLOUT_RESULTS:
+            self.rollouts.labels(result)
+        for result in WEBHOOK_RESULTS:
+            self.webhooks.labels(result)
 
     def synced(self, namespace: str, name: str, models: int, at: float | None = None) -> None:
         self._lag.last[(namespace, name)] = time.time() if at is None else at

@@ -147,6 +147,12 @@ def test_registry_webhook_rollout_end_to_end(
     assert 'modelship_operator_webhook_deliveries_total{result="accepted"}' in metrics
     assert 'modelship_operator_rollouts_total{result="succeeded"}' in metrics
     assert f'modelship_operator_registry_sync_lag_seconds{{namespace="{namespace}",registry="mlflow"}}' in metrics
+    samples = _samples(metrics)
+    last_sync = samples[("modelship_operator_registry_last_sync_timestamp_seconds", namespace, "mlflow")]
+    assert time.time() - 60 < last_sync <= time.time() + 1  # resyncs every 5 s, and the webhook just synced
+    assert samples[("modelship_operator_rollouts_total", "succeeded")] >= 2
+    assert ("modelship_operator_rollouts_total", "failed") in samples  # exported at 0 before any failure
+    assert samples[("modelship_operator_webhook_deliveries_total", "accepted")] >= 1
 
     # The printer columns show what a user expects.
     table = cluster.kubectl("get", "msvc", "-n", namespace, "-o", "wide").stdout
@@ -156,6 +162,17 @@ def test_registry_webhook_rollout_end_to_end(
     table = cluster.kubectl("get", "mreg", "-n", namespace).stdout
     print(table)
     assert "TRACKING URI" in table and "MODELS" in table and "LAST SYNC" in table
+
+
+def _samples(text: str) -> dict[tuple[str, ...], float]:
+    """Samples of a /metrics text by (name, *label values in label-name order)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, *(v for _, v in sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_polling_rolls_out_without_webhooks(

@@ -13,6 +13,7 @@ sends them) and on unchanged ``resourceVersion``s.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -436,7 +437,12 @@ def test_registry_sync_creates_pokes_and_reports(world: World) -> None:
     world.add_version(digits, alias=None, selector=world.ns)
     world.add_version(f"unselected-{uid}", selector="someone-else")
     reg = world.registry()
+    before = time.time()
     assert run(sync_registry(world.op, reg, trigger="poll"))
+    text = world.op.metrics.render().decode()
+    stamp = f'modelship_operator_registry_last_sync_timestamp_seconds{{namespace="{world.ns}",registry="mlflow"}} '
+    last_sync = float(next(line for line in text.splitlines() if line.startswith(stamp)).split()[-1])
+    assert before <= last_sync <= time.time()
     created = world.get(k.ISVC, penguins)
     assert created["metadata"]["ownerReferences"][0]["uid"] == reg["metadata"]["uid"]
     assert created["metadata"]["annotations"][c.ANN_RESOLVED_VERSION] == "1"

@@ -6,6 +6,8 @@ Nothing here is built at import time: call the service's ``get_settings()``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,3 +27,9 @@ class BaseServiceSettings(BaseSettings):
 
     log_level: str = Field(default="INFO", description="Python logging level for the service.")
     """Python logging level for the service."""
+
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="Log lines as JSON objects (json), for people (text), or text on a terminal else JSON (auto).",
+    )
+    """Log lines as JSON objects (json), for people (text), or text on a terminal else JSON (auto)."""

@@ -7,9 +7,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from modelship_common.logs import configure_logging as configure_log_output
+from modelship_common.logs import set_process_fields
 from modelship_serving.settings import ServingSettings, get_settings
 
 log = logging.getLogger(__name__)
+
+#: Loggers that kserve's default logging config gives handlers of their own (ours joins them).
+TAKEN_OVER_LOGGERS = ("kserve", "kserve.trace", "uvicorn", "uvicorn.access", "modelship_serving")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,10 +46,13 @@ def configure_logging(args: argparse.Namespace, settings: ServingSettings) -> No
     from kserve import logging as kserve_logging
 
     kserve_logging.configure_logging(args.log_config_file)
-    ours = logging.getLogger("modelship_serving")
-    ours.handlers = list(logging.getLogger("kserve").handlers)
-    ours.propagate = False
-    ours.setLevel(settings.log_level.upper())
+    if not args.log_config_file:  # kserve's default config: every logger onto our one handler and format
+        configure_log_output(None, settings.log_format, take_over=TAKEN_OVER_LOGGERS)
+    else:  # the operator's own logging config: ours follows kserve's handlers
+        ours = logging.getLogger("modelship_serving")
+        ours.handlers = list(logging.getLogger("kserve").handlers)
+        ours.propagate = False
+    logging.getLogger("modelship_serving").setLevel(settings.log_level.upper())
     if not settings.access_log:
         # uvicorn's access log and kserve's TimingMiddleware both write a line per request at INFO.
         logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
@@ -80,6 +88,7 @@ def run(argv: Sequence[str] | None = None) -> None:
         args.model_name or default_model_name(args.model_uri), args.model_uri, settings, metrics=metrics
     )
     model.load()
+    set_process_fields(model=model.name, version=model.version)  # on every log line of this server
 
     if use_uvloop(args.event_loop):
         log.info("event loop: uvloop")

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from modelship_common.kafka import KafkaUnavailable, ensure_topics
+from modelship_common.logs import configure_logging
 from modelship_streaming.metrics import Heartbeat, WorkerMetrics, serve_http
 from modelship_streaming.settings import StreamingSettings, get_settings
 from modelship_streaming.worker import build_worker
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", default="run", choices=["run", "create-topics"])
     args = parser.parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "create-topics":
             created = ensure_topics(

@@ -9,6 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+#: The ``outcome`` label values of ``modelship_streaming_messages_total``.
+MESSAGE_OUTCOMES = ("processed", "failed", "unreadable", "duplicate")
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -24,6 +27,15 @@ class WorkerMetrics:
         )
         self.failed = Counter("modelship_streaming_failed", "Images that failed (dead-lettered).", registry=r)
         self.dlq = Counter("modelship_streaming_dlq", "Messages published to the dead-letter topic.", registry=r)
+        self.messages = Counter(
+            "modelship_streaming_messages",
+            "Messages of images.uploaded handled, by outcome: processed (scored and stored), failed (the image "
+            "could not be scored), unreadable (not a valid message), duplicate (a replay within one batch).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in MESSAGE_OUTCOMES:  # every outcome exported from the start, so rate() sees the first one
+            self.messages.labels(outcome=outcome)
         self.retries = Counter(
             "modelship_streaming_batch_retries", "Batches retried after a transient failure.", ["reason"], registry=r
         )

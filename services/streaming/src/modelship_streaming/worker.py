@@ -226,15 +226,24 @@ class StreamWorker:
 
     async def handle(self, messages: Sequence[Any]) -> None:
         """Score, store and dead-letter one batch; raises :class:`TransientFailure` / :class:`KafkaUnavailable`."""
-        parsed = dedupe([parse_message(m) for m in messages])
+        every = [parse_message(m) for m in messages]
+        parsed = dedupe(every)
         readable = [p for p in parsed if p.image is not None]
         outcomes = await self.fanout.process([p.image for p in readable if p.image is not None])
         letters = [(p, p.error or "unreadable message") for p in parsed if p.image is None]
         letters += [(p, o.error or "failed") for p, o in zip(readable, outcomes, strict=True) if o.dead_letter]
         await asyncio.gather(*(self._dead_letter(p, reason) for p, reason in letters))
-        failed = sum(1 for o in outcomes if o.status == "failed") + sum(1 for p in parsed if p.image is None)
-        self.metrics.failed.inc(failed)
-        self.metrics.processed.inc(sum(1 for o in outcomes if o.status == "processed"))
+        counts = {  # every message of the batch by outcome (a batch replayed after a crash counts again)
+            "processed": sum(1 for o in outcomes if o.status == "processed"),
+            "failed": sum(1 for o in outcomes if o.status == "failed"),
+            "unreadable": sum(1 for p in parsed if p.image is None),
+            "duplicate": len(every) - len(parsed),
+        }
+        self.metrics.failed.inc(counts["failed"] + counts["unreadable"])
+        self.metrics.processed.inc(counts["processed"])
+        for outcome, n in counts.items():
+            if n:
+                self.metrics.messages.labels(outcome=outcome).inc(n)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.consumer.subscribe(
