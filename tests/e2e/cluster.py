@@ -105,6 +105,7 @@ class Cluster:
         """Run SQL in the release's PostgreSQL pod (as a user would with kubectl exec); rows as lists of text."""
         out = self.kubectl(
             "exec",
+            "-i",
             f"{self.release}-postgresql-0",
             "-c",
             "postgresql",

@@ -98,3 +98,16 @@ def release(cluster: Cluster) -> Iterator[dict[str, float]]:
         events = cluster.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False)[-6000:]
         pytest.fail(f"helm install failed: {exc}\n{diagnostics}\n{events}", pytrace=False)
     yield {"installed_at": time.monotonic(), "install_seconds": time.monotonic() - t0}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The e2e tests are one ordered story on one release: run them last, in file order, whatever shuffled the rest
+    (pytest-randomly)."""
+    here = os.path.dirname(__file__)
+    e2e = [item for item in items if str(item.path).startswith(here + os.sep)]
+    if not e2e:
+        return
+    rest = [item for item in items if item not in set(e2e)]
+    e2e.sort(key=lambda item: (str(item.path), item.location[1] or 0, item.name))
+    items[:] = rest + e2e
