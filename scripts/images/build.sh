@@ -171,9 +171,17 @@ modelship() {
   local entry name dir
   for entry in "${MODELSHIP_IMAGES[@]}"; do
     name=${entry%%:*} dir=${entry#*:}
+    # The build stage gets a tag of its own, so that pruning dangling images below (old builds of a tag) keeps
+    # the layer cache of the stage where the dependencies are installed.
+    if grep -qi '^FROM .* AS build$' "$root/$dir/Dockerfile"; then
+      "${NICE[@]}" "${DOCKER[@]}" build -q --target build -f "$root/$dir/Dockerfile" \
+        -t "modelship-local/$name-build:$IMAGE_TAG" "$root" >/dev/null
+    fi
     timed "modelship/$name:$IMAGE_TAG" "${NICE[@]}" "${DOCKER[@]}" build -q -f "$root/$dir/Dockerfile" \
       -t "modelship/$name:$IMAGE_TAG" "$root" >/dev/null
   done
+  # Older builds of these tags (each serving or training image is 2.5 GB) are not kept.
+  "${DOCKER[@]}" image prune -f >/dev/null
 }
 
 list() {

@@ -71,8 +71,15 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def release(cluster: Cluster) -> Iterator[dict[str, float]]:
     """``helm install`` of charts/modelship with the e2e values, waiting for the hooks (topics, buckets, training)."""
-    # A clean start: no release, no claims or data left by an earlier run.
-    cluster.helm("uninstall", cluster.release, "--wait", check=False, timeout=300)
+    # A clean start: no release, no claims or data left by an earlier run. A run whose node was stopped under it
+    # can leave objects with kopf's finalizer and no operator to release them: drop those first.
+    for kind in ("modelregistries.modelship.io", "inferenceservices.modelship.io"):
+        for name in cluster.kubectl("get", kind, "-o", "name", check=False).split():
+            cluster.kubectl("patch", name, "--type=merge", "-p", '{"metadata": {"finalizers": null}}', check=False)
+    try:
+        cluster.helm("uninstall", cluster.release, "--wait", check=False, timeout=300)
+    except ClusterError as exc:  # whatever it left, deleting the namespace below removes
+        print(f"[e2e] cleanup of an earlier release: {exc}")
     cluster.kubectl("delete", "namespace", cluster.namespace, "--ignore-not-found", "--wait=true", timeout=300)
     if cluster.kind == "local":
         run([str(ROOT / "scripts/k8s/node.sh"), "recycle", "--name", "e2e"], env=cluster.env, timeout=120)

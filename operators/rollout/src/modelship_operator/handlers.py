@@ -25,7 +25,7 @@ from modelship_operator.metrics import Metrics, create_metrics_app
 from modelship_operator.reconcile import Operator, observe_child, reconcile_isvc
 from modelship_operator.registry_sync import Registries, ensure_registry_webhook, poke_from_webhook, sync_registry
 from modelship_operator.settings import Target, get_settings
-from modelship_operator.shutdown import release_finalizers
+from modelship_operator.shutdown import own_namespace, release_finalizers
 from modelship_operator.webhook import Delivery, create_webhook_app
 
 log = logging.getLogger("modelship_operator")
@@ -109,7 +109,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = getattr(memo, "runtime", None)
     if runtime is not None:
-        await asyncio.to_thread(release_finalizers, runtime.op.kube, runtime.namespaces)
+        await asyncio.to_thread(release_finalizers, runtime.op.kube, runtime.namespaces | own_namespace())
         await runtime.close()
 
 

@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 from modelship_operator.kube import ISVC, REGISTRY, Kube, KubeError
 
 log = logging.getLogger(__name__)
 
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def own_namespace(path: Path = SERVICE_ACCOUNT_NAMESPACE) -> set[str]:
+    """The pod's own namespace (where the chart puts the ModelRegistry), even before the operator saw an object."""
+    try:
+        return {path.read_text(encoding="utf-8").strip()} - {""}
+    except OSError:
+        return set()
 
 
 def release_finalizers(kube: Kube, namespaces: Iterable[str], finalizer: str = KOPF_FINALIZER) -> int:
