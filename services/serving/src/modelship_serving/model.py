@@ -7,6 +7,7 @@ and pack its :class:`~modelship_serving.core.Scores`. Bad input becomes kserve's
 from __future__ import annotations
 
 import logging
+import struct
 import uuid
 from typing import Any
 
@@ -115,7 +116,7 @@ class MlflowModel(Model):
             )
         try:
             array = tensor.as_numpy()
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, struct.error) as exc:
             raise inputs.invalid(
                 f"input {tensor.name!r}: data does not match datatype {datatype} and shape {tensor.shape} ({exc})",
                 inputs.REASON_SHAPE,
