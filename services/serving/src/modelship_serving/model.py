@@ -111,7 +111,7 @@ class MlflowModel(Model):
         if datatype not in inputs.FLOAT_DATATYPES and datatype != "BYTES":
             raise inputs.invalid(
                 f"unsupported datatype {datatype}: send FP32 or FP64"
-                + (" (or BYTES base64 images)" if predictor.task == TASK_IMAGE else ""),
+                + (" (or BYTES images, base64 in JSON)" if predictor.task == TASK_IMAGE else ""),
                 inputs.REASON_DATATYPE,
             )
         try:
