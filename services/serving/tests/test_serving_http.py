@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -234,3 +235,35 @@ def test_logs_are_json_lines_with_the_model_and_version(servers) -> None:
         ready = next(i for i, r in enumerate(records) if r["message"].startswith("model penguins ready"))
         after = records[ready + 1 :]
         assert after and all(r.get("model") == "penguins" and r.get("version") for r in after), after[:3]
+
+
+_BINARY_ROWS = struct.pack("<18f", *([45.2, 14.8, 212, 5200, 1, 0, 0, 1, 0] * 2))
+BINARY_PARITY_REQUESTS = [
+    # (JSON header, binary tail, Inference-Header-Content-Length or None for the header's own length)
+    ({"id": "b-1", "inputs": [{"name": "x", "shape": [2, 9], "datatype": "FP32",
+                               "parameters": {"binary_data_size": 72}}]}, _BINARY_ROWS, None),
+    ({"id": "b-2", "inputs": [{"name": "x", "shape": [2, 9], "datatype": "FP32",
+                               "parameters": {"binary_data_size": 72}}],
+      "outputs": [{"name": "class_id", "parameters": {"binary_data": True}}]}, _BINARY_ROWS, None),
+    ({"inputs": [{"name": "x", "shape": [2, 9], "datatype": "FP32",
+                  "parameters": {"binary_data_size": 72}}]}, _BINARY_ROWS, 10_000),
+    ({"inputs": [{"name": "x", "shape": [3, 9], "datatype": "FP32",
+                  "parameters": {"binary_data_size": 72}}]}, _BINARY_ROWS, None),
+    ({"inputs": [{"name": "x", "shape": [2, 9], "datatype": "FP128",
+                  "parameters": {"binary_data_size": 72}}]}, _BINARY_ROWS, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("header", "tail", "length"), BINARY_PARITY_REQUESTS, ids=range(len(BINARY_PARITY_REQUESTS)))
+def test_binary_requests_are_answered_alike_on_both_paths(servers, header, tail, length):
+    head = json.dumps(header).encode()
+    headers = {"inference-header-content-length": str(len(head) if length is None else length)}
+    answers = [
+        httpx.post(f"{s.url}/v2/models/penguins/infer", content=head + tail, headers=headers) for s in servers.values()
+    ]
+    assert answers[0].status_code == answers[1].status_code
+    assert answers[0].status_code in (200, 400), answers[0].text
+    assert answers[0].headers.get("inference-header-content-length") == answers[1].headers.get(
+        "inference-header-content-length"
+    )
+    assert answers[0].content == answers[1].content

@@ -61,7 +61,7 @@ class Predictor:
             if datatype in inputs.FLOAT_DATATYPES:
                 return inputs.image_tensor(array)
             raise inputs.invalid(
-                f"image input datatype must be BYTES (base64 images) or FP32 [n, 28, 28, 1], got {datatype}",
+                f"image input datatype must be BYTES (images, base64 in JSON) or FP32 [n, 28, 28, 1], got {datatype}",
                 inputs.REASON_DATATYPE,
             )
         if datatype not in inputs.FLOAT_DATATYPES:

@@ -62,7 +62,13 @@ def tabular_tensor(array: np.ndarray) -> np.ndarray:
 
 def _b64_image(text: Any, index: int, max_bytes: int) -> np.ndarray:
     if isinstance(text, bytes):
-        text = text.decode("ascii", errors="replace")
+        try:
+            text = text.decode("ascii")
+        except UnicodeDecodeError:
+            raise invalid(
+                f"instance {index}: expected PNG/JPEG/GIF bytes or their base64 text, got {len(text)} other bytes",
+                REASON_IMAGE,
+            ) from None
     if not isinstance(text, str):
         raise invalid(f"instance {index}: b64 must be a base64 string, got {type(text).__name__}", REASON_IMAGE)
     # Refuse oversized images before decoding them: base64 carries 3 bytes in every 4 characters.
@@ -75,14 +81,7 @@ def _b64_image(text: Any, index: int, max_bytes: int) -> np.ndarray:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise invalid(f"instance {index}: b64 is not valid base64 ({exc})", REASON_IMAGE) from exc
-    if len(data) > max_bytes:
-        raise invalid(
-            f"instance {index}: image is {len(data)} bytes; the limit is {max_bytes} bytes", REASON_IMAGE_SIZE
-        )
-    try:
-        return digits.decode_image(data, max_bytes)
-    except InvalidInput as exc:
-        raise invalid(f"instance {index}: {exc}", REASON_IMAGE) from exc
+    return _raw_image(data, index, max_bytes)
 
 
 def _pixel_array(value: Any, index: int) -> np.ndarray:
@@ -143,11 +142,38 @@ def image_tensor(array: np.ndarray) -> np.ndarray:
     return check_pixels(np.ascontiguousarray(array, dtype=np.float32))
 
 
+#: The first bytes of the image formats the models accept: a BYTES element that starts with one is the image.
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+
+
+def is_image_bytes(value: Any) -> bool:
+    """True for raw PNG/JPEG/GIF bytes (none of them starts with what base64 text can start with)."""
+    return isinstance(value, bytes | bytearray | memoryview) and bytes(value[:8]).startswith(_IMAGE_MAGIC)
+
+
+def _raw_image(data: bytes, index: int, max_bytes: int) -> np.ndarray:
+    if len(data) > max_bytes:
+        raise invalid(
+            f"instance {index}: image is {len(data)} bytes; the limit is {max_bytes} bytes", REASON_IMAGE_SIZE
+        )
+    try:
+        return digits.decode_image(data, max_bytes)
+    except InvalidInput as exc:
+        raise invalid(f"instance {index}: {exc}", REASON_IMAGE) from exc
+
+
 def image_bytes_tensor(values: Sequence[Any], max_bytes: int) -> np.ndarray:
-    """V2 BYTES [n] of base64 strings -> float32 (n, 28, 28, 1)."""
+    """V2 BYTES [n] -> float32 (n, 28, 28, 1).
+
+    An element is the image itself (PNG/JPEG/GIF bytes, as the binary tensor extension and gRPC carry them) or
+    its base64 text (as JSON carries it, or as bytes of ASCII text).
+    """
     if len(values) == 0:
-        raise invalid("no images: send at least one base64 string", REASON_REQUEST)
+        raise invalid("no images: send at least one image (its bytes, or base64 text in JSON)", REASON_REQUEST)
     out = np.empty((len(values), *IMAGE_SHAPE), dtype=np.float32)
     for index, value in enumerate(values):
-        out[index] = _b64_image(value, index, max_bytes)
+        if is_image_bytes(value):
+            out[index] = _raw_image(bytes(value), index, max_bytes)
+        else:
+            out[index] = _b64_image(value, index, max_bytes)
     return out

@@ -7,6 +7,7 @@ and pack its :class:`~modelship_serving.core.Scores`. Bad input becomes kserve's
 from __future__ import annotations
 
 import logging
+import struct
 import uuid
 from typing import Any
 
@@ -110,12 +111,12 @@ class MlflowModel(Model):
         if datatype not in inputs.FLOAT_DATATYPES and datatype != "BYTES":
             raise inputs.invalid(
                 f"unsupported datatype {datatype}: send FP32 or FP64"
-                + (" (or BYTES base64 images)" if predictor.task == TASK_IMAGE else ""),
+                + (" (or BYTES images, base64 in JSON)" if predictor.task == TASK_IMAGE else ""),
                 inputs.REASON_DATATYPE,
             )
         try:
             array = tensor.as_numpy()
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, struct.error) as exc:
             raise inputs.invalid(
                 f"input {tensor.name!r}: data does not match datatype {datatype} and shape {tensor.shape} ({exc})",
                 inputs.REASON_SHAPE,

@@ -8,6 +8,9 @@ from typing import Any
 
 from kserve.model_server import ModelServer
 from kserve.model_server import app as kserve_app
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+from kserve.protocol.grpc import server as kserve_grpc_server
+from kserve.protocol.grpc.servicer import InferenceServicer
 
 from modelship_serving.fastpath import InferenceFastPath
 
@@ -34,12 +37,28 @@ def use_uvloop(event_loop: str) -> bool:
     return True
 
 
+class ModelshipInferenceServicer(InferenceServicer):
+    """kserve's gRPC servicer, whose ModelMetadata also carries the served versions (as the REST metadata does)."""
+
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
+        metadata = await self._data_plane.model_metadata(model_name=request.name)
+        return pb.ModelMetadataResponse(
+            name=metadata["name"],
+            versions=metadata.get("versions", []),
+            platform=metadata["platform"],
+            inputs=metadata["inputs"],
+            outputs=metadata["outputs"],
+        )
+
+
 class ModelshipModelServer(ModelServer):
     """A kserve ``ModelServer`` whose single-process REST server answers the inference routes with the fast path."""
 
     def __init__(self, *, fast_path: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.fast_path = fast_path
+        # kserve's GRPCServer builds its servicer from this module global (one model server per process).
+        kserve_grpc_server.InferenceServicer = ModelshipInferenceServicer
 
     async def _serve(self) -> None:
         # ModelServer.start has built the REST server (uvicorn not started yet); put the front before kserve's app.
