@@ -108,6 +108,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [modelship.io]
   resources: [inferenceservices, modelregistries]
   verbs: [get, list, watch, create, patch]
+# the pre-delete hook (python -m modelship_operator.uninstall) deletes the ModelRegistries before the operator goes
+- apiGroups: [modelship.io]
+  resources: [modelregistries]
+  verbs: [delete]
 - apiGroups: [modelship.io]
   resources: [inferenceservices/status, modelregistries/status]
   verbs: [get, patch]
