@@ -149,6 +149,8 @@ def test_rows_already_stored_by_the_seed_are_not_collected(settings: TrainingSet
     assert len(raw_ids(settings)) == 344
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_retrain_starts_exactly_at_the_threshold(settings: TrainingSettings, clock: Clock, mlflow_server: str) -> None:
     from mlflow import MlflowClient
 

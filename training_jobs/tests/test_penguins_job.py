@@ -9,6 +9,9 @@ from modelship_training import jobs, penguins_models
 from modelship_training.promotion import decide
 from modelship_training.settings import get_settings
 
+# A real MLflow server; trains five estimators and a grid search for real.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def job(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):

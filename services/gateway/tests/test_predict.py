@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
 from modelship_common.db import Prediction
 from modelship_common.schemas import digits, penguins
 from services.gateway.tests.standin_scoring import score_images, score_tabular
 from services.gateway.tests.testkit import LiveGateway
+
+# Live gateways in front of the stand-in model server (a subprocess).
+pytestmark = pytest.mark.integration
 
 ROW = {
     "island": "Biscoe",

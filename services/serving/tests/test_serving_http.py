@@ -13,6 +13,9 @@ import pytest
 
 from services.serving.tests.serving_helpers import child_env, free_port, stop, wait_http
 
+# A real MLflow server and `python -m modelship_serving` processes.
+pytestmark = pytest.mark.integration
+
 ROW = {
     "island": "Dream",
     "bill_length_mm": 39.5,

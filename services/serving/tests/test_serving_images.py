@@ -13,6 +13,9 @@ from PIL import Image
 from modelship_common.schemas import digits
 from services.serving.tests.serving_helpers import call, v2_body, v2_outputs
 
+# A real MLflow server with the digits model logged into it.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:

@@ -9,6 +9,9 @@ from kserve.errors import InvalidInput
 from modelship_common.schemas import penguins
 from services.serving.tests.serving_helpers import call, v2_body, v2_outputs
 
+# A real MLflow server with the penguins model logged into it.
+pytestmark = pytest.mark.integration
+
 GENTOO = {
     "island": "Biscoe",
     "bill_length_mm": 45.2,
