@@ -31,8 +31,8 @@ test: sync services browser k8s-tools images ## Install what the tests need and 
 	  scripts/images/build.sh docker-down; exit $$rc
 
 .PHONY: test-unit
-test-unit: sync ## Unit tests only (no servers)
-	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests charts/tests -m "not integration" $(PYTEST_ARGS)
+test-unit: sync ## Unit tests only: no server process, no training (deselects the integration and slow markers)
+	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/streaming/tests training_jobs/tests operators/rollout/tests charts/tests tests -m "not integration and not slow" $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: sync ## ruff + mypy

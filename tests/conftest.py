@@ -8,11 +8,16 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _mlflow_uses_the_session_server(tracking_uri: str) -> Iterator[None]:
+def _mlflow_uses_the_session_server(request: pytest.FixtureRequest) -> Iterator[None]:
     """MLflow's fluent API (``mlflow.sklearn.load_model``...) reads a process-wide tracking URI, which tests of
-    other packages in the same session point elsewhere: point it at this session's server for every test here."""
+    other packages in the same session point elsewhere: point it at this session's server for every integration
+    test here. Unit tests here (no server) start no MLflow."""
+    if request.node.get_closest_marker("integration") is None:
+        yield
+        return
     import mlflow
 
+    tracking_uri = request.getfixturevalue("tracking_uri")
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     yield

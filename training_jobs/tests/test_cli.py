@@ -72,6 +72,7 @@ def test_invalid_setting_is_rejected(tmp_path: Path) -> None:
     assert "invalid setting test_size" in done.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_digits_fast_trains_and_registers(mlflow_server: str, tmp_path: Path) -> None:
     done = run_cli(

@@ -91,6 +91,7 @@ def test_missing_values_are_null() -> None:
     json.dumps(rows, allow_nan=False)  # no NaN reaches the JSON
 
 
+@pytest.mark.integration
 def test_module_runs_and_rotates_on_wall_clock(unused_port: int, tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "modelship_training.data_api", "--port", str(unused_port), "--batch-seconds", "1"]
     log = (tmp_path / "data_api.log").open("wb")

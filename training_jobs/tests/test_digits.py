@@ -34,6 +34,7 @@ def test_unknown_dataset_is_an_error() -> None:
         digits_data.load("imagenet")
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_digits_variants_train_register_and_export(mlflow_server: str, tmp_path) -> None:
     import mlflow

@@ -18,6 +18,9 @@ from modelship_training import penguins_data, tracking
 from modelship_training.settings import get_settings
 from modelship_training.trainer import ModelTrainer
 
+# A real MLflow server; trains and registers real models.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def setup(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):

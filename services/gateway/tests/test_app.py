@@ -12,11 +12,13 @@ from modelship_gateway.settings import GatewaySettings, get_settings
 from services.gateway.tests.testkit import LiveGateway, Process, free_port, http_ok, python_env, wait_until
 
 
+@pytest.mark.integration
 def test_health_probes(gateway: LiveGateway) -> None:
     assert gateway.http.get("/healthz").json() == {"status": "ok"}
     assert gateway.http.get("/readyz").json() == {"status": "ok"}
 
 
+@pytest.mark.integration
 def test_openapi_and_docs(gateway: LiveGateway) -> None:
     docs = gateway.http.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
@@ -42,6 +44,7 @@ def test_openapi_and_docs(gateway: LiveGateway) -> None:
     assert {"400", "404", "413", "502"} <= set(image["responses"])
 
 
+@pytest.mark.integration
 def test_python_m_modelship_gateway_serves(tmp_path) -> None:
     port = free_port()
     env = python_env() | {

@@ -18,6 +18,9 @@ from modelship_gateway.dashboard.settings import DashboardSettings, get_dashboar
 from modelship_gateway.dashboard.static_files import plotly_js
 from services.gateway.tests.testkit import LiveGateway
 
+# Live gateways in front of the stand-in model server (a subprocess) and a real MLflow server.
+pytestmark = pytest.mark.integration
+
 PAGES = {
     "/dashboard/": "Home",
     "/dashboard/upload": "Upload an image",

@@ -1,4 +1,9 @@
-"""The dashboard's SQL: filters, pagination, aggregates, percentiles and image-model agreement on crafted rows."""
+"""The dashboard's SQL: filters, pagination, aggregates, percentiles and image-model agreement on crafted rows.
+
+Every test runs twice: on SQLite (what the gateway uses alone) and on a real PostgreSQL (what the cluster uses;
+the platform plugin's server, a fresh database per test, marked integration) whose sessions run in a time zone
+far from UTC, so window functions, integer division and the UTC day filters are checked on both dialects.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from modelship_common.db import Event, Image, Prediction, make_engine, migrate
 from modelship_gateway.dashboard import queries
 from modelship_gateway.dashboard.queries import PredictionFilters
 
+#: The PostgreSQL sessions' time zone: UTC+13 in March, so a UTC day and a local day differ for most rows.
+PG_TIME_ZONE = "Pacific/Auckland"
+
 T0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 _ids = itertools.count(1)
 
 
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path / 'dashboard.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'dashboard.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")  # a fresh database on the session's PostgreSQL
     migrate(url)
     engine = make_engine(url)
+    if request.param == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _far_from_utc(conn: Any, _record: Any) -> None:
+            with conn.cursor() as cur:
+                cur.execute(f"SET TIME ZONE '{PG_TIME_ZONE}'")
+
     with Session(engine) as s:
+        if request.param == "postgresql":
+            assert s.execute(text("SHOW TIME ZONE")).scalar_one() == PG_TIME_ZONE
         yield s
     engine.dispose()
 

@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from services.gateway.tests.test_predict import ROW, digit_png
 from services.gateway.tests.testkit import LiveGateway
+
+# Live gateways in front of the stand-in model server (a subprocess).
+pytestmark = pytest.mark.integration
 
 
 def assert_error(response: httpx.Response, status: int, *fragments: str) -> None:

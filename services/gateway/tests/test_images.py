@@ -102,6 +102,7 @@ def test_local_object_store(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ through the gateway
 
 
+@pytest.mark.integration
 def test_upload_is_scored_in_process_and_readable(
     image_env: Path, start_gateway: Callable[..., LiveGateway], tmp_path: Path
 ) -> None:
@@ -138,6 +139,7 @@ def test_upload_is_scored_in_process_and_readable(
     engine.dispose()
 
 
+@pytest.mark.integration
 def test_upload_errors(image_env: Path, start_gateway: Callable[..., LiveGateway]) -> None:
     gateway = start_gateway(max_upload_bytes=2000)
     response = gateway.http.post("/api/images", files={"file": ("x.png", b"not an image", "image/png")})
@@ -160,6 +162,7 @@ def test_upload_errors(image_env: Path, start_gateway: Callable[..., LiveGateway
 # ------------------------------------------------------------------------------------ the fan-out core itself
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("protocol", ["v2", "v1"])
 def test_fanout_core_stores_once_and_dead_letters_corrupt_images(
     protocol: str, standin_url: str, dead_url: str, tmp_path: Path

@@ -8,12 +8,16 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from modelship_common.schemas import digits, penguins
 from services.gateway.tests.conftest import PENGUINS_METRICS
 from services.gateway.tests.test_errors import write_endpoint
 from services.gateway.tests.test_predict import ROW, expected_rows
 from services.gateway.tests.testkit import LiveGateway, Process, free_port, http_ok, python_env, wait_until
+
+# Live gateways, the stand-in model server and a real MLflow server (subprocesses).
+pytestmark = pytest.mark.integration
 
 
 def test_models_carry_registry_metrics_and_classes(start_gateway, mlflow_uri: str, standin_url: str) -> None:

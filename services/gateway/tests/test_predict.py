@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
 from modelship_common.db import Prediction
-from modelship_common.schemas import digits, penguins
+from modelship_common.schemas import digits
 from services.gateway.tests.standin_scoring import score_images, score_tabular
 from services.gateway.tests.testkit import LiveGateway
+
+# Live gateways in front of the stand-in model server (a subprocess).
+pytestmark = pytest.mark.integration
 
 ROW = {
     "island": "Biscoe",
@@ -20,15 +24,23 @@ ROW = {
 }
 RAW_LIST = ["Dream", 39.5, 17.4, 186, 3800, "male"]
 ENCODED = [46.5, 17.9, 192.0, 3500.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+#: The rows above encoded by hand (measurements, then one-hot island Biscoe/Dream/Torgersen and sex female/male),
+#: not by the ``encode_rows`` that the gateway and the stand-in server both use.
+HAND_ENCODED = {
+    repr(ROW): [45.2, 14.8, 212.0, 5200.0, 1.0, 0.0, 0.0, 1.0, 0.0],
+    repr(RAW_LIST): [39.5, 17.4, 186.0, 3800.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+    repr(ENCODED): ENCODED,
+}
 
 
 def expected_rows(rows: list) -> list[dict]:
-    probs = score_tabular(penguins.encode_rows(rows))
+    """What the stand-in model answers for ``rows`` (among ROW, RAW_LIST and ENCODED), from the hand-encoded rows."""
+    probs = score_tabular(np.asarray([HAND_ENCODED[repr(row)] for row in rows], dtype=np.float32))
     return [
         {
             "class_id": int(row.argmax()),
-            "class_name": penguins.CLASSES[int(row.argmax())],
-            "probabilities": {c: float(p) for c, p in zip(penguins.CLASSES, row, strict=True)},
+            "class_name": ("Adelie", "Chinstrap", "Gentoo")[int(row.argmax())],
+            "probabilities": {c: float(p) for c, p in zip(("Adelie", "Chinstrap", "Gentoo"), row, strict=True)},
         }
         for row in probs
     ]

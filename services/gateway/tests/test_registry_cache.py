@@ -32,6 +32,7 @@ def make_cache(uri: str, **kw: float) -> RegistryCache:
     return RegistryCache(lambda: CountingClient(tracking_uri=uri, registry_uri=uri), **values)
 
 
+@pytest.mark.integration
 def test_lookups_are_cached_and_shared(mlflow_uri: str) -> None:
     cache = make_cache(mlflow_uri)
 
@@ -87,6 +88,7 @@ def test_timeout_is_logged_with_a_message(caplog: pytest.LogCaptureFixture) -> N
     assert record.getMessage() == "registry lookup of penguins version 3 failed: no answer within 0.5s"
 
 
+@pytest.mark.integration
 def test_client_is_built_before_the_deadline_starts(mlflow_uri: str) -> None:
     """Building the client (importing MLflow on a cold start) does not count against the lookup's deadline."""
 

@@ -6,11 +6,15 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from modelship_serving.loading import INFO_FILE, version_dir
 from services.serving.tests.serving_helpers import call, loaded_model, make_settings
 from services.serving.tests.test_serving_tabular import GENTOO
+
+# Real MLflow servers with models logged into them.
+pytestmark = pytest.mark.integration
 
 
 def predicted_class(registry, cache: Path) -> str:

@@ -78,6 +78,7 @@ LOAD_AND_REPORT = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_onnx_serving_imports_no_tensorflow_or_sklearn_and_a_warm_cache_no_mlflow(mlflow_registry, tmp_path):
     env = child_env(MODELSHIP_MLFLOW_TRACKING_URI=mlflow_registry.uri, MODELSHIP_MODEL_CACHE_DIR=str(tmp_path))
     uri = f"models:/penguins/{mlflow_registry.penguins_version}"

@@ -29,6 +29,7 @@ def _kserve_rest(response: InferResponse) -> dict:
     return InferenceResponse.model_validate(rest).model_dump(mode="json")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rows", [1, 32])
 def test_plain_rest_is_kserves_encoding_byte_for_byte(penguins_onnx, penguins_data, rows):
     x = np.concatenate([penguins_data.features] * 2)[:rows]
@@ -38,6 +39,7 @@ def test_plain_rest_is_kserves_encoding_byte_for_byte(penguins_onnx, penguins_da
     assert orjson.dumps(ours) == orjson.dumps(_kserve_rest(response))
 
 
+@pytest.mark.integration
 def test_plain_rest_of_an_image_model(digits_model):
     images = np.zeros((3, 28, 28, 1), dtype=np.float32)
     response = _v2_response(digits_model, v2_body(images))

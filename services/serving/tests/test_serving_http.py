@@ -15,6 +15,9 @@ import pytest
 
 from services.serving.tests.serving_helpers import child_env, free_port, stop, wait_http
 
+# A real MLflow server and `python -m modelship_serving` processes.
+pytestmark = pytest.mark.integration
+
 ROW = {
     "island": "Dream",
     "bill_length_mm": 39.5,
@@ -86,7 +89,8 @@ def test_v1_predict(server, mlflow_registry):
 
 
 def test_v2_infer(server, mlflow_registry, penguins_data):
-    x = penguins_data.features[:4]
+    held_out = penguins_data.test[:4]  # rows the model was not fit on
+    x = penguins_data.features[held_out]
     body = {
         "id": "req-1",
         "inputs": [{"name": "features", "shape": [4, 9], "datatype": "FP32", "data": x.ravel().tolist()}],
@@ -98,7 +102,7 @@ def test_v2_infer(server, mlflow_registry, penguins_data):
     assert reply["model_version"] == mlflow_registry.penguins_version
     out = {o["name"]: o for o in reply["outputs"]}
     assert (out["class_id"]["datatype"], out["class_id"]["shape"]) == ("INT64", [4])
-    assert out["class_id"]["data"] == penguins_data.labels[:4].tolist()
+    assert out["class_id"]["data"] == penguins_data.labels[held_out].tolist()
     assert out["class_name"]["datatype"] == "BYTES"
     assert out["probabilities"]["shape"] == [4, 3]
 
@@ -144,6 +148,9 @@ def test_unknown_model_is_404(server):
 def test_metrics(server, mlflow_registry):
     httpx.post(f"{server.url}/v1/models/penguins:predict", json={"instances": [ROW, ROW]}).raise_for_status()
     httpx.post(f"{server.url}/v1/models/nope:predict", json={"instances": [ROW]})
+    # A bad row of its own: the error counter must not depend on another test having sent one first.
+    bad = httpx.post(f"{server.url}/v1/models/penguins:predict", json={"instances": [{**ROW, "island": "Mars"}]})
+    assert bad.status_code == 400, bad.text
     text = httpx.get(f"{server.url}/metrics").text
     version = mlflow_registry.penguins_version
     assert f'modelship_predictions_total{{model="penguins",protocol="v1",version="{version}"}}' in text

@@ -13,6 +13,9 @@ from PIL import Image
 from modelship_common.schemas import digits
 from services.serving.tests.serving_helpers import call, v2_body, v2_outputs
 
+# A real MLflow server with the digits model logged into it.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
@@ -62,10 +65,29 @@ def test_v2_bytes_and_fp32_agree(digits_model, images):
     np.testing.assert_allclose(by_bytes["probabilities"]["data"], by_tensor["probabilities"]["data"], atol=1e-6)
 
 
-def test_dark_ink_on_white_paper_is_inverted(digits_model, images):
-    light = call(digits_model, {"instances": [{"b64": png_b64(1.0 - images[0])}]})
-    dark = call(digits_model, {"instances": [{"b64": png_b64(images[0])}]})
-    assert light["predictions"][0]["class_id"] == dark["predictions"][0]["class_id"]
+@pytest.fixture(scope="module")
+def one_of_each_digit() -> tuple[np.ndarray, list[int]]:
+    """The first held-out image (the model is fit on the first 300) of each digit 0-9, and the digits."""
+    from sklearn.datasets import load_digits
+
+    x8, y = load_digits(return_X_y=True)
+    first = [300 + int(np.flatnonzero(y[300:] == d)[0]) for d in range(10)]
+    return np.round(digits.upsample_8x8(x8[first]) * 255.0) / 255.0, list(range(10))
+
+
+def test_dark_ink_on_white_paper_is_inverted(digits_model, one_of_each_digit):
+    """White-on-black (as trained) and black-on-white versions of ten different digits get the same class each,
+    and the ten digits do not all get one class: a constant predictor (or a server that answers one class
+    whatever the picture) fails here."""
+    images, labels = one_of_each_digit
+    light = call(digits_model, {"instances": [{"b64": png_b64(1.0 - image)} for image in images]})
+    dark = call(digits_model, {"instances": [{"b64": png_b64(image)} for image in images]})
+    light_classes = [p["class_id"] for p in light["predictions"]]
+    dark_classes = [p["class_id"] for p in dark["predictions"]]
+    seen = f"digits {labels}: white-on-black -> {dark_classes}, black-on-white -> {light_classes}"
+    assert light_classes == dark_classes, seen
+    assert len(set(dark_classes)) >= 5, seen
+    assert sum(c == d for c, d in zip(dark_classes, labels, strict=True)) >= 5, seen
 
 
 def _encoded(fmt: str, size: int = 28, noise: bool = False) -> bytes:

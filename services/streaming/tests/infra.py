@@ -265,6 +265,62 @@ def metric(text: str, name: str, labels: Mapping[str, str] | None = None) -> flo
     return total
 
 
+def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample of ``name`` in a Prometheus text exposition: sorted label items -> value (empty if absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def partitions(bootstrap: str, topic: str) -> list[int]:
+    """The partition ids of ``topic`` (from the broker's metadata)."""
+    from confluent_kafka.admin import AdminClient
+
+    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
+    return sorted(metadata.topics[topic].partitions)
+
+
+def committed_vs_end(bootstrap: str, group: str, topic: str) -> dict[int, tuple[int, int]]:
+    """partition -> (offset the consumer group committed, end of the partition); -1 when nothing is committed.
+
+    Reads the group's offsets without joining the group (no subscribe, so no rebalance of the real consumers).
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        ids = partitions(bootstrap, topic)
+        committed = consumer.committed([TopicPartition(topic, p) for p in ids], timeout=10)
+        out = {}
+        for tp in committed:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+            out[tp.partition] = (tp.offset if tp.offset >= 0 else -1, high)
+        return out
+    finally:
+        consumer.close()
+
+
+def wait_committed_to_end(bootstrap: str, group: str, topic: str, *, timeout: float = 60.0) -> dict[int, int]:
+    """Wait until the group's committed offset is the end of every partition of ``topic``: every message was
+    handled and its rows stored (the worker commits only after that), so nothing is delivered again and no late
+    row can come. Returns partition -> end offset; raises AssertionError with the offsets after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = committed_vs_end(bootstrap, group, topic)
+        if state and all(committed == end for committed, end in state.values()):
+            return {p: end for p, (_c, end) in state.items()}
+        if time.monotonic() > deadline:
+            raise AssertionError(f"group {group} did not commit to the end of {topic} in {timeout:.0f}s: {state}")
+        time.sleep(0.25)
+
+
 def consume_all(bootstrap: str, topic: str, *, expect: int, timeout: float = 60.0) -> list[Any]:
     """Read ``topic`` from the beginning until ``expect`` messages arrived (or the deadline)."""
     import time

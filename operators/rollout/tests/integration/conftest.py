@@ -36,15 +36,10 @@ WEBHOOK_SECRET = "integration-webhook-secret"
 SERVING_IMAGE = "modelship-serving:it"
 KSERVE_CRD = REPO / "operators" / "rollout" / "tests" / "data" / "kserve-inferenceservices-v1beta1.trimmed.yaml"
 
-#: Set once the ``kopf run`` operator (session fixture ``operator``) is up: from then on it reconciles every
-#: namespace, so tests calling the reconcile functions directly would race it.
+#: True while the ``kopf run`` operator (fixture ``operator``) is up: it reconciles every namespace, so tests calling
+#: the reconcile functions directly would race it. The fixture is module-scoped and only the operator module uses
+#: it, so it is down again before any other module runs, in whatever order the modules run.
 _OPERATOR_RUNNING = False
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the tests that use the ``kopf run`` operator last: the direct-call tests must not share the API
-    server with a running operator (it watches all namespaces)."""
-    items.sort(key=lambda item: "operator" in getattr(item, "fixturenames", ()))
 
 
 def tool(name: str) -> str:
@@ -212,8 +207,8 @@ def kube_client(kubeconfig: Path) -> Any:
 def require_no_running_operator() -> None:
     if _OPERATOR_RUNNING:
         pytest.fail(
-            "the `kopf run` operator of this session is running and would race direct reconcile calls; "
-            "tests using the `operator` fixture must run last (see pytest_collection_modifyitems)",
+            "the `kopf run` operator is running and would race direct reconcile calls: only one module may use the "
+            "module-scoped `operator` fixture, and tests calling the reconcilers directly must live elsewhere",
             pytrace=False,
         )
 
@@ -345,11 +340,12 @@ class Operator:
         return tail(self.log, lines)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operator(
     cluster: Cluster, default_mlflow: MlflowServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
-    """``kopf run -m modelship_operator.handlers --all-namespaces`` as the operator's ServiceAccount."""
+    """``kopf run -m modelship_operator.handlers --all-namespaces`` as the operator's ServiceAccount, for the module
+    that uses it (stopped at its end, so the direct-call tests of other modules never share the API server with it)."""
     global _OPERATOR_RUNNING
     health, metrics, webhook = free_port(), free_port(), free_port()
     log = tmp_path_factory.mktemp("operator") / "operator.log"
@@ -382,8 +378,11 @@ def operator(
         pytest.fail(f"the operator did not start: {exc}\n{tail(log, 80)}", pytrace=False)
     _OPERATOR_RUNNING = True
     op = Operator(proc=proc, health_port=health, metrics_port=metrics, webhook_port=webhook, log=log, env=env)
-    yield op
-    proc.stop()
+    try:
+        yield op
+    finally:
+        proc.stop()
+        _OPERATOR_RUNNING = False
 
 
 def _port_open(port: int) -> bool:

@@ -1,10 +1,20 @@
-"""The reconcilers, called directly, against the REAL API server (scripts/k8s) and a REAL MLflow server.
+"""Operator bookkeeping on kwok: the reconcilers, called directly, against the REAL API server (scripts/k8s) and a
+REAL MLflow server. What they prove is the operator's bookkeeping, not that a model gets served:
+
+- the children it writes (owner references, specs, hashes), the status, conditions and history it keeps, the
+  requests it sends (or does not send) and how it reacts to MLflow being down or a spec being invalid;
+- nothing runs: the serving image ``img:1`` does not exist and the kwok node marks the predictor pods Ready
+  without starting them; ``test_kserve_target`` writes KServe's status itself (no KServe controller); Events go
+  to an in-memory list (``World.events``), not to the API server.
+
+That a rollout really serves the new version is checked on a real node by tests/e2e/test_platform.py
+(``test_operator_rolls_out_every_model``, ``test_alias_move_rolls_out``).
 
 No ``kopf run`` process: each test builds an ``Operator`` around the real ``Kube`` client, authenticated as
 the operator's ServiceAccount (so deploy/rbac.yaml applies), and calls ``reconcile_isvc`` /
-``observe_child`` / ``sync_registry`` itself. Deployments roll out for real on the kwok node (the
-controller-manager writes their status), the API server enforces the CRDs, and MLflow answers (or is
-stopped). Every test has its own namespace and its own model names / selector value in MLflow.
+``observe_child`` / ``sync_registry`` itself. The controller-manager writes the Deployments' status from the
+kwok node, the API server enforces the CRDs, and MLflow answers (or is stopped). Every test has its own
+namespace and its own model names / selector value in MLflow.
 
 "Nothing was written" is checked on the requests the real client sent (``RecordingKube`` records, then
 sends them) and on unchanged ``resourceVersion``s.
@@ -497,13 +507,16 @@ def test_prune_deletes_only_owned_unselected(world: World) -> None:
     world.isvc(handmade)
     world.admin.merge_patch(k.ISVC, world.ns, handmade, {"metadata": {"labels": {c.LABEL_REGISTRY: "mlflow"}}})
     world.mlflow.client().delete_registered_model_tag(old, SELECTOR_TAG)  # "old" is no longer selected
+    world.kube.calls.clear()
     run(sync_registry(world.op, world.get(k.REGISTRY, "mlflow"), trigger="poll"))
-    gone = wait_for(
+    wait_for(
         lambda: (o := world.get(k.ISVC, old)) is None or bool(o["metadata"].get("deletionTimestamp")),
         timeout=30,
         what=f"InferenceService {old} to be deleted",
     )
-    assert gone
+    # The operator itself sent exactly one delete, for "old" (not for the handmade one, nor anything else).
+    deletes = [x.path for x in world.kube.calls if x.verb == "delete"]
+    assert deletes == [f"/apis/modelship.io/v1alpha1/namespaces/{world.ns}/inferenceservices/{old}"], deletes
     assert world.get(k.ISVC, handmade) is not None
     assert world.get(k.ISVC, penguins) is not None
     assert [e[2] for e in world.events][-1] == "InferenceServicePruned"

@@ -1,8 +1,15 @@
-"""The operator against a real kube-apiserver + controller-manager + kwok node and real MLflow servers.
+"""Operator bookkeeping on kwok: the operator as a ``kopf run`` process against a real kube-apiserver +
+controller-manager + kwok node and real MLflow servers.
 
-Pods never run on the kwok node, but Deployments really roll out there (kwok marks the pods Running and
-Ready), the garbage collector really deletes owned children, and the API server really enforces the CRD
-schema, CEL rules and the operator's RBAC.
+What this proves is the operator's bookkeeping: it creates and owns the right children with the right specs,
+follows the alias (webhook and polling), keeps status, history and Events, survives MLflow outages, and the API
+server enforces the CRD schema, CEL rules and the operator's RBAC; the garbage collector deletes owned children.
+What it does not prove: that a model gets served. The serving image it names (``modelship-serving:it``) does not
+exist and the kwok node marks the pods Running and Ready without starting them. That lives on a real node in
+tests/e2e/test_platform.py (``test_operator_rolls_out_every_model``, ``test_alias_move_rolls_out``).
+
+How fast a rollout is (alias move -> Ready, webhook and polling) is measured by ``make bench-rollout``
+(devtools/bench_rollout.py) against its targets; these tests only wait for the outcome, with generous deadlines.
 """
 
 from __future__ import annotations
@@ -28,8 +35,8 @@ from .conftest import (
 
 pytestmark = pytest.mark.integration
 
-ROLLOUT_WEBHOOK_SLO = 5.0
-ROLLOUT_POLL_SLO = 30.0
+#: Deadlines for an outcome, not latency targets (those are devtools/bench_rollout.py's, make bench-rollout).
+ROLLOUT_DEADLINE_S = 120.0
 
 
 def _uid() -> str:
@@ -69,6 +76,16 @@ def _registry(namespace: str, tracking_uri: str, *, poll: int = 30, name: str = 
 
 def _explain(operator: Operator) -> str:
     return f"\n--- operator log ---\n{operator.log_tail(60)}"
+
+
+def _wait_ready_on(cluster: Cluster, operator: Operator, namespace: str, name: str, version: str, what: str) -> Any:
+    """The InferenceService once Ready on ``version``; on timeout the error carries the operator's log."""
+    try:
+        return wait_for(
+            lambda: _ready_on(cluster, namespace, name, version), timeout=ROLLOUT_DEADLINE_S, what=what, interval=0.5
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}{_explain(operator)}") from None
 
 
 def test_registry_webhook_rollout_end_to_end(
@@ -120,16 +137,10 @@ def test_registry_webhook_rollout_end_to_end(
     hooks = [h for h in server.client().list_webhooks() if h.name == f"modelship-{namespace}-mlflow"]
     assert hooks and hooks[0].url.endswith(f"/webhooks/mlflow/{namespace}/mlflow")
 
-    # Move the alias: the MLflow webhook triggers a sync; the Deployment rolls to v2 well before the next poll.
+    # Move the alias: the MLflow webhook triggers a sync and the Deployment rolls to v2 (how fast: bench-rollout).
     register_version(server, model, alias=None, seed=2)
-    moved = time.monotonic()
     server.client().set_registered_model_alias(model, "champion", "2")
-    isvc = wait_for(
-        lambda: _ready_on(cluster, namespace, model, "2"), timeout=25, what="Ready on v2 after the alias moved"
-    )
-    latency = time.monotonic() - moved
-    print(f"\nalias move -> Ready on v2 via webhook: {latency:.2f}s")
-    assert latency <= ROLLOUT_WEBHOOK_SLO, f"webhook rollout took {latency:.1f}s{_explain(operator)}"
+    isvc = _wait_ready_on(cluster, operator, namespace, model, "2", "Ready on v2 after the alias moved")
     assert _deployment_args(cluster, namespace, model)[1] == f"models:/{model}/2"
 
     history = [(h["version"], h["result"]) for h in isvc["status"]["history"]]
@@ -185,14 +196,8 @@ def test_polling_rolls_out_without_webhooks(
     cluster.apply(_registry(namespace, server.url, poll=20))
     wait_for(lambda: _ready_on(cluster, namespace, model, "1"), timeout=60, what="Ready on v1")
     register_version(server, model, alias=None, seed=4)
-    moved = time.monotonic()
     server.client().set_registered_model_alias(model, "champion", "2")
-    wait_for(
-        lambda: _ready_on(cluster, namespace, model, "2"), timeout=45, what="Ready on v2 by polling", interval=0.25
-    )
-    latency = time.monotonic() - moved
-    print(f"\nalias move -> Ready on v2 by polling (pollSeconds 20): {latency:.2f}s")
-    assert latency <= ROLLOUT_POLL_SLO, f"polling rollout took {latency:.1f}s{_explain(operator)}"
+    _wait_ready_on(cluster, operator, namespace, model, "2", "Ready on v2 by polling (pollSeconds 20)")
     registry = cluster.get("modelregistries.modelship.io", "mlflow", namespace)
     assert not registry["status"].get("webhook")  # registration was refused; polling is the fallback
 
