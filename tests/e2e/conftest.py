@@ -70,7 +70,16 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def release(cluster: Cluster) -> Iterator[dict[str, float]]:
-    """``helm install`` of charts/modelship with the e2e values, waiting for the hooks (topics, buckets, training)."""
+    """``helm install`` of charts/modelship with the e2e values, waiting for the hooks (topics, buckets, training).
+
+    ``MODELSHIP_E2E_REUSE=1`` (with ``KEEP=1`` before) reuses a release that is already deployed: for working on the
+    tests themselves, never in ``make test``.
+    """
+    if os.environ.get("MODELSHIP_E2E_REUSE") == "1":
+        status = cluster.helm("status", cluster.release, "-o", "json", check=False)
+        if status.returncode == 0 and '"status":"deployed"' in status.stdout.replace(" ", ""):
+            yield {"installed_at": time.monotonic(), "install_seconds": 0.0}
+            return
     # A clean start: no release, no claims or data left by an earlier run. A run whose node was stopped under it
     # can leave objects with kopf's finalizer and no operator to release them: drop those first.
     for kind in ("modelregistries.modelship.io", "inferenceservices.modelship.io"):

@@ -34,7 +34,9 @@ from modelship_operator.webhook import Delivery
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_RETRY_SECONDS = 300
+#: Retries of a failed webhook registration back off from the first to the last (an MLflow still starting when
+#: the operator starts, as on a fresh install, is retried within seconds; one that stays down, every 5 minutes).
+WEBHOOK_RETRY_SECONDS = (10.0, 300.0)
 
 
 @dataclass
@@ -67,8 +69,8 @@ class Registries:
     #: The latest snapshot of each live ModelRegistry (kept by its daemon; used by the webhook fast path).
     bodies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     webhook_ids: dict[tuple[str, str], str] = field(default_factory=dict)
-    #: When registering the webhook last failed (monotonic seconds), to retry only every few minutes.
-    webhook_failed: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: When registering the webhook last failed (monotonic seconds) and the wait before the next try.
+    webhook_failed: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     def trigger_for(self, namespace: str, name: str) -> Trigger:
         return self.triggers.setdefault((namespace, name), Trigger())
@@ -219,7 +221,7 @@ async def ensure_registry_webhook(op: Operator, registries: Registries, registry
     if not url or key in registries.webhook_ids:
         return
     failed = registries.webhook_failed.get(key)
-    if failed is not None and time.monotonic() - failed < WEBHOOK_RETRY_SECONDS:
+    if failed is not None and time.monotonic() - failed[0] < failed[1]:
         return
     if url.endswith("/webhooks/mlflow"):
         url = f"{url}/{meta['namespace']}/{meta['name']}"
@@ -228,11 +230,13 @@ async def ensure_registry_webhook(op: Operator, registries: Registries, registry
     try:
         hook_id = await op.call(ml.ensure_webhook, tracking_uri, hook_name, url, secret)
     except Exception as exc:
-        registries.webhook_failed[key] = time.monotonic()
+        first, last = WEBHOOK_RETRY_SECONDS
+        delay = first if failed is None else min(failed[1] * 2, last)
+        registries.webhook_failed[key] = (time.monotonic(), delay)
         log.warning(
             "ModelRegistry %s/%s: could not register the MLflow webhook (polling only; retry in %ds): %s",
             *key,
-            WEBHOOK_RETRY_SECONDS,
+            delay,
             exc,
         )
         return
