@@ -126,6 +126,9 @@ port-forward: ## gateway :8000, MLflow :5000, Grafana :3000, Prometheus :9090, M
 undeploy: ## helm uninstall (CRDs and PVCs stay)
 	@helm uninstall modelship -n modelship
 
-.PHONY: e2e-kind
-e2e-kind: ## End to end on a throw-away kind cluster: install, train, predict through the gateway (needs Docker)
+.PHONY: e2e-kind e2e-kind-script
+e2e-kind: sync kind-up kind-load ## The tests/e2e suite (as make e2e) against the kind cluster $(KIND_CLUSTER) (needs Docker)
+	@$(RUN) MODELSHIP_E2E_KIND_CLUSTER=$(KIND_CLUSTER) $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+e2e-kind-script: ## Shorter shell version on a throw-away kind cluster: install, train, predict (needs Docker)
 	@scripts/e2e-kind.sh

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.tests.test_predict import ROW
 from services.gateway.tests.testkit import LiveGateway
+
+pytestmark = pytest.mark.integration
 
 
 def scrape(gateway: LiveGateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
