@@ -109,6 +109,10 @@ def operator_model_servers(objs: list[dict[str, Any]]) -> list[tuple[str, dict[s
     return found
 
 
+# The endpoint-files ConfigMap is rendered only with files discovery (Kubernetes discovery reads status.url).
+FILES_DISCOVERY = Path(__file__).parent / "values" / "files-discovery.yaml"
+
+
 def _endpoints(configmap: dict[str, Any]) -> list[str]:
     """The model endpoint file names of the gateway's endpoints ConfigMap (none for other ConfigMaps)."""
     if not configmap["metadata"]["name"].endswith("-model-endpoints"):
@@ -132,10 +136,10 @@ def test_the_matrix_renders_model_servers_both_ways(render: Any) -> None:
     """Not vacuous: the matrix has chart-rendered predictors and operator-rendered ones of both targets."""
     ci = {p.name: p for p in CI_VALUES}
     assert chart_model_servers(render(ci["operator-disabled-values.yaml"]))
-    kserve = operator_model_servers(render(ci["kserve-values.yaml"]))
+    kserve = operator_model_servers(render(ci["kserve-values.yaml"], FILES_DISCOVERY))
     assert kserve and all(" -> InferenceService/" in where for where, _ in kserve)
     assert {"InferenceService/digits-balanced -> InferenceService/digits-balanced"} <= {w for w, _ in kserve}
-    deployment = operator_model_servers(render(ci["default-values.yaml"]))
+    deployment = operator_model_servers(render(ci["default-values.yaml"], FILES_DISCOVERY))
     assert len(deployment) >= 4 and all(" -> Deployment/" in where for where, _ in deployment)
 
 
@@ -173,7 +177,7 @@ def test_gateway_endpoints_are_the_url_the_operator_writes(render: Any, values: 
     from modelship_operator.kserve import kserve_url
     from modelship_operator.render import service_url
 
-    objs = render(next(p for p in CI_VALUES if p.name == values))
+    objs = render(next(p for p in CI_VALUES if p.name == values), FILES_DISCOVERY)
     (operator,) = [o for o in find(objs, "Deployment") if _runs_operator(o)]
     target = env_map(operator["spec"]["template"]["spec"]["containers"][0])["MODELSHIP_TARGET"]["value"]
     data = one(objs, "ConfigMap", "r-model-endpoints")["data"]

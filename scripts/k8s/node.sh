@@ -340,7 +340,8 @@ EOF
 }
 
 kube_proxy_up() {
-  cat >"$state/kube-proxy.yaml" <<EOF
+  # kube-proxy exits when its config file changes: write it only when its content does.
+  cat >"$state/kube-proxy.yaml.new" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -353,6 +354,11 @@ clientConnection: {kubeconfig: "$state/kube-proxy.kubeconfig"}
 conntrack: {maxPerCore: 0}
 iptables: {masqueradeAll: false}
 EOF
+  if cmp -s "$state/kube-proxy.yaml.new" "$state/kube-proxy.yaml"; then
+    rm -f "$state/kube-proxy.yaml.new"
+  else
+    mv "$state/kube-proxy.yaml.new" "$state/kube-proxy.yaml"
+  fi
   [ -n "$(pid_of kube-proxy)" ] || run kube-proxy "$BIN/kube-proxy" --config="$state/kube-proxy.yaml"
   await kube-proxy "kube-proxy /healthz" curl -fs --max-time 2 http://127.0.0.1:10256/healthz
 }

@@ -34,7 +34,10 @@ class GatewaySettings(BaseServiceSettings, ImagePipelineSettings, DiscoverySetti
         description="SQLAlchemy URL of the predictions store (SQLite file for the demo, PostgreSQL in clusters).",
     )
     """SQLAlchemy URL of the predictions store (SQLite file for the demo, PostgreSQL in clusters)."""
-    database_wait_s: float = 60.0
+    database_wait_s: float = Field(
+        default=60.0,
+        description="Seconds to keep retrying a database that refuses connections at start-up (a PostgreSQL still starting).",
+    )
     """Seconds to keep retrying a database that refuses connections at start-up (a PostgreSQL still starting)."""
 
     host: str = Field(default="0.0.0.0", description="Interface the HTTP server binds to.")

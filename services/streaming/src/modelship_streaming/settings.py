@@ -26,7 +26,10 @@ class StreamingSettings(BaseServiceSettings, StorageSettings, KafkaSettings, Dis
         description="SQLAlchemy URL of the predictions store (the gateway's database).",
     )
     """SQLAlchemy URL of the predictions store (the gateway's database)."""
-    database_wait_s: float = 60.0
+    database_wait_s: float = Field(
+        default=60.0,
+        description="Seconds to keep retrying a database that refuses connections at start-up (a PostgreSQL still starting).",
+    )
     """Seconds to keep retrying a database that refuses connections at start-up (a PostgreSQL still starting)."""
 
     consumer_group: str = Field(
