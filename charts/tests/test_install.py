@@ -23,30 +23,13 @@ import pytest
 import yaml
 
 from charts.tests.conftest import CHART, Cluster
+from charts.tests.manifests import leftovers
 
 pytestmark = [pytest.mark.integration, pytest.mark.k8s]
 
 TEST_VALUES = CHART / "ci" / "test-values.yaml"
 INSTALL_TIMEOUT = "10m"
 READY_DEADLINE_S = 600
-NAMESPACED_KINDS = (
-    "deployments.apps",
-    "statefulsets.apps",
-    "daemonsets.apps",
-    "services",
-    "configmaps",
-    "secrets",
-    "serviceaccounts",
-    "jobs.batch",
-    "cronjobs.batch",
-    "pods",
-    "persistentvolumeclaims",
-    "roles.rbac.authorization.k8s.io",
-    "rolebindings.rbac.authorization.k8s.io",
-    "inferenceservices.modelship.io",
-    "modelregistries.modelship.io",
-)
-CLUSTER_KINDS = ("clusterroles.rbac.authorization.k8s.io", "clusterrolebindings.rbac.authorization.k8s.io")
 
 
 def release_name() -> str:
@@ -96,36 +79,6 @@ def generated_secrets(cluster: Cluster, namespace: str) -> dict[str, dict[str, s
         for s in items
         if s.get("type") != "helm.sh/release.v1" and not s["metadata"]["name"].startswith("sh.helm.")
     }
-
-
-def leftovers(cluster: Cluster, namespace: str, release: str) -> list[str]:
-    """Objects of the release still there after `helm uninstall`, minus what is meant to stay."""
-    found: list[str] = []
-    for kind in NAMESPACED_KINDS:
-        for item in cluster.get(kind, "-n", namespace)["items"]:
-            meta = item["metadata"]
-            labels = meta.get("labels") or {}
-            annotations = meta.get("annotations") or {}
-            name = meta["name"]
-            if kind == "configmaps" and name == "kube-root-ca.crt":
-                continue
-            if kind == "serviceaccounts" and name == "default":
-                continue
-            if annotations.get("helm.sh/resource-policy") == "keep":
-                continue  # meant to stay (e.g. generated credentials whose data outlive the release)
-            if kind == "jobs.batch" and "helm.sh/hook" in annotations:
-                continue  # finished hook Jobs stay for their logs until ttlSecondsAfterFinished
-            if kind == "pods" and (labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")):
-                continue  # the pods of those Jobs
-            if kind == "pods" and "helm.sh/hook" in annotations:
-                continue  # the `helm test` pods (see test_helm_test_creates_the_test_pods_on_kwok)
-            if kind == "persistentvolumeclaims":
-                continue  # data of the stores (none with persistence off)
-            found.append(f"{kind}/{name}")
-    for kind in CLUSTER_KINDS:
-        for item in cluster.get(kind, "-l", f"app.kubernetes.io/instance={release}")["items"]:
-            found.append(f"{kind}/{item['metadata']['name']}")
-    return found
 
 
 def test_server_side_dry_run_of_every_rendered_manifest(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
@@ -202,7 +155,7 @@ def test_install_upgrade_test_uninstall(cluster: Cluster, namespace: str, record
     helm_uninstall(cluster, release, namespace)
     poll(
         "objects gone after helm uninstall",
-        lambda: ((left := leftovers(cluster, namespace, release)) == [], left),
+        lambda: ((left := leftovers(lambda kind, *a: cluster.get(kind, *a), namespace, release)) == [], left),
         deadline_s=180,
     )
     # What stays is only what is meant to: the finished hook Jobs (for their logs), each with a TTL that removes

@@ -406,6 +406,26 @@ def test_gateway_composes_the_database_url_from_the_postgresql_secret(render: An
     assert service["spec"]["ports"][0]["port"] == 8000
 
 
+def test_mlflow_webhook_secrets_are_encrypted_with_one_kept_fernet_key(render: Any) -> None:
+    """Every MLflow worker reads the same key, so a webhook created through one worker is readable by all."""
+    from cryptography.fernet import Fernet
+
+    objs = render(CHART / "ci" / "default-values.yaml")
+    secret = one(objs, "Secret", "r-mlflow-webhooks")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    key = base64.b64decode(secret["data"]["encryptionKey"])
+    assert Fernet(key).decrypt(Fernet(key).encrypt(b"hook secret")) == b"hook secret"
+    server = one(objs, "Deployment", "r-mlflow")["spec"]["template"]["spec"]["containers"][0]
+    assert env_map(server)["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "r-mlflow-webhooks",
+        "key": "encryptionKey",
+    }
+    own = render(CHART / "ci" / "default-values.yaml", sets=("mlflow.webhooks.existingSecret=mine",))
+    assert not find(own, "Secret", "r-mlflow-webhooks")
+    server = one(own, "Deployment", "r-mlflow")["spec"]["template"]["spec"]["containers"][0]
+    assert env_map(server)["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
+
+
 @pytest.mark.parametrize("workload", ["r-gateway", "r-streaming"])
 def test_discovery_watches_the_inferenceservices_with_a_read_only_role(render: Any, workload: str) -> None:
     """Default (operator on): Kubernetes discovery, the pod's token, get/list/watch on InferenceServices only."""

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from charts.tests.manifests import leftovers
 from tests.e2e.cluster import Cluster, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -339,21 +340,24 @@ def test_no_container_restarted(cluster: Cluster, release: dict[str, float]) -> 
     report("running containers with 0 restarts", len(restarts))
 
 
-def test_helm_uninstall_leaves_only_pvcs_and_crds(cluster: Cluster, release: dict[str, float]) -> None:
+def test_helm_uninstall_leaves_only_what_is_meant_to_stay(cluster: Cluster, release: dict[str, float]) -> None:
+    """Gone: every object of the release and what the operator made. Left: PVCs with the Secrets that open them
+    (resource-policy keep), the finished training Jobs until their TTL, the CRDs."""
     cluster.helm("uninstall", cluster.release, "--wait", "--timeout", "5m", timeout=400)
 
-    def gone() -> str | None:
-        left = cluster.kubectl(
-            "get",
-            "all,configmaps,secrets,serviceaccounts,roles,rolebindings,"
-            "inferenceservices.modelship.io,modelregistries.modelship.io,jobs",
-            "-o",
-            "name",
-        ).split()
-        left = [n for n in left if not n.startswith(("configmap/kube-root-ca.crt", "serviceaccount/default"))]
-        return "gone" if not left else None
+    def gone() -> bool:
+        left = leftovers(lambda kind, *args: cluster.json("get", kind, *args), cluster.namespace, cluster.release)
+        if left:
+            raise ValueError(f"still there: {left}")
+        return True
 
     wait_for("every object of the release deleted", gone, timeout=180, interval=2)
+    kept = {
+        s["metadata"]["name"]
+        for s in cluster.json("get", "secrets")["items"]
+        if (s["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") == "keep"
+    }
+    assert {f"{cluster.release}-postgresql", f"{cluster.release}-minio", f"{cluster.release}-mlflow-webhooks"} <= kept
     pvcs = cluster.json("get", "pvc")["items"]
     assert pvcs, "the PersistentVolumeClaims were deleted with the release"
     crds = json.loads(cluster.kubectl("get", "crd", "-o", "json"))["items"]
