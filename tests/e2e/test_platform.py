@@ -229,6 +229,9 @@ def test_alias_move_rolls_out(cluster: Cluster, release: dict[str, float], trigg
     ):
         hooks = _mlflow(cluster, mlflow_url, "list_webhooks")
         assert hooks, "the operator registered no MLflow webhook"
+        # Each on a new connection, so that both MLflow workers answer: each must read the stored (encrypted) hooks.
+        codes = [httpx.get(f"{mlflow_url}/api/2.0/mlflow/webhooks", timeout=30).status_code for _ in range(12)]
+        assert set(codes) == {200}, codes
         for hook in hooks:
             _mlflow(
                 cluster,
