@@ -21,4 +21,4 @@ echo "browser: installing chromium"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q chromium
-echo "browser: done ($("$browser" --version 2>/dev/null | head -1))"
+echo "browser: done ($("$browser" --version 2>/dev/null | sed -n 1p))"

@@ -138,7 +138,7 @@ context() {
 
 kafka_libs() {
   local d
-  d=$(ls -d "$MODELSHIP_CACHE"/kafka/*/libs 2>/dev/null | head -n 1)
+  d=$(ls -d "$MODELSHIP_CACHE"/kafka/*/libs 2>/dev/null | sed -n 1p)
   [ -n "$d" ] || die "no Kafka jars under $MODELSHIP_CACHE/kafka: scripts/services/kafka.sh install failed"
   echo "$d"
 }

@@ -215,7 +215,7 @@ install_kube() {
     got=$("$BIN/$b" --version)
     [ "$got" = "Kubernetes $KUBE_VERSION" ] || die "$b --version says '$got', want Kubernetes $KUBE_VERSION"
   done
-  got=$("$BIN/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)",/\1/p' | head -1)
+  got=$("$BIN/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)",/\1/p' | sed -n 1p)
   [ "$got" = "$KUBE_VERSION" ] || die "kubectl reports '$got', want $KUBE_VERSION"
   log "ok: ${KUBE_BINS[*]} $KUBE_VERSION"
 }
@@ -230,7 +230,8 @@ install_coredns() {
     finish coredns "$key" "$tmp" coredns
   fi
   link coredns "$key" coredns
-  got=$("$BIN/coredns" -version | head -1)
+  # sed reads to the end: `head -1` would exit early and coredns die of SIGPIPE (exit 141 under pipefail)
+  got=$("$BIN/coredns" -version | sed -n 1p)
   case $got in
     "CoreDNS-${COREDNS_VERSION#v}"*) ;;
     *) die "coredns -version says '$got', want CoreDNS-${COREDNS_VERSION#v}" ;;
