@@ -50,3 +50,23 @@ def test_cached_version_of_another_run_is_fetched_again(mlflow_registry, other_r
     registered = other_client.get_model_version("penguins", other_registry.penguins_version)
     assert json.loads((second / INFO_FILE).read_text())["run_id"] == registered.run_id
     assert predicted_class(other_registry, cache) == "Adelie"  # and the refreshed entry serves warm starts
+
+
+def test_native_flavour_loads_from_its_own_server_whatever_the_process_wide_tracking_uri(
+    mlflow_registry, other_registry, tmp_path: Path
+) -> None:
+    """MLflow resolves ``models:/<name>/<version>`` through the process-wide tracking URI: with it pointing at another
+    server, that download came back empty ("downloaded artifacts have no MLmodel file", seen in a shuffled run)."""
+    import mlflow
+
+    settings = make_settings(mlflow_registry, tmp_path / "cache", prefer_onnx=False)
+    mlflow.set_tracking_uri(other_registry.uri)
+    mlflow.set_registry_uri(other_registry.uri)
+    try:
+        model = loaded_model("penguins", f"models:/penguins/{mlflow_registry.penguins_version}", settings)
+    finally:
+        mlflow.set_tracking_uri(mlflow_registry.uri)
+        mlflow.set_registry_uri(mlflow_registry.uri)
+    assert model.predictor.platform == "mlflow_sklearn"
+    [prediction] = call(model, {"instances": [GENTOO]})["predictions"]
+    assert prediction["class_name"] == "Gentoo"  # the first server's model, not the other's (Adelie)

@@ -202,6 +202,19 @@ def _download(artifact_uri: str, dst: Path, settings: ServingSettings) -> Path:
     return Path(local)
 
 
+def _artifact_location(info: registry.ModelVersionInfo, settings: ServingSettings) -> str:
+    """Where the version's files are (e.g. ``mlflow-artifacts:/1/models/m-.../artifacts``), asked of our registry.
+
+    Not ``models:/<name>/<version>``: MLflow resolves that URI's logged model (``models:/m-...``) against the
+    process-wide tracking URI rather than the one passed to ``download_artifacts``, and a process that talked to
+    another MLflow before then downloads an empty directory.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    return str(client.get_model_version_download_uri(info.name, info.version))
+
+
 def _onnx_file(info: registry.ModelVersionInfo, settings: ServingSettings) -> Path:
     target = version_dir(settings, info.name, info.version) / ONNX_FILE
     if target.is_file():
@@ -228,7 +241,7 @@ def _native_dir(info: registry.ModelVersionInfo, settings: ServingSettings) -> P
     if (target / "MLmodel").is_file():
         return target
     with tempfile.TemporaryDirectory(dir=_ensure(target.parent)) as tmp:
-        local = _download(info.uri, Path(tmp), settings)
+        local = _download(_artifact_location(info, settings), Path(tmp), settings)
         if not (local / "MLmodel").is_file():
             raise ModelLoadError(f"{info.uri}: downloaded artifacts have no MLmodel file")
         if target.exists():
