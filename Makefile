@@ -47,7 +47,7 @@ bench-serving: sync services ## Model server vs `mlflow models serve`: req/s, p5
 bench-streaming: sync services ## Image pipeline: images/s from upload to all three predictions stored, p50/p99
 	@$(RUN) $(PY) -m services.streaming.bench
 
-bench-rollout: sync k8s-tools ## Alias move in MLflow -> InferenceService Ready on the new version (polling, webhook)
+bench-rollout: sync k8s-tools images ## Alias move in MLflow -> rollout started and InferenceService Ready (model loaded) on a real node (polling, webhook)
 	@$(RUN) $(PY) -m devtools.bench_rollout
 
 .PHONY: helm-test
