@@ -14,7 +14,7 @@ SERVER_FIXTURES = frozenset(
         # devtools/pytest_platform.py
         "mlflow_server", "tracking_uri", "mlflow_client", "postgres", "pg_database", "trained", "model_servers",
         "penguins_test", "start_gateway", "dashboard",
-        # services/gateway/tests
+        # services/conftest.py (gateway and scoring tests), services/gateway/tests
         "standin_url", "mlflow_uri", "gateway_settings", "gateway",
         # services/serving/tests
         "mlflow_registry", "other_registry", "penguins_onnx", "penguins_native", "digits_model",

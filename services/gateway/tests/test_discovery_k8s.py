@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
-from modelship_gateway import kube_discovery
-from modelship_gateway.discovery import open_discovery
-from modelship_gateway.discovery_settings import DiscoverySettings
-from modelship_gateway.errors import DiscoveryUnavailable
-from modelship_gateway.kube_discovery import KubernetesDiscovery, api_client
+from modelship_scoring import kube_discovery
+from modelship_scoring.discovery import open_discovery
+from modelship_scoring.discovery_settings import DiscoverySettings
+from modelship_scoring.errors import DiscoveryUnavailable
+from modelship_scoring.kube_discovery import KubernetesDiscovery, api_client
 from modelship_streaming.settings import StreamingSettings
 from services.gateway.tests.test_predict import ROW
 from services.gateway.tests.testkit import LiveGateway

@@ -1,29 +1,23 @@
 """The image pipeline without Kafka (``make demo``): uploads through a live gateway, scored in-process by the SAME
-fan-out core the streaming worker runs, against the real KServe stand-in model server."""
+fan-out core the streaming worker runs (tested on its own in ``services/scoring/tests/test_fanout.py``), against
+the real KServe stand-in model server."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelship_common import db
-from modelship_common.errors import InvalidInput
 from modelship_common.schemas import digits
 from modelship_common.storage import LocalObjectStore, ObjectNotFound, StorageSettings, image_key
-from modelship_gateway.discovery import StaticDiscovery
-from modelship_gateway.images import ImageFanout, ImageModels, UploadedImage, sniff_content_type
-from modelship_gateway.inventory import ModelInventory
-from modelship_gateway.model_servers import V1Client, V2Client
-from modelship_gateway.registry_cache import RegistryCache, mlflow_client_factory
+from modelship_gateway.images import sniff_content_type
 from services.gateway.tests.standin_scoring import score_images
 from services.gateway.tests.test_predict import digit_png
 from services.gateway.tests.testkit import LiveGateway, wait_until
@@ -68,19 +62,6 @@ def test_sniff_content_type() -> None:
     assert sniff_content_type(buf.getvalue()) == "image/gif"
     assert sniff_content_type(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
     assert sniff_content_type(b"BM....") is None
-
-
-def test_uploaded_image_message_round_trip_and_errors() -> None:
-    image = UploadedImage("a" * 36, "ab/x.png", "image/png", "2026-11-22T00:00:00+00:00")
-    assert UploadedImage.from_message(image.to_message()) == image
-    for bad, why in [
-        ([], "JSON object"),
-        ({"storage_key": "k"}, "image_id"),
-        ({"image_id": "x" * 37, "storage_key": "k"}, "longer"),
-        ({"image_id": "x", "storage_key": ""}, "storage_key"),
-    ]:
-        with pytest.raises(InvalidInput, match=why):
-            UploadedImage.from_message(bad)
 
 
 def test_local_object_store(tmp_path: Path) -> None:
@@ -157,72 +138,3 @@ def test_upload_errors(image_env: Path, start_gateway: Callable[..., LiveGateway
     assert gateway.http.get("/api/images/nope").status_code == 404
     assert gateway.http.get("/api/images/nope/content").status_code == 404
     assert gateway.http.get("/api/images").json() == []
-
-
-# ------------------------------------------------------------------------------------ the fan-out core itself
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize("protocol", ["v2", "v1"])
-def test_fanout_core_stores_once_and_dead_letters_corrupt_images(
-    protocol: str, standin_url: str, dead_url: str, tmp_path: Path
-) -> None:
-    url = f"sqlite:///{tmp_path / 'p.db'}"
-    db.migrate(url)
-    engine = db.make_engine(url)
-    objects = LocalObjectStore(tmp_path / "objects")
-    good = [digit_png(seed) for seed in range(7)]
-    images = []
-    for i, data in enumerate([*good, b"\x89PNG\r\n\x1a\ncorrupt"]):
-        image = UploadedImage(f"img-{protocol}-{i}", f"k/{i}.png", "image/png", "2026-11-22T00:00:00+00:00")
-        objects.put(image.storage_key, data, image.content_type)
-        images.append(image)
-    missing = UploadedImage("img-missing", "k/none.png", "image/png", "")
-    with Session(engine) as session:
-        for image in images:
-            session.add(
-                db.Image(id=image.image_id, content_type="image/png", size_bytes=1, sha256="0", storage_key="k")
-            )
-        session.commit()
-
-    async def run() -> tuple[list[Any], list[Any]]:
-        async with httpx.AsyncClient(timeout=30) as http:
-            client = V2Client(http) if protocol == "v2" else V1Client(http)
-            registry = RegistryCache(mlflow_client_factory(dead_url), timeout_s=2, ttl_s=60, retry_s=60)
-            inventory = ModelInventory(
-                StaticDiscovery({"digits-fast": standin_url}), client, registry, probe_timeout_s=5
-            )
-            fanout = ImageFanout(
-                objects=objects,
-                engine=engine,
-                models=ImageModels(inventory, names=["digits-fast"]),
-                client=client,
-                registry=registry,
-                max_image_bytes=1 << 20,
-                model_batch_size=3,  # several calls per model, one of them for a single image
-            )
-            first = await fanout.process([*images, missing])
-            again = await fanout.process(images)  # a replay stores nothing new
-            return first, again
-
-    first, again = asyncio.run(run())
-    statuses = {o.image.image_id: (o.status, o.dead_letter) for o in first}
-    assert statuses == {
-        **{f"img-{protocol}-{i}": ("processed", False) for i in range(7)},
-        f"img-{protocol}-7": ("failed", True),
-        "img-missing": ("failed", True),
-    }
-    assert "cannot decode" in (first[7].error or "") and "not found" in (first[8].error or "")
-    assert [o.status for o in again] == [o.status for o in first[:8]]
-    with Session(engine) as session:
-        rows = session.scalars(select(db.Prediction)).all()
-        assert len(rows) == 7 and {r.request_id for r in rows} == {f"img-{protocol}-{i}" for i in range(7)}
-        by_id = {r.request_id: r for r in rows}
-        for i, png in enumerate(good):
-            assert by_id[f"img-{protocol}-{i}"].predicted_class == expected_class(png)
-        bad = session.get(db.Image, f"img-{protocol}-7")
-        assert bad is not None and bad.status == "failed" and "cannot decode" in (bad.error or "")
-        dlq_events = session.scalars(select(db.Event).where(db.Event.kind == "dlq")).all()
-        # One per failed image, not repeated by the replay.
-        assert sorted(e.details["image_id"] for e in dlq_events) == sorted([f"img-{protocol}-7", "img-missing"])
-    engine.dispose()

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from modelship_common.schemas import digits, penguins
-from services.gateway.tests.conftest import PENGUINS_METRICS
+from services.conftest import PENGUINS_METRICS
 from services.gateway.tests.test_errors import write_endpoint
 from services.gateway.tests.test_predict import ROW, expected_rows
 from services.gateway.tests.testkit import LiveGateway, Process, free_port, http_ok, python_env, wait_until

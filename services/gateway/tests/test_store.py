@@ -10,7 +10,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import OperationalError
 
 from modelship_common.db import make_engine, migrate
-from modelship_gateway.store import PredictionRecord, PredictionStore, insert_ignoring_duplicates
+from modelship_common.predictions import PredictionRecord, insert_ignoring_duplicates
+from modelship_gateway.store import PredictionStore
 
 
 def record(request_id: str, version: str = "3", **kw) -> PredictionRecord:

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from modelship_common.db import Prediction, make_engine, migrate
-from modelship_gateway.store import PredictionRecord, PredictionStore, insert_predictions
+from modelship_common.predictions import PredictionRecord, insert_predictions
+from modelship_gateway.store import PredictionStore
 
 pytestmark = pytest.mark.integration
 

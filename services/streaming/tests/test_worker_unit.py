@@ -124,7 +124,7 @@ class FakeFanout:
         self.metrics = metrics
 
     async def process(self, images: list[Any]) -> list[Any]:
-        from modelship_gateway.images import ImageOutcome
+        from modelship_common.messages import ImageOutcome
 
         for _ in images:
             self.metrics.observe_model("digits-fast", 0.03)

@@ -1,4 +1,5 @@
-"""Kafka helpers (confluent-kafka): settings, topic creation, and an asyncio-friendly producer.
+"""Kafka helpers (confluent-kafka): settings, topic creation, an asyncio-friendly producer, and the publisher of
+the image pipeline's messages (:mod:`modelship_common.messages`).
 
 Topics (``docs/contracts.md``): ``images.uploaded`` (key: image id), ``predictions`` (key: image id),
 ``images.uploaded.dlq`` and the optional ``inference.log``. confluent-kafka is imported lazily: nothing here
@@ -10,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelship_common.messages import ImageOutcome, UploadedImage
 from modelship_common.settings import ENV_PREFIX
 
 log = logging.getLogger(__name__)
@@ -229,3 +231,30 @@ class AsyncProducer:
             log.warning("%d Kafka messages were not delivered before shutdown", left)
         self._stop.set()
         self._thread.join(timeout=2)
+
+
+class KafkaPublisher:
+    """Publishes fan-out results (``predictions``, optional ``inference.log``) and uploads (``images.uploaded``)."""
+
+    def __init__(self, producer: AsyncProducer, settings: KafkaSettings) -> None:
+        self.producer = producer
+        self.settings = settings
+
+    async def uploaded(self, image: UploadedImage) -> None:
+        await self.producer.publish(self.settings.kafka_images_topic, image.image_id, encode_json(image.to_message()))
+
+    async def predictions(self, outcomes: Sequence[ImageOutcome]) -> None:
+        topic = self.settings.kafka_predictions_topic
+        pending = [
+            self.producer.publish(topic, o.image.image_id, encode_json(o.to_message()))
+            for o in outcomes
+            if o.status == "processed"
+        ]
+        if self.settings.inference_log:
+            for outcome in outcomes:
+                for score in outcome.scores:
+                    value = {"request_id": outcome.image.image_id, "source": "stream", **asdict(score)}
+                    self.producer.publish_nowait(
+                        self.settings.kafka_inference_log_topic, outcome.image.image_id, encode_json(value)
+                    )
+        await asyncio.gather(*pending)

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,23 +17,15 @@ from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput, ModelNotFound
 from modelship_gateway import __version__, dashboard, routes_images
 from modelship_gateway.deps import Components
-from modelship_gateway.discovery import open_discovery
-from modelship_gateway.errors import (
-    DiscoveryUnavailable,
-    InvalidImage,
-    PayloadTooLarge,
-    StoreUnavailable,
-    UpstreamError,
-)
+from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable
 from modelship_gateway.image_pipeline import open_image_pipeline
-from modelship_gateway.inventory import ModelInventory
 from modelship_gateway.metrics import GatewayMetrics, RequestMetrics
 from modelship_gateway.metrics import router as metrics_router
-from modelship_gateway.model_servers import make_client
-from modelship_gateway.registry_cache import RegistryCache, limit_mlflow_http, mlflow_client_factory
 from modelship_gateway.routes import health, models, predictions
 from modelship_gateway.service import PredictionService
 from modelship_gateway.settings import GatewaySettings, get_settings
+from modelship_scoring.core import open_scoring
+from modelship_scoring.errors import DiscoveryUnavailable, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -122,41 +113,29 @@ def build_lifespan(settings: GatewaySettings, metrics: GatewayMetrics) -> Any:
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         await asyncio.to_thread(migrate, settings.database_url, settings.database_wait_s)
         engine = make_engine(settings.database_url)
-        limit_mlflow_http(settings.registry_timeout_s)
-        registry = RegistryCache(
-            mlflow_client_factory(settings.mlflow_tracking_uri),
-            timeout_s=settings.registry_timeout_s,
-            ttl_s=settings.registry_cache_s,
-            retry_s=settings.registry_retry_s,
-        )
-        await registry.open()  # imports MLflow now, not inside the first lookup's deadline
         try:
             async with (
-                httpx.AsyncClient(timeout=settings.request_timeout_s) as http,
-                open_discovery(settings) as discovery,
-            ):
-                client = make_client(settings.protocol, http)
-                inventory = ModelInventory(discovery, client, registry, probe_timeout_s=settings.probe_timeout_s)
-                async with open_image_pipeline(
+                open_scoring(settings) as scoring,
+                open_image_pipeline(
                     engine=engine,
-                    inventory=inventory,
-                    client=client,
-                    registry=registry,
+                    scoring=scoring,
                     max_upload_bytes=settings.max_upload_bytes,
                     settings=settings,
                     on_model_latency=model_latency,
-                ) as images:
-                    store = images.prediction_store
-                    service = PredictionService(
-                        inventory,
-                        client,
-                        registry,
-                        store,
-                        max_image_bytes=settings.max_upload_bytes,
-                        source="api",
-                        on_upstream=metrics.observe_upstream,
-                    )
-                    yield {"components": Components(settings, store, inventory, service), "images": images}
+                ) as images,
+            ):
+                store = images.prediction_store
+                service = PredictionService(
+                    scoring.inventory,
+                    scoring.client,
+                    scoring.registry,
+                    store,
+                    max_image_bytes=settings.max_upload_bytes,
+                    source="api",
+                    on_upstream=metrics.observe_upstream,
+                )
+                components = Components(settings, store, scoring.inventory, service)
+                yield {"components": components, "images": images}
         finally:
             engine.dispose()
 

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from modelship_gateway.inventory import ModelInventory
 from modelship_gateway.service import PredictionService
 from modelship_gateway.settings import GatewaySettings
 from modelship_gateway.store import PredictionStore
+from modelship_scoring.inventory import ModelInventory
 
 
 @dataclass(frozen=True)

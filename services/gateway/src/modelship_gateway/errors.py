@@ -1,7 +1,8 @@
-"""Errors the gateway core raises; the HTTP layer maps each to a status code (see ``app.py``).
+"""Errors the gateway's HTTP side raises; the HTTP layer maps each to a status code (see ``app.py``).
 
 :class:`modelship_common.errors.InvalidInput` (bad rows, 422) and :class:`modelship_common.errors.ModelNotFound`
-(unknown model, 404) come from the shared library.
+(unknown model, 404) come from the shared library; :class:`modelship_scoring.errors.UpstreamError` (a model
+server's 4xx, else 502) and :class:`modelship_scoring.errors.DiscoveryUnavailable` (503) from the scoring core.
 """
 
 from __future__ import annotations
@@ -17,20 +18,5 @@ class PayloadTooLarge(InvalidInput):
     """An upload larger than ``max_upload_bytes`` (413)."""
 
 
-class UpstreamError(RuntimeError):
-    """A model server failed, was unreachable, or rejected the request.
-
-    ``status_code`` is what the gateway answers: the model server's own 4xx (its message relayed), else 502.
-    """
-
-    def __init__(self, message: str, status_code: int = 502) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
 class StoreUnavailable(RuntimeError):
     """The predictions store could not be written or read (503)."""
-
-
-class DiscoveryUnavailable(RuntimeError):
-    """The served models cannot be listed right now, e.g. the Kubernetes API server never answered (503)."""

@@ -3,7 +3,7 @@ optional ``inference.log`` of every synchronous prediction.
 
 With ``MODELSHIP_KAFKA_BOOTSTRAP_SERVERS`` set, an upload is published to ``images.uploaded`` and the streaming
 worker scores it. Without it (``make demo``) an :class:`InProcessFanout` queue feeds the SAME
-:class:`~modelship_gateway.images.ImageFanout` the worker uses, in batches, in the background.
+:class:`~modelship_scoring.fanout.ImageFanout` the worker uses, in batches, in the background.
 """
 
 from __future__ import annotations
@@ -11,56 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
-from modelship_common.kafka import AsyncProducer, KafkaSettings, encode_json, ensure_topics
+from modelship_common.kafka import AsyncProducer, KafkaPublisher, encode_json, ensure_topics
+from modelship_common.messages import UploadedImage
+from modelship_common.predictions import PredictionRecord
 from modelship_common.storage import ObjectStore, image_key, make_object_store
 from modelship_gateway.image_settings import ImagePipelineSettings
-from modelship_gateway.images import (
-    ImageFanout,
-    ImageModels,
-    ImageOutcome,
-    ImageUploads,
-    TransientFailure,
-    UploadedImage,
-)
-from modelship_gateway.inventory import ModelInventory
-from modelship_gateway.model_servers import ModelServerClient
-from modelship_gateway.registry_cache import RegistryCache
-from modelship_gateway.store import PredictionRecord, PredictionStore
+from modelship_gateway.images import ImageUploads
+from modelship_gateway.store import PredictionStore
+from modelship_scoring.core import Scoring
+from modelship_scoring.errors import TransientFailure
+from modelship_scoring.fanout import ImageFanout
 
 log = logging.getLogger(__name__)
-
-
-class KafkaPublisher:
-    """Publishes fan-out results (``predictions``, optional ``inference.log``) and uploads (``images.uploaded``)."""
-
-    def __init__(self, producer: AsyncProducer, settings: KafkaSettings) -> None:
-        self.producer = producer
-        self.settings = settings
-
-    async def uploaded(self, image: UploadedImage) -> None:
-        await self.producer.publish(self.settings.kafka_images_topic, image.image_id, encode_json(image.to_message()))
-
-    async def predictions(self, outcomes: Sequence[ImageOutcome]) -> None:
-        topic = self.settings.kafka_predictions_topic
-        pending = [
-            self.producer.publish(topic, o.image.image_id, encode_json(o.to_message()))
-            for o in outcomes
-            if o.status == "processed"
-        ]
-        if self.settings.inference_log:
-            for outcome in outcomes:
-                for score in outcome.scores:
-                    value = {"request_id": outcome.image.image_id, "source": "stream", **asdict(score)}
-                    self.producer.publish_nowait(
-                        self.settings.kafka_inference_log_topic, outcome.image.image_id, encode_json(value)
-                    )
-        await asyncio.gather(*pending)
 
 
 class InferenceLogStore(PredictionStore):
@@ -152,16 +120,15 @@ class ImagePipeline:
 async def open_image_pipeline(
     *,
     engine: Engine,
-    inventory: ModelInventory,
-    client: ModelServerClient,
-    registry: RegistryCache,
+    scoring: Scoring,
     max_upload_bytes: int,
     settings: Any = None,
     on_model_latency: Callable[[str, float], None] | None = None,
 ) -> AsyncIterator[ImagePipeline]:
-    """Build the pipeline for one gateway lifespan. ``settings``: the gateway's settings when they include the
-    :class:`ImagePipelineSettings` fields, else they are read from ``MODELSHIP_*``. ``on_model_latency``: told
-    ``(model, seconds)`` of every successful model-server call of the in-process fan-out."""
+    """Build the pipeline for one gateway lifespan; the in-process fan-out runs on ``scoring`` (the lifespan's
+    scoring core). ``settings``: the gateway's settings when they include the :class:`ImagePipelineSettings`
+    fields, else they are read from ``MODELSHIP_*``. ``on_model_latency``: told ``(model, seconds)`` of every
+    successful model-server call of the in-process fan-out."""
     if not isinstance(settings, ImagePipelineSettings):
         settings = ImagePipelineSettings()
     objects = await asyncio.to_thread(make_object_store, settings)
@@ -185,12 +152,9 @@ async def open_image_pipeline(
             log.info("image uploads go to Kafka topic %s", settings.kafka_images_topic)
             yield ImagePipeline(settings, objects, uploads, store, publisher=KafkaPublisher(producer, settings))
             return
-        fanout = ImageFanout(
+        fanout = scoring.image_fanout(
             objects=objects,
             engine=engine,
-            models=ImageModels(inventory, ttl_s=settings.image_models_refresh_s, names=settings.image_models),
-            client=client,
-            registry=registry,
             max_image_bytes=max_upload_bytes,
             model_batch_size=settings.fanout_model_batch,
             on_model_latency=on_model_latency,

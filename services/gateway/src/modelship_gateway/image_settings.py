@@ -11,18 +11,6 @@ from modelship_common.storage import StorageSettings
 class ImagePipelineSettings(StorageSettings, KafkaSettings):
     """The image pipeline's part of the gateway settings (``MODELSHIP_*``; object store, Kafka, fan-out)."""
 
-    image_models: list[str] = Field(
-        default_factory=list,
-        description='Image models the fan-out calls, as JSON (["digits-fast", ...]); empty = every served model '
-        "whose task is image.",
-    )
-    """Image models the fan-out calls; empty = every served model whose task is ``image``."""
-
-    image_models_refresh_s: float = Field(
-        default=10.0, gt=0, description="How long the list of served image models is reused before asking again."
-    )
-    """How long the list of served image models is reused before asking again."""
-
     fanout_model_batch: int = Field(
         default=64, ge=1, le=1024, description="Images per call to a model server in the fan-out."
     )

@@ -1,5 +1,4 @@
-"""The transport-neutral prediction core: HTTP routes, the Kafka worker and the CLI all call
-:class:`PredictionService`.
+"""The synchronous prediction service behind the gateway's predict routes: :class:`PredictionService`.
 
 It validates and encodes the input exactly as the model server would, calls the model server, names the
 probability columns, and stores one row per request in the predictions table.
@@ -18,14 +17,16 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from modelship_common.errors import InvalidInput
-from modelship_common.registry import ModelVersionInfo
+from modelship_common.predictions import PredictionRecord
 from modelship_common.schemas import digits, penguins
-from modelship_gateway.discovery import Endpoint
-from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable, UpstreamError
-from modelship_gateway.inventory import ModelInventory
-from modelship_gateway.model_servers import ModelServerClient, Scores
-from modelship_gateway.registry_cache import RegistryCache
-from modelship_gateway.store import PredictionRecord, PredictionStore
+from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable
+from modelship_gateway.store import PredictionStore
+from modelship_scoring.columns import column_names
+from modelship_scoring.discovery import Endpoint
+from modelship_scoring.errors import UpstreamError
+from modelship_scoring.inventory import ModelInventory
+from modelship_scoring.model_servers import ModelServerClient, Scores
+from modelship_scoring.registry_cache import RegistryCache
 
 MAX_REQUEST_ID_LENGTH = 64
 UNKNOWN_VERSION = "unknown"
@@ -59,28 +60,6 @@ def new_request_id(request_id: str | None = None) -> str:
     if not request_id or len(request_id) > MAX_REQUEST_ID_LENGTH or not request_id.isprintable():
         raise InvalidInput(f"request id must be 1-{MAX_REQUEST_ID_LENGTH} printable characters")
     return request_id
-
-
-def _consistent(names: Sequence[str], scores: Scores) -> bool:
-    n_cols = len(scores.probabilities[0]) if scores.probabilities else 0
-    if len(names) != n_cols:
-        return False
-    pairs = zip(scores.class_ids, scores.class_names, strict=True)
-    return all(0 <= cid < n_cols and names[cid] == cname for cid, cname in pairs)
-
-
-def column_names(scores: Scores, info: ModelVersionInfo | None, schema_classes: Sequence[str]) -> list[str]:
-    """Name each probability column: the server's list, else the registry's, else the dataset schema's, as long
-    as it agrees with the predicted (class_id, class_name) pairs; else the names seen, and indices for the rest."""
-    for candidate in (scores.classes, info.classes if info else None, schema_classes):
-        if candidate and _consistent(candidate, scores):
-            return list(candidate)
-    n_cols = len(scores.probabilities[0]) if scores.probabilities else 0
-    names = [str(i) for i in range(n_cols)]
-    for cid, cname in zip(scores.class_ids, scores.class_names, strict=True):
-        if 0 <= cid < n_cols:
-            names[cid] = cname
-    return names
 
 
 def _confidence(scores: Scores) -> float:

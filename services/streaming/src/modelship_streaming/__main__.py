@@ -38,7 +38,7 @@ async def run(settings: StreamingSettings) -> None:
 
 
 def _loop_factory() -> Any:
-    """uvloop's event loop when it is installed (it is, with the gateway's uvicorn[standard]), else asyncio's."""
+    """uvloop's event loop when it is installed (a dependency of this package), else asyncio's."""
     try:
         import uvloop
     except ImportError:

@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from modelship_common.kafka import KafkaSettings
-from modelship_common.settings import BaseServiceSettings
+from modelship_common.settings import MIB, DatabaseSettings
 from modelship_common.storage import StorageSettings
-from modelship_gateway.discovery_settings import DiscoverySettings
-from modelship_gateway.settings import MIB, default_database_url
+from modelship_scoring.settings import ScoringSettings
 
 
-class StreamingSettings(BaseServiceSettings, StorageSettings, KafkaSettings, DiscoverySettings):
+class StreamingSettings(ScoringSettings, DatabaseSettings, StorageSettings, KafkaSettings):
     """Everything the worker can be told. Each field is ``MODELSHIP_<FIELD NAME>`` in the environment.
 
-    Kafka (``kafka_*``) and object storage (``object_store``, ``s3_*``, ``image_dir``) fields are shared with the
-    gateway, so one set of environment variables configures both; so are the discovery fields (``discovery``,
-    ``model_servers``, ``discovery_dir``, ``kubernetes_*``: :class:`DiscoverySettings`).
+    Kafka (``kafka_*``), object storage (``object_store``, ``s3_*``, ``image_dir``) and database (``database_*``)
+    fields are shared with the gateway, so one set of environment variables configures both; so are the scoring
+    core's (:class:`ScoringSettings`: discovery, ``protocol``, ``registry_*``, ``image_models*``), except for the
+    two model-server timeouts, whose defaults are longer here (one call carries a batch of images).
     """
-
-    database_url: str = Field(
-        default_factory=default_database_url,
-        description="SQLAlchemy URL of the predictions store (the gateway's database).",
-    )
-    """SQLAlchemy URL of the predictions store (the gateway's database)."""
-    database_wait_s: float = Field(
-        default=60.0,
-        description="Seconds to keep retrying a database that refuses connections at start-up (a PostgreSQL still starting).",
-    )
-    """Seconds to keep retrying a database that refuses connections at start-up (a PostgreSQL still starting)."""
 
     consumer_group: str = Field(
         default="modelship-streaming", description="Kafka consumer group of the workers (they share the partitions)."
@@ -57,31 +44,17 @@ class StreamingSettings(BaseServiceSettings, StorageSettings, KafkaSettings, Dis
     )
     """Largest image the worker decodes; larger ones go to the dead-letter topic."""
 
-    image_models: list[str] = Field(
-        default_factory=list,
-        description='Image models to call, as JSON (["digits-fast", ...]); empty = every discovered model whose task '
-        "is image.",
+    request_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Timeout in seconds of one inference call (a batch of images) to a model server.",
     )
-    """Image models to call; empty = every discovered model whose task is ``image``."""
+    """Timeout in seconds of one inference call (a batch of images) to a model server."""
 
-    image_models_refresh_s: float = Field(
-        default=10.0, gt=0, description="How long the list of ready image models is reused before probing again."
+    probe_timeout_s: float = Field(
+        default=5.0, gt=0, description="Timeout in seconds of the metadata/readiness probes of the model servers."
     )
-    """How long the list of ready image models is reused before probing again."""
-
-    protocol: Literal["v1", "v2"] = Field(default="v2", description="Inference protocol spoken to the model servers.")
-    """Inference protocol spoken to the model servers."""
-
-    request_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one call to a model server.")
-    """Timeout of one call to a model server."""
-
-    probe_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of the model-server readiness probes.")
-    """Timeout of the model-server readiness probes."""
-
-    registry_timeout_s: float = Field(
-        default=3.0, gt=0, description="How long to wait for MLflow when looking up a model version's classes."
-    )
-    """How long to wait for MLflow when looking up a model version's classes."""
+    """Timeout in seconds of the metadata/readiness probes of the model servers."""
 
     retry_backoff_s: float = Field(
         default=1.0, gt=0, description="First pause before a failed batch is retried (doubles up to 30 s)."

@@ -1,5 +1,5 @@
 """The Kafka side of the image pipeline: consume ``images.uploaded`` in batches, run the shared fan-out core
-(:class:`modelship_gateway.images.ImageFanout`), dead-letter what cannot be scored, commit.
+(:class:`modelship_scoring.fanout.ImageFanout`), dead-letter what cannot be scored, commit.
 
 Delivery: offsets are committed only after the batch's prediction rows, image statuses and dead letters are
 written, so a crash replays the batch; the predictions table's unique key turns the replay into no new rows
@@ -24,14 +24,12 @@ import httpx
 
 from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput
-from modelship_common.kafka import AsyncProducer, KafkaUnavailable, ensure_topics
+from modelship_common.kafka import AsyncProducer, KafkaPublisher, KafkaUnavailable, ensure_topics
+from modelship_common.messages import UploadedImage
 from modelship_common.storage import make_object_store
-from modelship_gateway.discovery import open_discovery
-from modelship_gateway.image_pipeline import KafkaPublisher
-from modelship_gateway.images import ImageFanout, ImageModels, TransientFailure, UploadedImage
-from modelship_gateway.inventory import ModelInventory
-from modelship_gateway.model_servers import make_client
-from modelship_gateway.registry_cache import RegistryCache, limit_mlflow_http, mlflow_client_factory
+from modelship_scoring.core import open_scoring
+from modelship_scoring.errors import TransientFailure
+from modelship_scoring.fanout import ImageFanout
 from modelship_streaming.metrics import Heartbeat, WorkerMetrics
 from modelship_streaming.settings import StreamingSettings
 
@@ -298,33 +296,13 @@ async def build_worker(
         )
     engine = make_engine(settings.database_url)
     objects = await asyncio.to_thread(make_object_store, settings)
-    limit_mlflow_http(settings.registry_timeout_s)
-    registry = RegistryCache(
-        mlflow_client_factory(settings.mlflow_tracking_uri),
-        timeout_s=settings.registry_timeout_s,
-        ttl_s=300.0,
-        retry_s=30.0,
-    )
     producer = AsyncProducer(settings.client_config(), timeout_s=settings.kafka_timeout_s)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     try:
-        async with (
-            httpx.AsyncClient(timeout=settings.request_timeout_s, limits=limits) as http,
-            open_discovery(settings) as discovery,
-        ):
-            client = make_client(settings.protocol, http)
-            inventory = ModelInventory(
-                discovery,
-                client,
-                registry,
-                probe_timeout_s=settings.probe_timeout_s,
-            )
-            fanout = ImageFanout(
+        async with open_scoring(settings, http_limits=limits) as scoring:
+            fanout = scoring.image_fanout(
                 objects=objects,
                 engine=engine,
-                models=ImageModels(inventory, ttl_s=settings.image_models_refresh_s, names=settings.image_models),
-                client=client,
-                registry=registry,
                 max_image_bytes=settings.max_image_bytes,
                 model_batch_size=settings.model_batch_size,
                 publisher=KafkaPublisher(producer, settings),

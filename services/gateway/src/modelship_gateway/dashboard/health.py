@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import httpx
 
-from modelship_gateway.inventory import ModelInventory, ModelSummary
+from modelship_scoring.inventory import ModelInventory, ModelSummary
 
 Status = Literal["up", "down", "not configured"]
 

@@ -29,8 +29,9 @@ from modelship_gateway.dashboard.monitoring import check_all
 from modelship_gateway.dashboard.rendering import render
 from modelship_gateway.dashboard.settings import DashboardSettings, get_dashboard_settings
 from modelship_gateway.deps import Components, get_components
-from modelship_gateway.errors import StoreUnavailable, UpstreamError
-from modelship_gateway.inventory import ModelSummary
+from modelship_gateway.errors import StoreUnavailable
+from modelship_scoring.errors import UpstreamError
+from modelship_scoring.inventory import ModelSummary
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ server's 4xx keeps its status and message, anything else (5xx, refused connectio
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,8 +15,8 @@ import httpx
 import numpy as np
 
 from modelship_common.schemas import TASK_IMAGE, TASK_TABULAR
-from modelship_gateway.discovery import Endpoint
-from modelship_gateway.errors import UpstreamError
+from modelship_scoring.discovery import Endpoint
+from modelship_scoring.errors import UpstreamError
 
 TABULAR_INPUT = "input-0"
 IMAGE_INPUT = "image"
@@ -51,6 +52,10 @@ class ModelServerClient(Protocol):
     async def infer_matrix(self, endpoint: Endpoint, matrix: np.ndarray, request_id: str) -> Scores: ...
 
     async def infer_image(self, endpoint: Endpoint, data: bytes, request_id: str) -> Scores: ...
+
+    async def infer_images(self, endpoint: Endpoint, images: Sequence[bytes], request_id: str) -> Scores:
+        """Score several images in ONE call (V2 BYTES ``[n]`` or V1 ``instances``); one answer row per image."""
+        ...
 
 
 def error_message(response: httpx.Response) -> str:
@@ -152,6 +157,11 @@ class V2Client:
         }
         return await self._infer(endpoint, tensor, request_id)
 
+    async def infer_images(self, endpoint: Endpoint, images: Sequence[bytes], request_id: str) -> Scores:
+        encoded = [base64.b64encode(data).decode("ascii") for data in images]
+        tensor = {"name": IMAGE_INPUT, "shape": [len(encoded)], "datatype": "BYTES", "data": encoded}
+        return await self._infer(endpoint, tensor, request_id)
+
 
 def parse_v2_response(body: dict[str, Any]) -> Scores:
     """``class_id`` INT64 [N], ``class_name`` BYTES [N], ``probabilities`` FP32 [N, C] -> :class:`Scores`."""
@@ -205,6 +215,9 @@ class V1Client:
 
     async def infer_image(self, endpoint: Endpoint, data: bytes, request_id: str) -> Scores:
         return await self._predict(endpoint, [{"b64": base64.b64encode(data).decode("ascii")}])
+
+    async def infer_images(self, endpoint: Endpoint, images: Sequence[bytes], request_id: str) -> Scores:
+        return await self._predict(endpoint, [{"b64": base64.b64encode(data).decode("ascii")} for data in images])
 
 
 def parse_v1_response(body: dict[str, Any]) -> Scores:

@@ -1,8 +1,8 @@
 """Where the model servers are: a small interface with one implementation per source.
 
 Discovery runs on every request, so a model server that starts (or stops) shows up without restarting the
-gateway. The sources: the ``MODELSHIP_MODEL_SERVERS`` map, the demo launcher's endpoint files, and the
-Kubernetes InferenceServices (:mod:`modelship_gateway.kube_discovery`, kept in memory by a watch).
+gateway or the streaming worker. The sources: the ``MODELSHIP_MODEL_SERVERS`` map, the demo launcher's endpoint
+files, and the Kubernetes InferenceServices (:mod:`modelship_scoring.kube_discovery`, kept in memory by a watch).
 :func:`open_discovery` builds what the settings ask for.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from modelship_gateway.discovery_settings import DiscoverySettings
+    from modelship_scoring.discovery_settings import DiscoverySettings
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ async def open_discovery(settings: DiscoverySettings) -> AsyncIterator[Discovery
     if source != "kubernetes":
         yield CombinedDiscovery(sources)
         return
-    from modelship_gateway.kube_discovery import KubernetesDiscovery, api_client, pod_namespace
+    from modelship_scoring.kube_discovery import KubernetesDiscovery, api_client, pod_namespace
 
     namespace = settings.kubernetes_namespace or pod_namespace() or "default"
     kube = KubernetesDiscovery(

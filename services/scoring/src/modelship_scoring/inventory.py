@@ -13,9 +13,9 @@ import asyncio
 from dataclasses import dataclass, field
 
 from modelship_common.errors import ModelNotFound
-from modelship_gateway.discovery import Discovery, Endpoint
-from modelship_gateway.model_servers import ModelServerClient, ServerStatus
-from modelship_gateway.registry_cache import RegistryCache
+from modelship_scoring.discovery import Discovery, Endpoint
+from modelship_scoring.model_servers import ModelServerClient, ServerStatus
+from modelship_scoring.registry_cache import RegistryCache
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from modelship_gateway.discovery import DirectoryDiscovery, Endpoint, build_discovery
-from modelship_gateway.discovery_settings import DiscoverySettings
-from modelship_gateway.kube_discovery import endpoint_of
+from modelship_scoring.discovery import DirectoryDiscovery, Endpoint, build_discovery
+from modelship_scoring.discovery_settings import DiscoverySettings
+from modelship_scoring.kube_discovery import endpoint_of
 
 
 def test_directory_discovery_rereads_and_skips_bad_files(tmp_path: Path) -> None:

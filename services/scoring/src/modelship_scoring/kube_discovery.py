@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelship_gateway.discovery import Endpoint, endpoint
-from modelship_gateway.errors import DiscoveryUnavailable
+from modelship_scoring.discovery import Endpoint, endpoint
+from modelship_scoring.errors import DiscoveryUnavailable
 
 log = logging.getLogger(__name__)
 

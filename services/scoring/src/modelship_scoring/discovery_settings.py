@@ -1,4 +1,4 @@
-"""Where the served models are listed: the discovery part of the gateway's (and the streaming worker's) settings."""
+"""Where the served models are listed: the discovery part of the scoring settings (gateway and streaming worker)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ DiscoverySource = Literal["auto", "static", "files", "kubernetes"]
 
 
 class DiscoverySettings(BaseSettings):
-    """``MODELSHIP_*`` fields choosing the discovery sources (see :func:`modelship_gateway.discovery.open_discovery`).
+    """``MODELSHIP_*`` fields choosing the discovery sources (see :func:`modelship_scoring.discovery.open_discovery`).
 
     ``MODELSHIP_MODEL_SERVERS`` is always a source; ``MODELSHIP_DISCOVERY`` adds the endpoint files or the
     Kubernetes InferenceServices on top of it.

@@ -11,8 +11,8 @@ import pytest
 from mlflow import MlflowClient
 
 from modelship_common.schemas import penguins
-from modelship_gateway.registry_cache import RegistryCache, limit_mlflow_http
-from services.gateway.tests.conftest import PENGUINS_METRICS
+from modelship_scoring.registry_cache import RegistryCache, limit_mlflow_http
+from services.conftest import PENGUINS_METRICS
 
 
 class CountingClient(MlflowClient):
@@ -82,9 +82,9 @@ def test_timeout_is_logged_with_a_message(caplog: pytest.LogCaptureFixture) -> N
         silent.listen()
         uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
         cache = make_cache(uri, timeout_s=0.5)
-        with caplog.at_level(logging.WARNING, logger="modelship_gateway.registry_cache"):
+        with caplog.at_level(logging.WARNING, logger="modelship_scoring.registry_cache"):
             assert asyncio.run(cache.get("penguins", "3")) is None
-    (record,) = [r for r in caplog.records if r.name == "modelship_gateway.registry_cache"]
+    (record,) = [r for r in caplog.records if r.name == "modelship_scoring.registry_cache"]
     assert record.getMessage() == "registry lookup of penguins version 3 failed: no answer within 0.5s"
 
 

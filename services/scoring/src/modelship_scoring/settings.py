@@ -1,0 +1,64 @@
+"""The scoring core's settings (``MODELSHIP_*``): mixed into the gateway's and the streaming worker's settings, so
+one set of environment variables configures discovery, the model-server calls and the registry cache of both."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from modelship_common.settings import BaseServiceSettings
+from modelship_scoring.discovery_settings import DiscoverySettings
+
+
+class ScoringSettings(BaseServiceSettings, DiscoverySettings):
+    """What :func:`modelship_scoring.core.open_scoring` reads: the MLflow registry (``mlflow_tracking_uri``), the
+    discovery sources (:class:`DiscoverySettings`), the inference protocol and timeouts, the registry cache and the
+    image models of the fan-out."""
+
+    protocol: Literal["v1", "v2"] = Field(
+        default="v2", description="Inference protocol spoken to the model servers (Open Inference Protocol v2 or v1)."
+    )
+    """Inference protocol spoken to the model servers (Open Inference Protocol v2 or v1)."""
+
+    request_timeout_s: float = Field(
+        default=30.0, gt=0, description="Timeout in seconds of one inference call to a model server."
+    )
+    """Timeout in seconds of one inference call to a model server."""
+
+    probe_timeout_s: float = Field(
+        default=2.0, gt=0, description="Timeout in seconds of the metadata/readiness probes of the model servers."
+    )
+    """Timeout in seconds of the metadata/readiness probes of the model servers."""
+
+    registry_timeout_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="How long to wait for MLflow when looking up a model version's metrics and classes; "
+        "MLflow being slow or down only leaves them empty.",
+    )
+    """How long to wait for MLflow when looking up a model version's metrics and classes."""
+
+    registry_cache_s: float = Field(
+        default=300.0, ge=0, description="How long a model version's registry metadata is cached, in seconds."
+    )
+    """How long a model version's registry metadata is cached, in seconds."""
+
+    registry_retry_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="After MLflow failed to answer for a model version, how long to wait before asking again.",
+    )
+    """After MLflow failed to answer for a model version, how long to wait before asking again."""
+
+    image_models: list[str] = Field(
+        default_factory=list,
+        description='Image models the fan-out calls, as JSON (["digits-fast", ...]); empty = every served model '
+        "whose task is image.",
+    )
+    """Image models the fan-out calls; empty = every served model whose task is ``image``."""
+
+    image_models_refresh_s: float = Field(
+        default=10.0, gt=0, description="How long the list of ready image models is reused before probing again."
+    )
+    """How long the list of ready image models is reused before probing again."""
