@@ -35,7 +35,9 @@ def test_openapi_and_docs(gateway: LiveGateway) -> None:
     }
     # The image pipeline's upload (202) and raw-content routes are checked in test_images.py.
     images = {("/api/images", "post"), ("/api/images/{image_id}/content", "get")}
-    assert {(path, method) for path, ops in spec["paths"].items() for method in ops} == expected | images
+    export = ("/api/predictions.csv", "get")
+    assert {(path, method) for path, ops in spec["paths"].items() for method in ops} == expected | images | {export}
+    assert set(spec["paths"][export[0]]["get"]["responses"]["200"]["content"]) == {"text/csv"}
     for path, method in expected:
         ok = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
         assert ok, (path, method)

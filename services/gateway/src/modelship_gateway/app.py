@@ -157,7 +157,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     # Added last, so it is the outermost: it also times the 413 answers of UploadLimit.
     app.add_middleware(RequestMetrics, metrics=metrics)
-    for router in (models.router, predictions.router, health.router, metrics_router):
+    for router in (models.router, predictions.router, predictions.export_router, health.router, metrics_router):
         app.include_router(router)
     app.include_router(routes_images.router)
     app.include_router(dashboard.router)
