@@ -131,6 +131,7 @@ def register_digits_models(
         _register_tags(client, name, "image", digits.CLASSES, None)
         versions[name] = str(mv.version)
     if onnx:
+        assert source.run_id, f"digits-fast v{first} has no run"
         tags = _export_onnx(source.run_id, f"models:/digits-fast/{first}")
         for name, version in versions.items():
             for key, value in tags.items():
