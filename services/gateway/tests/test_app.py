@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -54,18 +55,26 @@ def test_python_m_modelship_gateway_serves(tmp_path) -> None:
         "MODELSHIP_HOST": "127.0.0.1",
         "MODELSHIP_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
         "MODELSHIP_MODEL_SERVERS": "{}",
+        "MODELSHIP_LOG_FORMAT": "json",
     }
-    proc = Process([sys.executable, "-m", "modelship_gateway"], log=tmp_path / "gw.log", env=env)
+    log = tmp_path / "gw.log"
+    proc = Process([sys.executable, "-m", "modelship_gateway"], log=log, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until(
-            lambda: http_ok(f"{url}/readyz"), deadline_s=60, what="gateway", alive=proc.alive, log=tmp_path / "gw.log"
-        )
-        assert httpx.get(f"{url}/api/models").json() == []
-        assert httpx.get(f"{url}/docs").status_code == 200
+        wait_until(lambda: http_ok(f"{url}/readyz"), deadline_s=60, what="gateway", alive=proc.alive, log=log)
+        assert httpx.get(f"{url}/api/models", headers={"X-Request-ID": "log-1"}).json() == []
+        made_up = httpx.get(f"{url}/docs")
+        assert made_up.status_code == 200
         assert (tmp_path / "p.db").exists()
     finally:
         proc.stop()
+    # One JSON object per line, uvicorn's own lines included; each access line names its request's id.
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert {"time", "level", "logger", "message"} <= set(records[0])
+    access = {r["message"].split('"')[1]: r for r in records if r["logger"] == "uvicorn.access"}
+    assert access["GET /api/models HTTP/1.1"]["request_id"] == "log-1"
+    assert access["GET /docs HTTP/1.1"]["request_id"] == made_up.headers["X-Request-ID"]
+    assert len(made_up.headers["X-Request-ID"]) == 32
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -21,6 +21,7 @@ from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavail
 from modelship_gateway.image_pipeline import open_image_pipeline
 from modelship_gateway.metrics import GatewayMetrics, RequestMetrics
 from modelship_gateway.metrics import router as metrics_router
+from modelship_gateway.request_context import RequestContext
 from modelship_gateway.routes import health, models, predictions
 from modelship_gateway.service import PredictionService
 from modelship_gateway.settings import GatewaySettings, get_settings
@@ -157,6 +158,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     # Added last, so it is the outermost: it also times the 413 answers of UploadLimit.
     app.add_middleware(RequestMetrics, metrics=metrics)
+    # Outside even that: the request id is in the log context of everything the request logs (uvicorn's access line
+    # included, which is written when the answer starts).
+    app.add_middleware(RequestContext)
     for router in (models.router, predictions.router, predictions.export_router, health.router, metrics_router):
         app.include_router(router)
     app.include_router(routes_images.router)
