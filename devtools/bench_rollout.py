@@ -502,6 +502,11 @@ def run(args: argparse.Namespace) -> int:
                 except RuntimeError as exc:
                     log(f"warning: {exc}")
         group.stop_all()
+        if cluster.env:
+            try:  # the node is make e2e's: leave nothing a helm install of the chart would collide with
+                cluster.kubectl("delete", "-f", str(RBAC), "--ignore-not-found", "--wait=true")
+            except RuntimeError as exc:
+                log(f"warning: {exc}")
         cluster.down()
 
 
