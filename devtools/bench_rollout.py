@@ -505,6 +505,7 @@ def run(args: argparse.Namespace) -> int:
         if cluster.env:
             try:  # the node is make e2e's: leave nothing a helm install of the chart would collide with
                 cluster.kubectl("delete", "-f", str(RBAC), "--ignore-not-found", "--wait=true")
+                cluster.delete_namespace(OPERATOR_NS)
             except RuntimeError as exc:
                 log(f"warning: {exc}")
         cluster.down()
