@@ -94,6 +94,12 @@ def shutdown_tracing(timeout_ms: int = 5_000) -> None:
         provider.shutdown()
 
 
+def provider() -> Any:
+    """The SDK provider :func:`configure_tracing` installed (None when tracing is off); instrumentations get it
+    explicitly, so they never depend on which provider is global."""
+    return _provider
+
+
 def tracer() -> trace.Tracer:
     """modelship's tracer, from the provider :func:`configure_tracing` installed (the API's no-op one when off)."""
     provider = _provider if _provider is not None else trace.get_tracer_provider()
@@ -231,5 +237,5 @@ def asgi_middleware(app: Any, *, excluded_urls: Iterable[str] = ()) -> Any:
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
     return OpenTelemetryMiddleware(
-        app, excluded_urls=",".join(excluded_urls) or None, exclude_spans=["receive", "send"]
+        app, tracer_provider=_provider, excluded_urls=",".join(excluded_urls) or None, exclude_spans=["receive", "send"]
     )
