@@ -31,7 +31,8 @@ transport = httpx.AsyncClient()._transport
 print(json.dumps({
     "on": on,
     "enabled": tracing.enabled(),
-    "provider": type(trace.get_tracer_provider()).__module__ + "." + type(trace.get_tracer_provider()).__name__,
+    "provider": type(tracing.provider()).__module__ + "." + type(tracing.provider()).__name__,
+    "global": type(trace.get_tracer_provider()).__name__,
     "sdk_imported": any(m.startswith("opentelemetry.sdk") for m in sys.modules),
     "httpx_wrapped": hasattr(type(transport).handle_async_request, "__wrapped__")
         or hasattr(transport.handle_async_request, "__wrapped__"),
@@ -53,7 +54,8 @@ def test_without_an_otlp_endpoint_nothing_is_installed() -> None:
     assert state == {
         "on": False,
         "enabled": False,
-        "provider": "opentelemetry.trace.ProxyTracerProvider",
+        "provider": "builtins.NoneType",
+        "global": "ProxyTracerProvider",
         "sdk_imported": False,
         "httpx_wrapped": False,
     }
@@ -68,6 +70,8 @@ def test_an_otlp_endpoint_turns_tracing_on() -> None:
     state = probe(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://127.0.0.1:1/v1/traces", OTEL_EXPORTER_OTLP_TIMEOUT="1")
     assert state["on"] is True and state["enabled"] is True and state["httpx_wrapped"] is True
     assert state["provider"] == "opentelemetry.sdk.trace.TracerProvider"
+    # Left alone, so FastAPI's own tracing stays off (no second SERVER span inside kserve's app).
+    assert state["global"] == "ProxyTracerProvider"
 
 
 @pytest.mark.parametrize(

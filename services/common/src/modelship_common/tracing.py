@@ -7,6 +7,7 @@ as usual) with a batch span processor (``OTEL_BSP_*``) and the OTLP/HTTP protobu
 of ``OTEL_EXPORTER_OTLP_*`` itself (headers, timeout, certificates). Every ``httpx`` client made afterwards sends
 W3C ``traceparent``/``tracestate`` headers (the default propagator) inside a CLIENT span.
 
+The provider is handed to each instrumentation rather than made the global one (see :func:`configure_tracing`).
 When it is off nothing is imported beyond the API, nothing is instrumented, and :func:`enabled` is False; the
 callers check it first, so the hot paths pay one function call.
 
@@ -73,7 +74,9 @@ def configure_tracing(service_name: str, *, attributes: Mapping[str, str | None]
     resource = Resource.create({**extra, SERVICE_NAME: name})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)
+    # Not made the global provider: FastAPI (0.165+) traces every app by itself once a global provider is set, which
+    # would add a second SERVER span (and operation spans) inside kserve's app behind ours. Every instrumentation
+    # here is handed this provider instead.
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     _provider = provider
     logs.set_trace_id_source(current_trace_id)  # every log line inside a span carries its trace id
