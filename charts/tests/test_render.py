@@ -673,3 +673,26 @@ def test_predictor_args_parse_with_the_model_servers_own_parser(render: Any) -> 
         8080,
         8081,
     )
+
+
+def test_tracing_endpoint_reaches_gateway_worker_and_model_servers(render: Any) -> None:
+    """``global.tracing.otlpEndpoint`` turns traces on everywhere (the standard OTEL_* variables); unset, none."""
+    import json
+
+    endpoint = "http://otel-collector.observability:4318"
+    objs = render(CHART / "ci" / "default-values.yaml", sets=(f"global.tracing.otlpEndpoint={endpoint}",))
+    for name, service in (("r-gateway", "modelship-gateway"), ("r-streaming", "modelship-streaming")):
+        env = env_map(one(objs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0])
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == endpoint, name
+        assert env["OTEL_SERVICE_NAME"]["value"] == service, name
+    operator = env_map(one(objs, "Deployment", "r-operator")["spec"]["template"]["spec"]["containers"][0])
+    serving_env = json.loads(operator["MODELSHIP_SERVING_ENV"]["value"])  # what the operator puts in serving pods
+    assert serving_env["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
+    assert serving_env["OTEL_SERVICE_NAME"] == "modelship-serving"
+
+    off = render(CHART / "ci" / "default-values.yaml")
+    for _, spec in workloads(off):
+        for _, c in containers(spec):
+            assert not [n for n in env_map(c) if n.startswith("OTEL_")], c["name"]
+    operator = env_map(one(off, "Deployment", "r-operator")["spec"]["template"]["spec"]["containers"][0])
+    assert not [k for k in json.loads(operator["MODELSHIP_SERVING_ENV"]["value"]) if k.startswith("OTEL_")]

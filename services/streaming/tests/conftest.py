@@ -67,10 +67,17 @@ def mlflow_server(stream_dir: Path) -> Iterator[Proc]:
 
 
 @pytest.fixture(scope="session")
-def digits_servers(mlflow_server: Proc, stream_logs: Path) -> Iterator[dict[str, Proc]]:
-    """The three digits models, registered once and each served by its own model server."""
-    versions = infra.register_digits_models(str(mlflow_server.url))
-    procs = _started_many(lambda: infra.start_model_servers(str(mlflow_server.url), versions, stream_logs))
+def digits_versions(mlflow_server: Proc) -> dict[str, str]:
+    """The three digits models, registered once: name -> version."""
+    return infra.register_digits_models(str(mlflow_server.url))
+
+
+@pytest.fixture(scope="session")
+def digits_servers(
+    mlflow_server: Proc, digits_versions: dict[str, str], stream_logs: Path
+) -> Iterator[dict[str, Proc]]:
+    """The three digits models, each served by its own model server."""
+    procs = _started_many(lambda: infra.start_model_servers(str(mlflow_server.url), digits_versions, stream_logs))
     yield procs
     for proc in procs.values():
         proc.stop()

@@ -157,13 +157,20 @@ def _export_onnx(run_id: str, model_uri: str) -> dict[str, str]:
     return outcome.tags()
 
 
-def start_model_servers(tracking_uri: str, versions: Mapping[str, str], log_dir: Path) -> dict[str, Proc]:
-    """One ``python -m modelship_serving`` per model (started together, then awaited)."""
+def start_model_servers(
+    tracking_uri: str, versions: Mapping[str, str], log_dir: Path, *, env: Mapping[str, str] | None = None
+) -> dict[str, Proc]:
+    """One ``python -m modelship_serving`` per model (started together, then awaited); ``env`` added to theirs."""
     procs: dict[str, Proc] = {}
     try:
         for name, version in versions.items():
             procs[name] = servers.start_model_server(
-                f"models:/{name}/{version}", tracking_uri=tracking_uri, log_dir=log_dir, model_name=name, wait=False
+                f"models:/{name}/{version}",
+                tracking_uri=tracking_uri,
+                log_dir=log_dir,
+                model_name=name,
+                wait=False,
+                env=env,
             )
         for name, proc in procs.items():
             proc.wait_http(f"/v2/models/{name}/ready", timeout=300)

@@ -19,6 +19,7 @@ import orjson
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelship_common import tracing
 from modelship_common.messages import ImageOutcome, UploadedImage
 from modelship_common.settings import ENV_PREFIX
 
@@ -241,7 +242,13 @@ class KafkaPublisher:
         self.settings = settings
 
     async def uploaded(self, image: UploadedImage) -> None:
-        await self.producer.publish(self.settings.kafka_images_topic, image.image_id, encode_json(image.to_message()))
+        """Publish one upload; with tracing on, inside a PRODUCER span whose context the message headers carry."""
+        topic, value = self.settings.kafka_images_topic, encode_json(image.to_message())
+        if not tracing.enabled():
+            await self.producer.publish(topic, image.image_id, value)
+            return
+        with tracing.kafka_producer_span(topic, image.image_id) as headers:
+            await self.producer.publish(topic, image.image_id, value, headers)
 
     async def predictions(self, outcomes: Sequence[ImageOutcome]) -> None:
         topic = self.settings.kafka_predictions_topic

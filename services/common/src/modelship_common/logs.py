@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -37,6 +37,15 @@ _context: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.Context
 
 
 _process_fields: dict[str, Any] = {}
+#: Where a record's ``trace_id`` comes from when neither it nor the log context has one (set when tracing is on).
+_trace_id_source: Callable[[], str | None] | None = None
+
+
+def set_trace_id_source(source: Callable[[], str | None] | None) -> None:
+    """Records without a ``trace_id`` of their own get ``source()`` (the current span's), e.g. from
+    :func:`modelship_common.tracing.configure_tracing`; None turns that off."""
+    global _trace_id_source
+    _trace_id_source = source
 
 
 def set_process_fields(**fields: Any) -> None:
@@ -66,6 +75,8 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
         value = getattr(record, name, None)
         if value is None:
             value = bound.get(name, _process_fields.get(name))
+        if value is None and name == "trace_id" and _trace_id_source is not None:
+            value = _trace_id_source()
         if value is not None and value != "":
             out[name] = value
     ref = getattr(record, "k8s_ref", None)  # kopf's per-object loggers

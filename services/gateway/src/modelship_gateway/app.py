@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from modelship_common import tracing
 from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput, ModelNotFound
 from modelship_gateway import __version__, dashboard, routes_images
@@ -165,4 +166,22 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(routes_images.router)
     app.include_router(dashboard.router)
+    if tracing.enabled():
+        instrument(app)
     return app
+
+
+#: URL patterns (regular expressions, searched in the URL) that get no server span: probes, scrapes, static files.
+UNTRACED_PATHS = ("/healthz$", "/readyz$", "/metrics$", "/dashboard/static/")
+
+
+def instrument(app: FastAPI) -> None:
+    """A SERVER span per request, named by route (``POST /api/images``), outside every other middleware."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=tracing.provider(),
+        excluded_urls=",".join(UNTRACED_PATHS),
+        exclude_spans=["receive", "send"],
+    )

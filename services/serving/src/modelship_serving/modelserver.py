@@ -12,6 +12,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import server as kserve_grpc_server
 from kserve.protocol.grpc.servicer import InferenceServicer
 
+from modelship_common import tracing
 from modelship_serving.fastpath import InferenceFastPath
 
 log = logging.getLogger(__name__)
@@ -68,4 +69,23 @@ class ModelshipModelServer(ModelServer):
             log.info("inference fast path in front of kserve's REST app")
         elif self.fast_path:
             log.info("inference fast path off: %d uvicorn workers serve kserve's app", self.workers)
+        if tracing.enabled():
+            if rest is not None:  # outermost, so the fast path's requests get a span too
+                rest.config.app = tracing.asgi_middleware(rest.config.app, excluded_urls=UNTRACED_PATHS)
+            else:  # several uvicorn workers import kserve's app: trace inside it
+                kserve_app.add_middleware(_TracingMiddleware)
         await super()._serve()
+
+
+#: URL patterns (regular expressions, searched in the URL) that get no server span: probes and scrapes.
+UNTRACED_PATHS = ("/metrics$", "/ready$", "/v2/health/", "/$")
+
+
+class _TracingMiddleware:
+    """:func:`modelship_common.tracing.asgi_middleware` as a Starlette middleware class."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = tracing.asgi_middleware(app, excluded_urls=UNTRACED_PATHS)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)

@@ -9,6 +9,7 @@ from typing import Any
 
 from modelship_common.logs import configure_logging as configure_log_output
 from modelship_common.logs import set_process_fields
+from modelship_common.tracing import configure_tracing, shutdown_tracing
 from modelship_serving.settings import ServingSettings, get_settings
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,10 @@ def run(argv: Sequence[str] | None = None) -> None:
     )
     model.load()
     set_process_fields(model=model.name, version=model.version)  # on every log line of this server
+    # Only with OTEL_EXPORTER_OTLP_*ENDPOINT set; the model server then puts a SERVER span on every HTTP request.
+    configure_tracing(
+        "modelship-serving", attributes={"modelship.model.name": model.name, "modelship.model.version": model.version}
+    )
 
     if use_uvloop(args.event_loop):
         log.info("event loop: uvloop")
@@ -111,4 +116,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     server.dataplane = ModelshipDataPlane(server.registered_models, metrics)
     # A V2 body that does not fit the protocol's schema is bad input (400 {"error": ...}), like the rest.
     kserve_app.add_exception_handler(RequestValidationError, _bad_request_handler())
-    server.start([model])
+    try:
+        server.start([model])
+    finally:
+        shutdown_tracing()

@@ -11,6 +11,7 @@ from typing import Any
 
 from modelship_common.kafka import KafkaUnavailable, ensure_topics
 from modelship_common.logs import configure_logging
+from modelship_common.tracing import configure_tracing, shutdown_tracing
 from modelship_streaming.metrics import Heartbeat, WorkerMetrics, serve_http
 from modelship_streaming.settings import StreamingSettings, get_settings
 from modelship_streaming.worker import build_worker
@@ -59,11 +60,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             print("created: " + (", ".join(created) or "nothing (all topics exist)"))
             return 0
+        configure_tracing("modelship-streaming")  # only with OTEL_EXPORTER_OTLP_*ENDPOINT set
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(run(settings))
     except KafkaUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        shutdown_tracing()
     return 0
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from modelship_common import tracing
 from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput
 from modelship_common.kafka import AsyncProducer, KafkaPublisher, KafkaUnavailable, ensure_topics
@@ -223,7 +224,18 @@ class StreamWorker:
     # ----------------------------------------------------------------------------------------------- main
 
     async def handle(self, messages: Sequence[Any]) -> None:
-        """Score, store and dead-letter one batch; raises :class:`TransientFailure` / :class:`KafkaUnavailable`."""
+        """Score, store and dead-letter one batch; raises :class:`TransientFailure` / :class:`KafkaUnavailable`.
+
+        With tracing on, each message gets a CONSUMER span continuing the trace its headers carry (the gateway's
+        PRODUCER span); the batch's model-server calls are in the first message's trace.
+        """
+        if not tracing.enabled():
+            await self._handle(messages)
+            return
+        with tracing.kafka_consumer_spans(messages, group=self.settings.consumer_group):
+            await self._handle(messages)
+
+    async def _handle(self, messages: Sequence[Any]) -> None:
         every = [parse_message(m) for m in messages]
         parsed = dedupe(every)
         readable = [p for p in parsed if p.image is not None]
