@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -89,6 +90,13 @@ class KafkaSettings(BaseSettings):
     )
     """How long to wait for the broker to acknowledge a message or an admin call."""
 
+    kafka_wait_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="At start, how long to keep trying to reach the broker (it may start after this service).",
+    )
+    """At start, how long to keep trying to reach the broker (it may start after this service)."""
+
     def kafka_enabled(self) -> bool:
         return bool(self.kafka_bootstrap_servers)
 
@@ -116,6 +124,24 @@ class TopicSpec:
     name: str
     partitions: int = 1
     replication_factor: int = 1
+
+
+def wait_for_topics(
+    config: Mapping[str, Any], topics: Iterable[TopicSpec], *, timeout_s: float = 10.0, wait_s: float = 0.0
+) -> list[str]:
+    """:func:`ensure_topics`, tried again for up to ``wait_s`` seconds while the broker cannot be reached (in a
+    cluster the broker may start after its clients); the last :class:`KafkaUnavailable` is raised after that."""
+    specs = list(topics)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return ensure_topics(config, specs, timeout_s=timeout_s)
+        except KafkaUnavailable as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            log.warning("waiting for Kafka (%.0f s left): %s", left, exc)
+            time.sleep(min(3.0, left))
 
 
 def ensure_topics(config: Mapping[str, Any], topics: Iterable[TopicSpec], *, timeout_s: float = 10.0) -> list[str]:

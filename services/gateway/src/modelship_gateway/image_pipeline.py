@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from modelship_common.kafka import AsyncProducer, KafkaPublisher, encode_json, ensure_topics
+from modelship_common.kafka import AsyncProducer, KafkaPublisher, encode_json, wait_for_topics
 from modelship_common.messages import UploadedImage
 from modelship_common.predictions import PredictionRecord
 from modelship_common.storage import ObjectStore, image_key, make_object_store
@@ -142,7 +142,13 @@ async def open_image_pipeline(
     try:
         if settings.kafka_enabled():
             config = settings.client_config()
-            await asyncio.to_thread(ensure_topics, config, settings.topic_specs(), timeout_s=settings.kafka_timeout_s)
+            await asyncio.to_thread(
+                wait_for_topics,
+                config,
+                settings.topic_specs(),
+                timeout_s=settings.kafka_timeout_s,
+                wait_s=settings.kafka_wait_s,
+            )
             producer = AsyncProducer(config, timeout_s=settings.kafka_timeout_s)
             store: PredictionStore = (
                 InferenceLogStore(engine, producer, settings.kafka_inference_log_topic)

@@ -25,7 +25,7 @@ import httpx
 from modelship_common import tracing
 from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput
-from modelship_common.kafka import AsyncProducer, KafkaPublisher, KafkaUnavailable, ensure_topics
+from modelship_common.kafka import AsyncProducer, KafkaPublisher, KafkaUnavailable, wait_for_topics
 from modelship_common.messages import UploadedImage
 from modelship_common.storage import make_object_store
 from modelship_scoring.core import open_scoring
@@ -304,7 +304,11 @@ async def build_worker(
     await asyncio.to_thread(migrate, settings.database_url, settings.database_wait_s)
     if settings.create_topics:
         await asyncio.to_thread(
-            ensure_topics, settings.client_config(), settings.topic_specs(), timeout_s=settings.kafka_timeout_s
+            wait_for_topics,
+            settings.client_config(),
+            settings.topic_specs(),
+            timeout_s=settings.kafka_timeout_s,
+            wait_s=settings.kafka_wait_s,
         )
     engine = make_engine(settings.database_url)
     objects = await asyncio.to_thread(make_object_store, settings)
