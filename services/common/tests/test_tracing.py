@@ -7,13 +7,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from modelship_common import tracing
@@ -87,17 +84,6 @@ def test_an_otlp_endpoint_turns_tracing_on() -> None:
 )
 def test_requested(env: dict[str, str], expected: bool) -> None:
     assert tracing.requested(env) is expected
-
-
-@pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """Tracing on in this process, spans kept in memory (the global provider is left alone)."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_provider", provider)
-    yield exporter
-    provider.shutdown()
 
 
 class Message:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from modelship_common import tracing
@@ -26,17 +23,6 @@ def settings(tmp_path: Path) -> GatewaySettings:
     return GatewaySettings(
         database_url=f"sqlite:///{tmp_path / 'p.db'}", model_servers={}, mlflow_tracking_uri="http://127.0.0.1:9"
     )
-
-
-@pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """Tracing on in this process with spans kept in memory; the global provider is left alone."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_provider", provider)
-    yield exporter
-    provider.shutdown()
 
 
 def test_no_instrumentation_when_tracing_is_off(settings: GatewaySettings) -> None:
