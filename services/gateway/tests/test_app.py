@@ -93,7 +93,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) ->
 
 
 def test_import_does_no_work(tmp_path) -> None:
-    code = "import modelship_gateway.app, modelship_gateway.__main__, modelship_gateway.routes.models"
+    code = "import modelship_gateway.app, modelship_gateway.__main__, modelship_gateway.api.models"
     env = python_env() | {"MODELSHIP_CACHE": str(tmp_path / "cache")}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
     assert not (tmp_path / "cache").exists()

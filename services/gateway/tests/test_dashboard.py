@@ -14,8 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from modelship_common.db import Event, Image, Prediction, make_engine
-from modelship_gateway.dashboard.settings import DashboardSettings, get_dashboard_settings
+from modelship_gateway.dashboard.settings import get_dashboard_settings
 from modelship_gateway.dashboard.static_files import plotly_js
+from modelship_gateway.settings import DashboardSettings
 from services.gateway.tests.testkit import LiveGateway
 
 # Live gateways in front of the stand-in model server (a subprocess) and a real MLflow server.

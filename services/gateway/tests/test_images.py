@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from modelship_common import db
 from modelship_common.schemas import digits
 from modelship_common.storage import LocalObjectStore, ObjectNotFound, StorageSettings, image_key
-from modelship_gateway.images import sniff_content_type
+from modelship_gateway.uploads.intake import sniff_content_type
 from services.gateway.tests.standin_scoring import score_images
 from services.gateway.tests.test_predict import digit_png
 from services.gateway.tests.testkit import LiveGateway, wait_until

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from modelship_common.db import make_engine, migrate
 from modelship_common.predictions import PredictionRecord, insert_ignoring_duplicates
-from modelship_gateway.store import PredictionStore
+from modelship_gateway.prediction_store import PredictionStore
 
 
 def record(request_id: str, version: str = "3", **kw) -> PredictionRecord:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from modelship_common.db import Prediction, make_engine, migrate
 from modelship_common.predictions import PredictionRecord, insert_predictions
-from modelship_gateway.store import PredictionStore
+from modelship_gateway.prediction_store import PredictionStore
 
 pytestmark = pytest.mark.integration
 

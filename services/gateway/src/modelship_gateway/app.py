@@ -16,16 +16,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelship_common import tracing
 from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput, ModelNotFound
-from modelship_gateway import __version__, dashboard, routes_images
+from modelship_gateway import __version__, dashboard
+from modelship_gateway.api import health, images, models, predictions
+from modelship_gateway.api import metrics as metrics_api
 from modelship_gateway.deps import Components
 from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable
-from modelship_gateway.image_pipeline import open_image_pipeline
 from modelship_gateway.metrics import GatewayMetrics, RequestMetrics
-from modelship_gateway.metrics import router as metrics_router
+from modelship_gateway.prediction_service import PredictionService
 from modelship_gateway.request_context import RequestContext
-from modelship_gateway.routes import health, models, predictions
-from modelship_gateway.service import PredictionService
 from modelship_gateway.settings import GatewaySettings, get_settings
+from modelship_gateway.uploads.pipeline import open_image_pipeline
 from modelship_scoring.core import open_scoring
 from modelship_scoring.errors import DiscoveryUnavailable, UpstreamError
 
@@ -162,9 +162,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # Outside even that: the request id is in the log context of everything the request logs (uvicorn's access line
     # included, which is written when the answer starts).
     app.add_middleware(RequestContext)
-    for router in (models.router, predictions.router, predictions.export_router, health.router, metrics_router):
+    for router in (
+        models.router,
+        predictions.router,
+        predictions.export_router,
+        images.router,
+        health.router,
+        metrics_api.router,
+    ):
         app.include_router(router)
-    app.include_router(routes_images.router)
     app.include_router(dashboard.router)
     if tracing.enabled():
         instrument(app)

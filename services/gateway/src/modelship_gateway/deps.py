@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from modelship_gateway.service import PredictionService
+from modelship_gateway.prediction_service import PredictionService
+from modelship_gateway.prediction_store import PredictionStore
 from modelship_gateway.settings import GatewaySettings
-from modelship_gateway.store import PredictionStore
 from modelship_scoring.inventory import ModelInventory
 
 

@@ -13,10 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -122,13 +119,3 @@ class RequestMetrics:
             self.metrics.observe_request(
                 method if method in METHODS else "OTHER", _route_of(scope), status, time.perf_counter() - started
             )
-
-
-router = APIRouter()
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of this gateway's metrics."""
-    gateway_metrics: GatewayMetrics = request.app.state.metrics
-    return Response(gateway_metrics.render(), media_type=CONTENT_TYPE_LATEST)

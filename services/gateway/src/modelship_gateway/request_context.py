@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelship_common.logs import log_context
-from modelship_gateway.service import new_request_id
+from modelship_gateway.prediction_service import new_request_id
 
 HEADER = b"x-request-id"
 

@@ -1,21 +1,85 @@
-"""Gateway settings, read from ``MODELSHIP_*`` environment variables (see :class:`GatewaySettings`)."""
+"""Gateway settings, read from ``MODELSHIP_*`` environment variables: one :class:`GatewaySettings` for the API,
+the image pipeline and the dashboard, built once and carried by the application's lifespan."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from modelship_common.settings import MIB, DatabaseSettings
-from modelship_gateway.image_settings import ImagePipelineSettings
+from modelship_common.kafka import KafkaSettings
+from modelship_common.settings import MIB, BaseServiceSettings, DatabaseSettings
+from modelship_common.storage import StorageSettings
 from modelship_scoring.settings import ScoringSettings
 
 
-class GatewaySettings(ScoringSettings, DatabaseSettings, ImagePipelineSettings):
+class ImagePipelineSettings(StorageSettings, KafkaSettings):
+    """The image pipeline's part of the gateway settings (``MODELSHIP_*``; object store, Kafka, fan-out)."""
+
+    fanout_model_batch: int = Field(
+        default=64, ge=1, le=1024, description="Images per call to a model server in the fan-out."
+    )
+    """Images per call to a model server in the fan-out."""
+
+    fanout_local_batch: int = Field(
+        default=128, ge=1, description="Without Kafka: most uploads the in-process fan-out scores together."
+    )
+    """Without Kafka: most uploads the in-process fan-out scores together."""
+
+
+class DashboardSettings(BaseServiceSettings):
+    """What the dashboard links to and checks. Unset URLs show as "not configured" on the Monitoring page."""
+
+    mlflow_ui_url: str | None = Field(
+        default=None,
+        description="MLflow UI as a browser reaches it (e.g. http://localhost:5000); default: the tracking URI.",
+    )
+    """MLflow UI as a browser reaches it; default: the tracking URI."""
+
+    prometheus_url: str | None = Field(default=None, description="Prometheus server, e.g. http://prometheus:9090.")
+    """Prometheus server, e.g. ``http://prometheus:9090``."""
+
+    grafana_url: str | None = Field(default=None, description="Grafana, e.g. http://grafana:3000.")
+    """Grafana, e.g. ``http://grafana:3000``."""
+
+    minio_console_url: str | None = Field(default=None, description="MinIO console, e.g. http://minio:9001.")
+    """MinIO console, e.g. ``http://minio:9001``."""
+
+    operator_url: str | None = Field(
+        default=None, description="The rollout operator's health/webhook server, e.g. http://modelship-operator:8080."
+    )
+    """The rollout operator's health/webhook server, e.g. ``http://modelship-operator:8080``."""
+
+    kafka_consumer_group: str = Field(
+        default="modelship-streaming", description="Consumer group of the streaming worker (for its lag)."
+    )
+    """Consumer group of the streaming worker (for its lag)."""
+
+    health_timeout_s: float = Field(
+        default=2.0, gt=0, description="Timeout in seconds of each Monitoring-page health check (run concurrently)."
+    )
+    """Timeout in seconds of each Monitoring-page health check (run concurrently)."""
+
+    mlflow_timeout_s: float = Field(
+        default=5.0, gt=0, description="Timeout in seconds of the Experiments page's MLflow queries."
+    )
+    """Timeout in seconds of the Experiments page's MLflow queries."""
+
+    refresh_s: int = Field(
+        default=30, ge=0, description="Data pages refresh themselves every this many seconds (0 = never)."
+    )
+    """Data pages refresh themselves every this many seconds (0 = never)."""
+
+    page_size: int = Field(default=25, ge=1, le=500, description="Rows per page of the Predictions table.")
+    """Rows per page of the Predictions table."""
+
+
+class GatewaySettings(ScoringSettings, DatabaseSettings, ImagePipelineSettings, DashboardSettings):
     """Everything the gateway can be told. Each field is ``MODELSHIP_<FIELD NAME>`` in the environment.
 
     The scoring core's fields (discovery, inference protocol, model-server timeouts, registry cache, image models)
     come from :class:`ScoringSettings`, shared with the streaming worker; the database's from
     :class:`DatabaseSettings`; the image pipeline's (object store, Kafka, fan-out batches) from
-    :class:`ImagePipelineSettings`.
+    :class:`ImagePipelineSettings`; the dashboard's (links, health-check budget) from :class:`DashboardSettings`.
+    Built once by :func:`get_settings` and carried by the application's lifespan to everything that needs it.
     """
 
     host: str = Field(default="0.0.0.0", description="Interface the HTTP server binds to.")

@@ -17,8 +17,8 @@ from modelship_gateway.dashboard.health import (
     not_configured,
     prometheus_check,
 )
-from modelship_gateway.dashboard.settings import DashboardSettings
 from modelship_gateway.deps import Components
+from modelship_gateway.settings import DashboardSettings
 
 
 def _kafka_settings(settings: Any) -> Any:

@@ -27,9 +27,10 @@ from modelship_gateway.dashboard.charts import agreement_heatmap, confidence_cha
 from modelship_gateway.dashboard.experiments import load_experiments
 from modelship_gateway.dashboard.monitoring import check_all
 from modelship_gateway.dashboard.rendering import render
-from modelship_gateway.dashboard.settings import DashboardSettings, get_dashboard_settings
+from modelship_gateway.dashboard.settings import get_dashboard_settings
 from modelship_gateway.deps import Components, get_components
 from modelship_gateway.errors import StoreUnavailable
+from modelship_gateway.settings import DashboardSettings
 from modelship_scoring.errors import UpstreamError
 from modelship_scoring.inventory import ModelSummary
 

@@ -11,9 +11,9 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-TEMPLATES_DIR = PACKAGE_DIR / "templates"
-STATIC_DIR = PACKAGE_DIR / "static"
+DASHBOARD_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = DASHBOARD_DIR / "templates"
+STATIC_DIR = DASHBOARD_DIR / "static"
 
 #: Sidebar entries: (route name, path, label).
 NAV: tuple[tuple[str, str, str], ...] = (

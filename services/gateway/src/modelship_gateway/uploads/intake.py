@@ -1,5 +1,5 @@
 """Image uploads (``POST /api/images``): check the file, keep the original in the object store, record it, and hand
-it on (to Kafka, or to the in-process fan-out of :mod:`modelship_scoring.fanout`; see ``image_pipeline.py``).
+it on (to Kafka, or to the in-process fan-out of :mod:`modelship_scoring.fanout`; see :mod:`.pipeline`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from modelship_common.errors import InvalidInput
 from modelship_common.predictions import PredictionRecord
 from modelship_common.schemas import digits, penguins
 from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable
-from modelship_gateway.store import PredictionStore
+from modelship_gateway.prediction_store import PredictionStore
 from modelship_scoring.columns import column_names
 from modelship_scoring.discovery import Endpoint
 from modelship_scoring.errors import UpstreamError

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from modelship_common.db import Prediction
 from modelship_gateway.dashboard.queries import PredictionFilters
 from modelship_gateway.deps import SessionDep
+from modelship_gateway.prediction_store import PredictionStore
 from modelship_gateway.schemas import PredictionOut
-from modelship_gateway.store import PredictionStore
 
 router = APIRouter(prefix="/api/predictions", tags=["predictions"])
 export_router = APIRouter(tags=["predictions"])

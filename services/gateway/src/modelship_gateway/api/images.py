@@ -16,8 +16,8 @@ from modelship_common.errors import ModelNotFound
 from modelship_common.storage import ObjectNotFound, StorageError
 from modelship_gateway.deps import SessionDep
 from modelship_gateway.errors import PayloadTooLarge, StoreUnavailable
-from modelship_gateway.image_pipeline import ImagePipeline
 from modelship_gateway.schemas import ErrorBody, PredictionOut
+from modelship_gateway.uploads.pipeline import ImagePipeline
 
 router = APIRouter(prefix="/api/images", tags=["images"])
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, Header, UploadFile
 
 from modelship_gateway.deps import InventoryDep, ServiceDep, SettingsDep
 from modelship_gateway.errors import PayloadTooLarge
+from modelship_gateway.prediction_service import PredictionResult
 from modelship_gateway.schemas import ErrorBody, ModelOut, PredictRequest, PredictResponse
-from modelship_gateway.service import PredictionResult
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 

@@ -21,9 +21,9 @@ from modelship_common.kafka import AsyncProducer, KafkaPublisher, encode_json, w
 from modelship_common.messages import UploadedImage
 from modelship_common.predictions import PredictionRecord
 from modelship_common.storage import ObjectStore, image_key, make_object_store
-from modelship_gateway.image_settings import ImagePipelineSettings
-from modelship_gateway.images import ImageUploads
-from modelship_gateway.store import PredictionStore
+from modelship_gateway.prediction_store import PredictionStore
+from modelship_gateway.settings import ImagePipelineSettings
+from modelship_gateway.uploads.intake import ImageUploads
 from modelship_scoring.core import Scoring
 from modelship_scoring.errors import TransientFailure
 from modelship_scoring.fanout import ImageFanout
@@ -122,15 +122,12 @@ async def open_image_pipeline(
     engine: Engine,
     scoring: Scoring,
     max_upload_bytes: int,
-    settings: Any = None,
+    settings: ImagePipelineSettings,
     on_model_latency: Callable[[str, float], None] | None = None,
 ) -> AsyncIterator[ImagePipeline]:
-    """Build the pipeline for one gateway lifespan; the in-process fan-out runs on ``scoring`` (the lifespan's
-    scoring core). ``settings``: the gateway's settings when they include the :class:`ImagePipelineSettings`
-    fields, else they are read from ``MODELSHIP_*``. ``on_model_latency``: told ``(model, seconds)`` of every
-    successful model-server call of the in-process fan-out."""
-    if not isinstance(settings, ImagePipelineSettings):
-        settings = ImagePipelineSettings()
+    """Build the pipeline for one gateway lifespan, configured by ``settings`` (the gateway's, carried by its
+    lifespan); the in-process fan-out runs on ``scoring`` (the lifespan's scoring core). ``on_model_latency``: told
+    ``(model, seconds)`` of every successful model-server call of the in-process fan-out."""
     objects = await asyncio.to_thread(make_object_store, settings)
     uploads = ImageUploads(
         objects=objects,

@@ -1,0 +1,1 @@
+"""The HTTP API: one ``APIRouter`` per resource (models, predictions, images, health, metrics)."""
