@@ -105,8 +105,14 @@ def _run_as() -> tuple[str | None, str | None]:
     return "nobody", "nogroup"
 
 
-def start_postgres(data_dir: Path | None = None, *, port: int | None = None, timeout: float = 60.0) -> Proc:
+def start_postgres(
+    data_dir: Path | None = None, *, port: int | None = None, timeout: float = 60.0, durable: bool = False
+) -> Proc:
     """A throwaway PostgreSQL cluster (trust auth, superuser ``postgres``) on 127.0.0.1.
+
+    Tests run it without fsync and synchronous commit (nothing they store must survive a crash of the machine);
+    ``durable=True`` keeps PostgreSQL's defaults (a commit is flushed to disk before it returns), as a benchmark
+    of a store's durable writes needs.
 
     ``proc.meta["url"]`` is the SQLAlchemy URL of the ``postgres`` database; ``proc.meta["data_dir"]`` the cluster.
     Stopped with SIGINT (PostgreSQL's fast shutdown).
@@ -160,14 +166,10 @@ def start_postgres(data_dir: Path | None = None, *, port: int | None = None, tim
         "-c",
         f"listen_addresses={LOCALHOST}",
         "-c",
-        "fsync=off",
-        "-c",
-        "synchronous_commit=off",
-        "-c",
-        "full_page_writes=off",
-        "-c",
         "max_connections=200",
     ]
+    if not durable:
+        argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     url = f"postgresql+psycopg://postgres@{LOCALHOST}:{port}/postgres"
     proc = start(
         "postgres", argv, log_path=log_path, env=env, port=port, stop_signal=signal.SIGINT, user=user, group=group
