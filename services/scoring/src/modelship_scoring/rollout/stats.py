@@ -131,7 +131,7 @@ def gather_stats(
         )
 
     cand, champ = aliased(Prediction), aliased(Prediction)
-    paired, agreed = conn.execute(
+    pairs = conn.execute(
         select(
             func.count(),
             func.coalesce(func.sum(case((cand.predicted_class == champ.predicted_class, 1), else_=0)), 0),
@@ -162,8 +162,8 @@ def gather_stats(
         window_end=end,
         champion=arms[champion_version],
         candidate=arms[candidate_version],
-        paired=int(paired),
-        agreed=int(agreed),
+        paired=int(pairs[0]),
+        agreed=int(pairs[1]),
     )
 
 
