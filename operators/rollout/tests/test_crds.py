@@ -59,7 +59,14 @@ def test_defaults_and_enums():
     spec = crd_schema(ISVC_CRD, "v1alpha1")["properties"]["spec"]["properties"]
     assert spec["protocol"]["enum"] == ["v1", "v2"] and spec["protocol"]["default"] == "v2"
     assert spec["replicas"]["default"] == 1
-    assert spec["rollout"]["properties"]["strategy"]["enum"] == ["Rolling"]
+    rollout = spec["rollout"]["properties"]
+    assert (
+        rollout["strategy"]["enum"] == ["Rolling", "Shadow", "Canary"] and rollout["strategy"]["default"] == "Rolling"
+    )
+    assert rollout["canary"]["properties"]["steps"]["default"] == [{"weight": 10}, {"weight": 50}, {"weight": 100}]
+    assert rollout["shadow"]["properties"]["share"]["default"] == 1.0
+    # Nothing beside the strategy is defaulted at this level, so a Rolling spec stays {strategy: Rolling}.
+    assert [key for key, node in rollout.items() if "default" in node] == ["strategy"]
     assert spec["model"]["required"] == ["name"]
     rules = [r["rule"] for r in spec["model"]["x-kubernetes-validations"]]
     assert rules == ["has(self.alias) != has(self.version)"]
@@ -113,3 +120,55 @@ def test_registry_created_isvc_fits_the_crd():
     registry = next(doc for _n, doc in _examples("ModelRegistry"))
     registry = {**registry, "metadata": {**registry["metadata"], "namespace": "ml", "uid": "u"}}
     jsonschema.validate(render_registry_isvc(registry, "penguins", "3"), closed(crd_schema(ISVC_CRD, "v1alpha1")))
+
+
+def test_crd_rollout_defaults_are_the_parsers_defaults():
+    """The defaults written in the CRD are the ones modelship_common.rollout_spec applies."""
+    from modelship_common.rollout_spec import parse_duration, parse_rollout_spec
+
+    rollout = crd_schema(ISVC_CRD, "v1alpha1")["properties"]["spec"]["properties"]["rollout"]["properties"]
+    spec = parse_rollout_spec({"strategy": "Canary"})
+    shadow, canary, analysis = (rollout[k]["properties"] for k in ("shadow", "canary", "analysis"))
+    assert shadow["share"]["default"] == spec.shadow_share
+    assert shadow["minRequests"]["default"] == spec.shadow_step.min_requests
+    assert parse_duration(shadow["minDuration"]["default"], "d") == spec.shadow_step.min_duration_s
+    assert [s["weight"] for s in canary["steps"]["default"]] == [s.weight for s in spec.canary_steps]
+    assert canary["minRequests"]["default"] == spec.canary_steps[0].min_requests
+    assert parse_duration(canary["minDuration"]["default"], "d") == spec.canary_steps[0].min_duration_s
+    assert "default" not in rollout["warmDuration"] and "Default 10m" in rollout["warmDuration"]["description"]
+    assert spec.warm_duration_s == 600
+    wire = spec.to_dict()["analysis"]
+    assert {k: v.get("default") for k, v in analysis.items()} == wire
+
+
+def test_schema_accepts_and_rejects_rollouts():
+    schema = closed(crd_schema(ISVC_CRD, "v1alpha1"))
+    base = {
+        "apiVersion": "modelship.io/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": "m"},
+        "spec": {"model": {"name": "m", "alias": "champion"}},
+    }
+    good = copy.deepcopy(base)
+    good["spec"]["rollout"] = {
+        "strategy": "Canary",
+        "canary": {"minDuration": "2m", "steps": [{"weight": 10, "minRequests": 500}, {"weight": 100}]},
+        "analysis": {"minSamples": 50, "maxErrorRate": 0.01, "maxP95LatencyMs": 200},
+        "warmDuration": "1h30m",
+    }
+    jsonschema.validate(good, schema)
+    for bad_rollout in (
+        {"strategy": "BlueGreen"},
+        {"canary": {"steps": [{"weight": 0}]}},
+        {"canary": {"steps": [{"minRequests": 5}]}},
+        {"canary": {"steps": []}},
+        {"shadow": {"share": 1.5}},
+        {"shadow": {"minDuration": "soon"}},
+        {"analysis": {"minAgreement": 2}},
+        {"analysis": {"unknown": 1}},
+        {"steps": [10, 50]},
+    ):
+        bad = copy.deepcopy(base)
+        bad["spec"]["rollout"] = bad_rollout
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)

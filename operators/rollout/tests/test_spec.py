@@ -59,6 +59,11 @@ def test_pinned_version():
         ({"model": {"name": "m", "alias": "a"}, "replicas": -1}, "0 to 100"),
         ({"model": {"name": "m", "alias": "a"}, "replicas": True}, "0 to 100"),
         ({"model": {"name": "m", "alias": "a"}, "rollout": {"strategy": "Canary"}}, "not supported"),
+        ({"model": {"name": "m", "alias": "a"}, "rollout": {"strategy": "Blue"}}, "must be one of Rolling, Shadow"),
+        (
+            {"model": {"name": "m", "alias": "a"}, "rollout": {"strategy": "Canary", "canary": {"steps": []}}},
+            "spec.rollout.canary.steps must be a non-empty list",
+        ),
         ({"model": {"name": "m", "alias": "a"}, "resources": {"limits": {"cpu": "lots"}}}, "limits.cpu"),
         ({"model": {"name": "m", "alias": "a"}, "resources": {"limit": {"cpu": "1"}}}, "unknown keys"),
         (
@@ -80,3 +85,25 @@ def test_resources_kept_verbatim():
         }
     )
     assert spec.resources == {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m", "memory": 268435456}}
+
+
+def test_rollout_parsed_with_its_defaults():
+    from modelship_common.rollout_spec import RolloutSpec, Step
+
+    assert parse_spec({"model": {"name": "m", "alias": "a"}}).rollout == RolloutSpec()
+    # As the API server hands it over for a Rolling spec (the CRD defaults applied).
+    assert (
+        parse_spec({"model": {"name": "m", "alias": "a"}, "rollout": {"strategy": "Rolling"}}).rollout == RolloutSpec()
+    )
+    raw = {
+        "model": {"name": "m", "alias": "a"},
+        "rollout": {"strategy": "Canary", "canary": {"minDuration": "2m", "steps": [{"weight": 20}, {"weight": 100}]}},
+    }
+    spec = parse_spec(raw, strategies=("Rolling", "Shadow", "Canary"))
+    assert spec.strategy == "Canary"
+    assert spec.rollout.steps == (Step(20, 200, 120.0), Step(100, 200, 120.0))
+    shadow = parse_spec(
+        {"model": {"name": "m", "alias": "a"}, "rollout": {"strategy": "Shadow", "shadow": {"share": 0.2}}},
+        strategies=("Shadow",),
+    )
+    assert shadow.rollout.shadow_share == 0.2

@@ -8,10 +8,12 @@ express, e.g. requests must not exceed limits. Problems raise :class:`InvalidSpe
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from modelship_common.rollout_spec import InvalidRolloutSpec, RolloutSpec, parse_rollout_spec
 
 _QUANTITY = re.compile(
     r"^(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
@@ -31,6 +33,12 @@ _DECIMAL = {
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _VERSION = re.compile(r"^[1-9][0-9]*$")
 _RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+#: The rollout strategies this operator runs. Shadow and Canary parse (with every check of the rollout spec) but
+#: are refused until the operator's loop drives them (modelship_scoring.rollout); until then the InferenceService
+#: reports InvalidSpec rather than silently rolling.
+RUN_STRATEGIES: tuple[str, ...] = ("Rolling",)
 
 
 class InvalidSpec(ValueError):
@@ -82,7 +90,13 @@ class ServiceSpec:
     protocol: str = "v2"
     replicas: int = 1
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
-    strategy: str = "Rolling"
+    #: ``spec.rollout`` with its defaults: the strategy, and for Shadow/Canary the steps and analysis gates.
+    rollout: RolloutSpec = field(default_factory=RolloutSpec)
+
+    @property
+    def strategy(self) -> str:
+        """``Rolling`` (default), ``Shadow`` or ``Canary``."""
+        return self.rollout.strategy
 
 
 def _resources(raw: Any) -> dict[str, dict[str, Any]]:
@@ -124,8 +138,11 @@ def _resources(raw: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def parse_spec(spec: Mapping[str, Any] | None) -> ServiceSpec:
-    """Validate an InferenceService ``spec`` and apply the CRD defaults. Raises :class:`InvalidSpec`."""
+def parse_spec(spec: Mapping[str, Any] | None, strategies: Collection[str] = RUN_STRATEGIES) -> ServiceSpec:
+    """Validate an InferenceService ``spec`` and apply the CRD defaults. Raises :class:`InvalidSpec`.
+
+    A rollout strategy not in ``strategies`` (the ones the operator runs) is refused after its spec was checked.
+    """
     if not isinstance(spec, Mapping):
         raise InvalidSpec("spec is missing")
     model = spec.get("model")
@@ -150,9 +167,15 @@ def parse_spec(spec: Mapping[str, Any] | None) -> ServiceSpec:
     replicas = spec.get("replicas", 1)
     if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas <= 100:
         raise InvalidSpec(f"spec.replicas {replicas!r} must be an integer from 0 to 100")
-    strategy = (spec.get("rollout") or {}).get("strategy", "Rolling")
-    if strategy != "Rolling":
-        raise InvalidSpec(f"spec.rollout.strategy {strategy!r} is not supported (Rolling)")
+    try:
+        rollout = parse_rollout_spec(spec.get("rollout"), where="spec.rollout")
+    except InvalidRolloutSpec as exc:
+        raise InvalidSpec(str(exc)) from None
+    if rollout.strategy not in strategies:
+        raise InvalidSpec(
+            f"spec.rollout.strategy {rollout.strategy!r} is not supported by this operator yet "
+            f"({', '.join(strategies)})"
+        )
     registry = spec.get("registry") or None
     if registry is not None and not isinstance(registry, str):
         raise InvalidSpec("spec.registry must be the name of a ModelRegistry")
@@ -162,5 +185,5 @@ def parse_spec(spec: Mapping[str, Any] | None) -> ServiceSpec:
         protocol=protocol,
         replicas=replicas,
         resources=_resources(spec.get("resources")),
-        strategy=strategy,
+        rollout=rollout,
     )

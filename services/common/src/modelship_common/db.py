@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    Index,
     Integer,
     String,
     Text,
@@ -49,7 +50,11 @@ class Prediction(Base):
     """
 
     __tablename__ = "predictions"
-    __table_args__ = (UniqueConstraint("request_id", "model_name", "model_version", name="uq_prediction"),)
+    __table_args__ = (
+        UniqueConstraint("request_id", "model_name", "model_version", name="uq_prediction"),
+        # A rollout's analysis reads one model's rows over a time window (migration 0003).
+        Index("ix_predictions_model_name_created_at", "model_name", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
@@ -64,6 +69,9 @@ class Prediction(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     input: Mapped[Any] = mapped_column(JSON)
     output: Mapped[Any] = mapped_column(JSON)
+    #: Why the model server gave no answer (timeout, HTTP 5xx...); NULL for an answer. A rollout's error-rate gate
+    #: counts these rows for the candidate (migration 0003).
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 IMAGE_STATUSES: tuple[str, ...] = ("uploaded", "processed", "failed")

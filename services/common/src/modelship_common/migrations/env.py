@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import pool, text
 
+from modelship_common import rollouts  # noqa: F401  (registers the rollouts tables on Base.metadata)
 from modelship_common.db import Base, make_engine
 
 config = context.config

@@ -1,0 +1,73 @@
+"""Rollout records and window stats for the rollout tests, built without a database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from modelship_common.rollout_spec import RolloutSpec, parse_rollout_spec
+from modelship_common.rollouts import RolloutRecord
+from modelship_scoring.rollout.stats import ArmStats, WindowStats
+
+T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+CANARY = parse_rollout_spec(
+    {"strategy": "Canary", "canary": {"minRequests": 200, "minDuration": "60s"}, "analysis": {"minSamples": 100}}
+)
+SHADOW = parse_rollout_spec({"strategy": "Shadow", "shadow": {"share": 0.5, "minRequests": 200, "minDuration": 60}})
+
+
+def record(spec: RolloutSpec = CANARY, **kw) -> RolloutRecord:
+    steps = spec.steps
+    base = dict(
+        id=7,
+        model_name="penguins",
+        champion_version="3",
+        candidate_version="4",
+        strategy=spec.strategy,
+        phase="Canary" if spec.strategy == "Canary" else "Shadowing",
+        step_index=0,
+        candidate_weight=steps[0].weight,
+        shadow_share=spec.shadow_share if spec.strategy == "Shadow" else 0.0,
+        started_at=T0,
+        step_started_at=T0,
+        finished_at=None,
+        spec=spec.to_dict(),
+    )
+    rec = RolloutRecord(**(base | kw))
+    if "step_index" in kw and "candidate_weight" not in kw and spec.strategy == "Canary":
+        rec = replace(rec, candidate_weight=steps[kw["step_index"]].weight)
+    return rec
+
+
+def window(
+    *,
+    n: int = 300,
+    errors: int = 0,
+    agree: float = 0.98,
+    cand_p95: float = 12.0,
+    champ_p95: float = 10.0,
+    cand_conf: float = 0.9,
+    champ_conf: float = 0.92,
+    champ_n: int | None = None,
+) -> WindowStats:
+    champ_n = n if champ_n is None else champ_n
+    answers = n - errors
+    paired = min(answers, champ_n)
+    return WindowStats(
+        model_name="penguins",
+        window_start=T0,
+        window_end=T0 + dt.timedelta(minutes=2),
+        champion=ArmStats(
+            "3", requests=champ_n, errors=0, scored=champ_n, p95_latency_ms=champ_p95, mean_confidence=champ_conf
+        ),
+        candidate=ArmStats(
+            "4",
+            requests=n,
+            errors=errors,
+            scored=answers,
+            p95_latency_ms=cand_p95 if answers else None,
+            mean_confidence=cand_conf if answers else None,
+        ),
+        paired=paired,
+        agreed=round(paired * agree),
+    )
