@@ -31,6 +31,9 @@ CONTROL_PLANE = REPO / "scripts" / "k8s" / "control-plane.sh"
 CLUSTER_NAME = "charts-tests"
 APP_SUBCHARTS = ("operator", "gateway", "serving", "training", "streaming")
 INFRA_SUBCHARTS = ("postgresql", "minio", "mlflow", "kafka", "prometheus", "grafana")
+# The library chart of the shared helpers (type: library): the umbrella reads charts/modelship-lib, every subchart
+# its vendored copy charts/<sub>/charts/modelship-lib-<version>.tgz (charts/vendor-lib.sh).
+LIBRARY = "modelship-lib"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import tarfile
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from charts.tests.conftest import APP_SUBCHARTS, CHART, CI_VALUES, INFRA_SUBCHARTS, REPO, Helm, run
+from charts.tests.conftest import APP_SUBCHARTS, CHART, CI_VALUES, INFRA_SUBCHARTS, LIBRARY, REPO, Helm, run
 from charts.tests.manifests import containers, env_map, find, one, pod_labels, pod_spec, ref, workloads
 
 CI_IDS = [p.name for p in CI_VALUES]
@@ -61,15 +62,69 @@ def test_dependencies_point_at_the_unpacked_subcharts() -> None:
     deps = {d["name"]: d for d in chart["dependencies"]}
     assert set(deps) >= {*INFRA_SUBCHARTS, *APP_SUBCHARTS}
     for name, dep in deps.items():
-        assert dep["condition"] == f"{name}.enabled"
-        assert dep["repository"] == f"file://charts/{name}"
         sub = yaml.safe_load((CHART / "charts" / name / "Chart.yaml").read_text())
+        assert dep["repository"] == f"file://charts/{name}"
+        if sub.get("type") == "library":  # renders nothing: nothing to turn off
+            assert "condition" not in dep, name
+        else:
+            assert dep["condition"] == f"{name}.enabled"
         assert sub["name"] == name
         # Helm drops an unpacked subchart from the condition handling when its version is outside the range.
         assert str(sub["version"]) == str(dep["version"]), (
             f"{name}: Chart.yaml pins {dep['version']}, subchart is {sub['version']}"
         )
     assert not list((CHART / "charts").glob("*.tgz")), "packed subcharts next to the unpacked ones: delete the .tgz"
+
+
+SUBCHARTS = (*INFRA_SUBCHARTS, *APP_SUBCHARTS)
+# Helpers every chart needs: defined once, in the library, never again in a subchart's _helpers.tpl.
+LIBRARY_HELPERS = ("name", "fullname", "chart", "selectorLabels", "serviceAccountName", "image", "imageTag")
+# Helpers of these names that really are the subchart's own.
+OWN_HELPERS = {
+    "mlflow.image": "the modelship-built MLflow image: a tag of its own (never global.image.tag), image.registry",
+    "serving.selectorLabels": "per model (name modelship-serving, instance = the model), as the operator labels them",
+}
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_library_chart_is_a_library() -> None:
+    lib = yaml.safe_load((CHART / "charts" / LIBRARY / "Chart.yaml").read_text())
+    assert (lib["name"], lib["type"]) == (LIBRARY, "library")
+    assert LIBRARY in {d["name"] for d in yaml.safe_load((CHART / "Chart.yaml").read_text())["dependencies"]}
+
+
+@pytest.mark.parametrize("chart", SUBCHARTS)
+def test_subchart_depends_on_the_vendored_library(chart: str) -> None:
+    """Each subchart declares modelship-lib and carries the packed copy Helm reads (its own charts/ directory),
+    with exactly the files of charts/modelship-lib: after changing the library, run charts/vendor-lib.sh."""
+    root = CHART / "charts" / chart
+    lib = yaml.safe_load((CHART / "charts" / LIBRARY / "Chart.yaml").read_text())
+    deps = {d["name"]: d for d in yaml.safe_load((root / "Chart.yaml").read_text()).get("dependencies") or []}
+    assert deps.get(LIBRARY) == {"name": LIBRARY, "version": lib["version"], "repository": f"file://../{LIBRARY}"}
+    packed = sorted((root / "charts").glob("*.tgz"))
+    assert [p.name for p in packed] == [f"{LIBRARY}-{lib['version']}.tgz"], packed
+    with tarfile.open(packed[0]) as tar:
+        vendored = {
+            m.name.removeprefix(f"{LIBRARY}/"): tar.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+            if m.isfile()
+        }
+    source = _files(CHART / "charts" / LIBRARY)
+    # helm package writes Chart.yaml out again (its own key order and quoting): compared as YAML
+    assert yaml.safe_load(vendored.pop("Chart.yaml")) == yaml.safe_load(source.pop("Chart.yaml")), chart
+    assert vendored == source, (
+        f"charts/{chart}/charts/{packed[0].name} differs from charts/{LIBRARY}: run charts/vendor-lib.sh"
+    )
+
+
+@pytest.mark.parametrize("chart", SUBCHARTS)
+def test_shared_helpers_are_not_copied_into_subcharts(chart: str) -> None:
+    helpers = (CHART / "charts" / chart / "templates" / "_helpers.tpl").read_text()
+    copied = [h for h in LIBRARY_HELPERS if f'define "{chart}.{h}"' in helpers and f"{chart}.{h}" not in OWN_HELPERS]
+    assert copied == [], f"charts/{chart}: use modelship-lib.{copied[0]} instead"
 
 
 def test_crds_are_byte_for_byte_copies_of_k8s_crds() -> None:
