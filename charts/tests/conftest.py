@@ -31,6 +31,11 @@ CONTROL_PLANE = REPO / "scripts" / "k8s" / "control-plane.sh"
 CLUSTER_NAME = "charts-tests"
 APP_SUBCHARTS = ("operator", "gateway", "serving", "training", "streaming")
 INFRA_SUBCHARTS = ("postgresql", "minio", "mlflow", "kafka", "prometheus", "grafana")
+# Each subchart's own install matrix (charts/<sub>/ci/*-values.yaml), rendered and linted with the subchart alone.
+SUBCHART_CI_VALUES = sorted((CHART / "charts").glob("*/ci/*-values.yaml"))
+# The library chart of the shared helpers (type: library): the umbrella reads charts/modelship-lib, every subchart
+# its vendored copy charts/<sub>/charts/modelship-lib-<version>.tgz (charts/vendor-lib.sh).
+LIBRARY = "modelship-lib"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,8 +87,9 @@ class Helm:
         api_versions: tuple[str, ...] = (),
         check: bool = True,
         extra: tuple[str, ...] = (),
+        chart: Path = CHART,
     ) -> subprocess.CompletedProcess[str]:
-        args = [self.binary, "template", release, str(CHART), "--namespace", namespace]
+        args = [self.binary, "template", release, str(chart), "--namespace", namespace]
         for v in values:
             args += ["-f", str(v)]
         for s in sets:

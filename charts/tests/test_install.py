@@ -215,6 +215,10 @@ def test_helm_test_creates_the_test_pods_on_kwok(cluster: Cluster, namespace: st
         f"{release}-minio-test": ("minio/mc:RELEASE.2025-08-13T08-35-41Z", "/bin/sh"),
         f"{release}-prometheus-test": ("prom/prometheus:v3.5.0", "/bin/sh"),
         f"{release}-grafana-test": ("grafana/grafana:12.4.5", "/bin/sh"),
+        f"{release}-gateway-test": ("modelship/gateway:0.1.0", "python"),
+        f"{release}-operator-test": ("modelship/operator:0.1.0", "python"),
+        f"{release}-serving-test": ("modelship/serving:0.1.0", "python"),
+        # training: its test checks the models the install trained; this install trains none (runOnInstall=false)
     }
     assert set(expected) <= suites, done.stdout + done.stderr  # every test pod was created
     hooks = {

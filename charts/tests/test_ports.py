@@ -68,7 +68,17 @@ def serving_image(objs: list[dict[str, Any]]) -> str:
 
 def chart_model_servers(objs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     image = serving_image(objs)
-    return [(ref(obj), c) for obj, spec in workloads(objs) for _, c in containers(spec) if is_model_server(c, image)]
+    return [
+        (ref(obj), c)
+        for obj, spec in workloads(objs)
+        if not is_helm_test(obj)  # the serving chart's test pod runs the image for a check, not as a server
+        for _, c in containers(spec)
+        if is_model_server(c, image)
+    ]
+
+
+def is_helm_test(obj: dict[str, Any]) -> bool:
+    return (obj["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"
 
 
 def operator_model_servers(objs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:

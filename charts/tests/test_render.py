@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,17 @@ import jsonschema
 import pytest
 import yaml
 
-from charts.tests.conftest import APP_SUBCHARTS, CHART, CI_VALUES, INFRA_SUBCHARTS, REPO, Helm, run
+from charts.tests.conftest import (
+    APP_SUBCHARTS,
+    CHART,
+    CI_VALUES,
+    INFRA_SUBCHARTS,
+    LIBRARY,
+    REPO,
+    SUBCHART_CI_VALUES,
+    Helm,
+    run,
+)
 from charts.tests.manifests import containers, env_map, find, one, pod_labels, pod_spec, ref, workloads
 
 CI_IDS = [p.name for p in CI_VALUES]
@@ -61,15 +73,69 @@ def test_dependencies_point_at_the_unpacked_subcharts() -> None:
     deps = {d["name"]: d for d in chart["dependencies"]}
     assert set(deps) >= {*INFRA_SUBCHARTS, *APP_SUBCHARTS}
     for name, dep in deps.items():
-        assert dep["condition"] == f"{name}.enabled"
-        assert dep["repository"] == f"file://charts/{name}"
         sub = yaml.safe_load((CHART / "charts" / name / "Chart.yaml").read_text())
+        assert dep["repository"] == f"file://charts/{name}"
+        if sub.get("type") == "library":  # renders nothing: nothing to turn off
+            assert "condition" not in dep, name
+        else:
+            assert dep["condition"] == f"{name}.enabled"
         assert sub["name"] == name
         # Helm drops an unpacked subchart from the condition handling when its version is outside the range.
         assert str(sub["version"]) == str(dep["version"]), (
             f"{name}: Chart.yaml pins {dep['version']}, subchart is {sub['version']}"
         )
     assert not list((CHART / "charts").glob("*.tgz")), "packed subcharts next to the unpacked ones: delete the .tgz"
+
+
+SUBCHARTS = (*INFRA_SUBCHARTS, *APP_SUBCHARTS)
+# Helpers every chart needs: defined once, in the library, never again in a subchart's _helpers.tpl.
+LIBRARY_HELPERS = ("name", "fullname", "chart", "selectorLabels", "serviceAccountName", "image", "imageTag")
+# Helpers of these names that really are the subchart's own.
+OWN_HELPERS = {
+    "mlflow.image": "the modelship-built MLflow image: a tag of its own (never global.image.tag), image.registry",
+    "serving.selectorLabels": "per model (name modelship-serving, instance = the model), as the operator labels them",
+}
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_library_chart_is_a_library() -> None:
+    lib = yaml.safe_load((CHART / "charts" / LIBRARY / "Chart.yaml").read_text())
+    assert (lib["name"], lib["type"]) == (LIBRARY, "library")
+    assert LIBRARY in {d["name"] for d in yaml.safe_load((CHART / "Chart.yaml").read_text())["dependencies"]}
+
+
+@pytest.mark.parametrize("chart", SUBCHARTS)
+def test_subchart_depends_on_the_vendored_library(chart: str) -> None:
+    """Each subchart declares modelship-lib and carries the packed copy Helm reads (its own charts/ directory),
+    with exactly the files of charts/modelship-lib: after changing the library, run charts/vendor-lib.sh."""
+    root = CHART / "charts" / chart
+    lib = yaml.safe_load((CHART / "charts" / LIBRARY / "Chart.yaml").read_text())
+    deps = {d["name"]: d for d in yaml.safe_load((root / "Chart.yaml").read_text()).get("dependencies") or []}
+    assert deps.get(LIBRARY) == {"name": LIBRARY, "version": lib["version"], "repository": f"file://../{LIBRARY}"}
+    packed = sorted((root / "charts").glob("*.tgz"))
+    assert [p.name for p in packed] == [f"{LIBRARY}-{lib['version']}.tgz"], packed
+    with tarfile.open(packed[0]) as tar:
+        vendored = {
+            m.name.removeprefix(f"{LIBRARY}/"): tar.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+            if m.isfile()
+        }
+    source = _files(CHART / "charts" / LIBRARY)
+    # helm package writes Chart.yaml out again (its own key order and quoting): compared as YAML
+    assert yaml.safe_load(vendored.pop("Chart.yaml")) == yaml.safe_load(source.pop("Chart.yaml")), chart
+    assert vendored == source, (
+        f"charts/{chart}/charts/{packed[0].name} differs from charts/{LIBRARY}: run charts/vendor-lib.sh"
+    )
+
+
+@pytest.mark.parametrize("chart", SUBCHARTS)
+def test_shared_helpers_are_not_copied_into_subcharts(chart: str) -> None:
+    helpers = (CHART / "charts" / chart / "templates" / "_helpers.tpl").read_text()
+    copied = [h for h in LIBRARY_HELPERS if f'define "{chart}.{h}"' in helpers and f"{chart}.{h}" not in OWN_HELPERS]
+    assert copied == [], f"charts/{chart}: use modelship-lib.{copied[0]} instead"
 
 
 def test_crds_are_byte_for_byte_copies_of_k8s_crds() -> None:
@@ -147,6 +213,57 @@ def test_lint_strict(helm: Helm, ci_values: Path) -> None:
 def test_app_subcharts_lint_on_their_own(helm: Helm, chart: str) -> None:
     done = run([helm.binary, "lint", "--strict", str(CHART / "charts" / chart)], check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# Subcharts without a `helm test` pod, and why.
+WITHOUT_HELM_TEST = {"streaming": "a Kafka consumer without a Service: nothing for a test pod to call"}
+
+
+@pytest.mark.parametrize("chart", SUBCHARTS)
+def test_every_subchart_has_an_install_matrix_and_a_helm_test(chart: str) -> None:
+    root = CHART / "charts" / chart
+    assert sorted((root / "ci").glob("*-values.yaml")), f"charts/{chart}/ci/*-values.yaml: none"
+    if chart not in WITHOUT_HELM_TEST:
+        assert sorted((root / "templates" / "tests").glob("*.yaml")), f"charts/{chart}/templates/tests/: no test pod"
+
+
+@pytest.mark.parametrize(
+    "values", SUBCHART_CI_VALUES, ids=[f"{p.parent.parent.name}/{p.name}" for p in SUBCHART_CI_VALUES]
+)
+def test_subchart_lints_and_renders_on_its_own_with_its_ci_values(helm: Helm, values: Path) -> None:
+    chart = values.parent.parent
+    done = run([helm.binary, "lint", "--strict", str(chart), "-f", str(values)], check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    objs = helm.render(values, chart=chart)
+    names = [ref(o) + "@" + str(o["metadata"].get("namespace", "")) for o in objs]
+    assert len(names) == len(set(names)), "duplicate objects rendered"
+
+
+def test_helm_test_pods_follow_the_conventions(all_objects: list[dict[str, Any]]) -> None:
+    """Every `helm test` pod, umbrella or subchart: restartPolicy Never, deleted once it passed, no API token, and
+    a read-only root filesystem (resources, non-root and pinned images: the checks above). Every subchart has one in
+    its own ci/ renders."""
+    problems: set[str] = set()
+    seen: set[str] = set()
+    for obj in all_objects:
+        ann = obj["metadata"].get("annotations") or {}
+        if obj["kind"] != "Pod" or ann.get("helm.sh/hook") != "test":
+            continue
+        seen.add(obj["__chart__"])
+        spec = obj["spec"]
+        where = _where(obj)
+        if spec.get("restartPolicy") != "Never":
+            problems.add(f"{where}: restartPolicy must be Never")
+        if "hook-succeeded" not in ann.get("helm.sh/hook-delete-policy", ""):
+            problems.add(f"{where}: not deleted once it passed (hook-delete-policy hook-succeeded)")
+        if spec.get("automountServiceAccountToken") is not False:
+            problems.add(f"{where}: mounts an API token")
+        for _, c in containers(spec):
+            if (c.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True:
+                problems.add(f"{where}/{c['name']}: root filesystem not read-only")
+    assert not problems, "\n".join(sorted(problems))
+    missing = set(SUBCHARTS) - set(WITHOUT_HELM_TEST) - seen
+    assert not missing, f"no helm test pod rendered for {sorted(missing)}"
 
 
 def test_template_renders(render: Any, ci_values: Path) -> None:
@@ -240,11 +357,16 @@ def _owned(objs: list[dict[str, Any]], chart: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def all_objects(helm: Helm) -> list[dict[str, Any]]:
-    """Every object of every ci/*-values.yaml render, tagged with the (sub)chart whose template made it."""
+    """Every object of every ci/*-values.yaml render, tagged with the (sub)chart whose template made it: the
+    umbrella's matrix, then each subchart alone with each of its own ci/*-values.yaml."""
     out: list[dict[str, Any]] = []
     for values in CI_VALUES:
         for chart, obj in helm.render_sources(values):
             out.append({**obj, "__chart__": chart, "__values__": values.name})
+    for values in SUBCHART_CI_VALUES:
+        chart = values.parent.parent
+        for obj in helm.render(values, chart=chart):
+            out.append({**obj, "__chart__": chart.name, "__values__": f"{chart.name}/ci/{values.name}"})
     return out
 
 
@@ -619,6 +741,31 @@ def test_global_image_settings_reach_every_modelship_image(render: Any) -> None:
     }
     operator = one(objs, "Deployment", "r-operator")["spec"]["template"]["spec"]["containers"][0]
     assert env_map(operator)["MODELSHIP_SERVING_IMAGE"]["value"] == "registry.example/acme/modelship/serving:1.2.3"
+
+
+def test_first_party_helm_test_pods_check_their_own_service(render: Any, helm: Helm) -> None:
+    objs = render(CHART / "ci" / "default-values.yaml")
+    gateway = env_map(one(objs, "Pod", "r-gateway-test")["spec"]["containers"][0])
+    assert json.loads(gateway["CHECKS"]["value"]) == {
+        "healthz": "http://r-gateway:8000/healthz",
+        "readyz": "http://r-gateway:8000/readyz",
+    }
+    operator = env_map(one(objs, "Pod", "r-operator-test")["spec"]["containers"][0])
+    assert json.loads(operator["CHECKS"]["value"]) == {"metrics": "http://r-operator:8081/metrics"}
+    assert json.loads(one(objs, "Pod", "r-training-test")["spec"]["containers"][0]["env"][0]["value"]) == [
+        "penguins",
+        "digits",
+    ]
+    # The training test checks what the install trained: nothing without runOnInstall.
+    assert not find(
+        render(CHART / "ci" / "default-values.yaml", sets=("training.runOnInstall=false",)), "Pod", "r-training-test"
+    )
+    # The serving chart alone checks its own models.
+    alone = helm.render(CHART / "charts" / "serving" / "ci" / "default-values.yaml", chart=CHART / "charts" / "serving")
+    serving = env_map(one(alone, "Pod", "r-serving-test")["spec"]["containers"][0])
+    assert json.loads(serving["CHECKS"]["value"]) == {
+        "penguins": "http://penguins-predictor:8080/v2/models/penguins/ready"
+    }
 
 
 def test_helm_test_pod_checks_the_health_endpoints(render: Any) -> None:

@@ -1,22 +1,8 @@
-{{/* Helpers of the modelship umbrella chart. */}}
+{{/* Helpers of the modelship umbrella chart; the shared ones are in the modelship-lib library (charts/modelship-lib). */}}
 
-{{/* Chart name. */}}
-{{- define "modelship.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" }}
-{{- end }}
-
-{{/* Selector labels: name + instance only. */}}
-{{- define "modelship.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "modelship.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-{{- end }}
-
-{{/* Common labels (app.kubernetes.io/* only). */}}
+{{/* Common labels: the library's (app.kubernetes.io/* only), no component; version = global.image.tag or appVersion. */}}
 {{- define "modelship.labels" -}}
-{{ include "modelship.selectorLabels" . }}
-app.kubernetes.io/part-of: modelship
-app.kubernetes.io/version: {{ .Values.global.image.tag | default .Chart.AppVersion | toString | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{ include "modelship-lib.labels" (dict "context" . "version" (.Values.global.image.tag | default .Chart.AppVersion)) }}
 {{- end }}
 
 {{/* Checks every entry of `models:` the same way in both modes; returns nothing. */}}

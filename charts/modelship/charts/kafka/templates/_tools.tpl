@@ -5,7 +5,7 @@ Container running a shell script with the Kafka command-line tools against this 
 {{- define "kafka.toolsContainer" -}}
 {{- $ctx := .ctx -}}
 - name: {{ .name }}
-  image: {{ include "kafka.image" $ctx | quote }}
+  image: {{ include "modelship-lib.upstreamImage" (dict "context" $ctx "image" $ctx.Values.image "key" "image") | quote }}
   imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
   securityContext:
     {{- toYaml $ctx.Values.containerSecurityContext | nindent 4 }}

@@ -6,7 +6,7 @@ set up first (retried until MinIO answers, at most .Values.buckets.job.waitSecon
 {{- define "minio.mcContainer" -}}
 {{- $ctx := .ctx -}}
 - name: {{ .name }}
-  image: {{ include "minio.mcImage" $ctx | quote }}
+  image: {{ include "modelship-lib.upstreamImage" (dict "context" $ctx "image" $ctx.Values.buckets.job.image "key" "buckets.job.image") | quote }}
   imagePullPolicy: {{ $ctx.Values.buckets.job.image.pullPolicy }}
   securityContext:
     {{- toYaml $ctx.Values.containerSecurityContext | nindent 4 }}

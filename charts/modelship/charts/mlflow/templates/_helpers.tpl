@@ -1,49 +1,8 @@
-{{/* Helpers of the mlflow subchart (prometheus-community style). */}}
+{{/* Helpers of the mlflow subchart; the shared ones (names, labels, images, environment) are in the modelship-lib library. */}}
 
-{{/* Chart name, 63 characters at most; used in the app.kubernetes.io/name label. */}}
-{{- define "mlflow.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
-{{- end }}
-
-{{/*
-Full name: <release>-mlflow, the Service and Secret name the other modelship charts rely on, or
-fullnameOverride. nameOverride only changes the name label, never this name.
-*/}}
-{{- define "mlflow.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
-{{- end }}
-{{- end }}
-
-{{/* Chart name and version (the helm.sh/chart convention; kept out of the labels, which are app.kubernetes.io/* only). */}}
-{{- define "mlflow.chart" -}}
-{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
-{{- end }}
-
-{{/* Selector labels: name + instance only. */}}
-{{- define "mlflow.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "mlflow.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-{{- end }}
-
-{{/* Common labels (app.kubernetes.io/* only). */}}
+{{/* Common labels: the library's (app.kubernetes.io/* only) with component tracking; version = the appVersion. */}}
 {{- define "mlflow.labels" -}}
-{{ include "mlflow.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/component: tracking
-app.kubernetes.io/part-of: modelship
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-{{- end }}
-
-{{/* ServiceAccount name. */}}
-{{- define "mlflow.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (include "mlflow.fullname" .) .Values.serviceAccount.name }}
-{{- else }}
-{{- default "default" .Values.serviceAccount.name }}
-{{- end }}
+{{ include "modelship-lib.labels" (dict "context" . "component" "tracking" "version" .Chart.AppVersion) }}
 {{- end }}
 
 {{/* Image reference (modelship image: registry from image.registry, else global.image.registry); pinned tag. */}}
@@ -58,20 +17,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s/%s:%s" (trimSuffix "/" $registry) .Values.image.repository $tag }}
 {{- else }}
 {{- printf "%s:%s" .Values.image.repository $tag }}
-{{- end }}
-{{- end }}
-
-{{/* Pull policy: image.pullPolicy, else global.image.pullPolicy, else IfNotPresent. */}}
-{{- define "mlflow.imagePullPolicy" -}}
-{{- .Values.image.pullPolicy | default ((.Values.global | default dict).image | default dict).pullPolicy | default "IfNotPresent" }}
-{{- end }}
-
-{{/* imagePullSecrets of the pod: the chart's own plus global.imagePullSecrets. */}}
-{{- define "mlflow.imagePullSecrets" -}}
-{{- $secrets := concat (.Values.imagePullSecrets | default list) ((.Values.global | default dict).imagePullSecrets | default list) | uniq }}
-{{- with $secrets }}
-imagePullSecrets:
-  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
 
@@ -102,7 +47,7 @@ of its DNS names, with and without a port; localhost for port-forwarding; option
 (kubelet probes and Prometheus address the pod by IP); plus server.extraAllowedHosts.
 */}}
 {{- define "mlflow.allowedHosts" -}}
-{{- $svc := include "mlflow.fullname" . }}
+{{- $svc := include "modelship-lib.fullname" . }}
 {{- $ns := .Release.Namespace }}
 {{- $hosts := list }}
 {{- range $name := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.server.clusterDomain) "localhost" "127.0.0.1" }}

@@ -1,71 +1,8 @@
-{{/* Helpers of the operator subchart (prometheus-community style: name, fullname, labels, selectorLabels). */}}
+{{/* Helpers of the operator subchart; the shared ones (names, labels, images, environment) are in the modelship-lib library. */}}
 
-{{/* Chart name, 63 characters at most. */}}
-{{- define "operator.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
-{{- end }}
-
-{{/* Full name: <release>-operator (the name the other charts and the docs rely on), or fullnameOverride. */}}
-{{- define "operator.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name (include "operator.name" .) | trunc 63 | trimSuffix "-" }}
-{{- end }}
-{{- end }}
-
-{{/* Selector labels: name + instance only. */}}
-{{- define "operator.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "operator.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-{{- end }}
-
-{{/* Common labels (app.kubernetes.io/* only). */}}
+{{/* Common labels: the library's (app.kubernetes.io/* only) with component operator; version = the image tag. */}}
 {{- define "operator.labels" -}}
-{{ include "operator.selectorLabels" . }}
-app.kubernetes.io/component: operator
-app.kubernetes.io/part-of: modelship
-app.kubernetes.io/version: {{ include "operator.imageTag" . | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-{{- end }}
-
-{{/* Service account name. */}}
-{{- define "operator.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (include "operator.fullname" .) .Values.serviceAccount.name }}
-{{- else }}
-{{- default "default" .Values.serviceAccount.name }}
-{{- end }}
-{{- end }}
-
-{{/* Image tag: the chart's own, else global.image.tag, else appVersion; `latest` is refused. */}}
-{{- define "operator.imageTag" -}}
-{{- $global := (.Values.global | default dict) }}
-{{- $tag := .Values.image.tag | default (($global.image | default dict).tag) | default .Chart.AppVersion | toString }}
-{{- if eq $tag "latest" }}
-{{- fail "operator: the image tag must be pinned, not `latest` (set operator.image.tag or global.image.tag)" }}
-{{- end }}
-{{- $tag }}
-{{- end }}
-
-{{/* Full image reference. */}}
-{{- define "operator.image" -}}
-{{- $global := ((.Values.global | default dict).image | default dict) }}
-{{- $repo := .Values.image.repository }}
-{{- if $global.registry }}
-{{- $repo = printf "%s/%s" (trimSuffix "/" $global.registry) $repo }}
-{{- end }}
-{{- printf "%s:%s" $repo (include "operator.imageTag" .) }}
-{{- end }}
-
-{{/* Image pull policy. */}}
-{{- define "operator.imagePullPolicy" -}}
-{{- .Values.image.pullPolicy | default ((.Values.global | default dict).image | default dict).pullPolicy | default "IfNotPresent" }}
-{{- end }}
-
-{{/* MLflow tracking URI. */}}
-{{- define "operator.mlflowTrackingUri" -}}
-{{- .Values.mlflowTrackingUri | default (printf "http://%s-mlflow:5000" .Release.Name) }}
+{{ include "modelship-lib.labels" (dict "context" . "component" "operator" "version" (include "modelship-lib.imageTag" .)) }}
 {{- end }}
 
 {{/* Namespaces watched in namespaced mode (the release namespace when none are listed). */}}
@@ -81,7 +18,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Name of the webhook HMAC Secret. */}}
 {{- define "operator.webhookSecretName" -}}
-{{- .Values.webhook.existingSecret | default (printf "%s-webhook" (include "operator.fullname" .) | trunc 63 | trimSuffix "-") }}
+{{- .Values.webhook.existingSecret | default (printf "%s-webhook" (include "modelship-lib.fullname" .) | trunc 63 | trimSuffix "-") }}
 {{- end }}
 
 {{/* Full reference of the model server image the operator starts. */}}

@@ -1,12 +1,7 @@
 {{/*
-Helpers of the serving subchart. Every helper takes the serving chart's context (.Values, .Release, .Chart);
-the umbrella chart calls "serving.predictor" with `.Subcharts.serving` so its own `models:` list renders here.
+Helpers of the serving subchart; the shared ones (names, labels, images, environment) are in the modelship-lib
+library. Every helper takes the serving chart's context (.Values, .Release, .Chart); the umbrella chart calls "serving.predictor" with `.Subcharts.serving` so its own `models:` list renders here.
 */}}
-
-{{/* Chart name, 63 characters at most. */}}
-{{- define "serving.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
-{{- end }}
 
 {{/* Name of the predictor objects of one model: "<model>-predictor" (the name the operator uses too). */}}
 {{- define "serving.predictorName" -}}
@@ -28,57 +23,13 @@ app.kubernetes.io/instance: {{ .model.name }}
 {{ include "serving.selectorLabels" . }}
 app.kubernetes.io/component: predictor
 app.kubernetes.io/part-of: modelship
-app.kubernetes.io/version: {{ include "serving.imageTag" .ctx | quote }}
+app.kubernetes.io/version: {{ include "modelship-lib.imageTag" .ctx | quote }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- end }}
 
-{{/* Labels of chart-wide objects (service account, PodMonitor). */}}
+{{/* Labels of chart-wide objects (service account, PodMonitor): the library's, component predictor. */}}
 {{- define "serving.chartLabels" -}}
-app.kubernetes.io/name: {{ include "serving.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/component: predictor
-app.kubernetes.io/part-of: modelship
-app.kubernetes.io/version: {{ include "serving.imageTag" . | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-{{- end }}
-
-{{/* Service account of the model servers. */}}
-{{- define "serving.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (printf "%s-%s" .Release.Name (include "serving.name" .) | trunc 63 | trimSuffix "-") .Values.serviceAccount.name }}
-{{- else }}
-{{- default "default" .Values.serviceAccount.name }}
-{{- end }}
-{{- end }}
-
-{{/* Tag of the serving image: its own tag, else the global one; `latest` is refused. */}}
-{{- define "serving.imageTag" -}}
-{{- $global := (.Values.global | default dict) }}
-{{- $tag := .Values.image.tag | default (($global.image | default dict).tag) | default .Chart.AppVersion | toString }}
-{{- if eq $tag "latest" }}
-{{- fail "serving: the image tag must be pinned, not `latest` (set serving.image.tag or global.image.tag)" }}
-{{- end }}
-{{- $tag }}
-{{- end }}
-
-{{/* Full image reference of the model server. */}}
-{{- define "serving.image" -}}
-{{- $global := ((.Values.global | default dict).image | default dict) }}
-{{- $repo := .Values.image.repository }}
-{{- if $global.registry }}
-{{- $repo = printf "%s/%s" (trimSuffix "/" $global.registry) $repo }}
-{{- end }}
-{{- printf "%s:%s" $repo (include "serving.imageTag" .) }}
-{{- end }}
-
-{{/* Pull policy of the model server image. */}}
-{{- define "serving.imagePullPolicy" -}}
-{{- .Values.image.pullPolicy | default ((.Values.global | default dict).image | default dict).pullPolicy | default "IfNotPresent" }}
-{{- end }}
-
-{{/* MLflow tracking URI the model servers use. */}}
-{{- define "serving.mlflowTrackingUri" -}}
-{{- .Values.mlflowTrackingUri | default (printf "http://%s-mlflow:5000" .Release.Name) }}
+{{ include "modelship-lib.labels" (dict "context" . "component" "predictor" "version" (include "modelship-lib.imageTag" .)) }}
 {{- end }}
 
 {{/*
@@ -138,7 +89,7 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
     spec:
-      serviceAccountName: {{ include "serving.serviceAccountName" $ctx }}
+      serviceAccountName: {{ include "modelship-lib.serviceAccountName" $ctx }}
       automountServiceAccountToken: false
       enableServiceLinks: false
       {{- with ($v.global | default dict).imagePullSecrets }}
@@ -149,8 +100,8 @@ spec:
         {{- toYaml $v.podSecurityContext | nindent 8 }}
       containers:
         - name: kserve-container
-          image: {{ include "serving.image" $ctx }}
-          imagePullPolicy: {{ include "serving.imagePullPolicy" $ctx }}
+          image: {{ include "modelship-lib.image" $ctx }}
+          imagePullPolicy: {{ include "modelship-lib.imagePullPolicy" $ctx }}
           args:
             - --model-uri
             - {{ printf "models:/%s/%s" $m.name $version | quote }}
@@ -162,9 +113,9 @@ spec:
             - {{ $v.grpcPort | quote }}
           env:
             - name: MODELSHIP_MLFLOW_TRACKING_URI
-              value: {{ include "serving.mlflowTrackingUri" $ctx | quote }}
+              value: {{ include "modelship-lib.mlflowTrackingUri" $ctx | quote }}
             - name: MLFLOW_TRACKING_URI
-              value: {{ include "serving.mlflowTrackingUri" $ctx | quote }}
+              value: {{ include "modelship-lib.mlflowTrackingUri" $ctx | quote }}
             - name: MODELSHIP_LOG_LEVEL
               value: {{ $v.logLevel | quote }}
             - name: TMPDIR
