@@ -61,7 +61,14 @@ def insert_predictions(conn: Connection, rows: list[dict[str, Any]]) -> int:
     Counted from ``RETURNING id``: ``rowcount`` cannot tell, as psycopg 3 reports -1 for this statement on
     PostgreSQL and executemany gives no per-row count.
     """
+    return len(insert_new_keys(conn, rows))
+
+
+def insert_new_keys(conn: Connection, rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """Insert ``rows`` ignoring (request_id, model, version) duplicates; the keys of the rows that were new."""
     if not rows:
-        return 0
-    statement = insert_ignoring_duplicates(conn.dialect.name).returning(Prediction.id)
-    return len(conn.execute(statement, rows).all())
+        return []
+    statement = insert_ignoring_duplicates(conn.dialect.name).returning(
+        Prediction.request_id, Prediction.model_name, Prediction.model_version
+    )
+    return [(r[0], r[1], r[2]) for r in conn.execute(statement, rows).all()]

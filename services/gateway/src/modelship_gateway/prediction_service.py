@@ -1,7 +1,9 @@
 """The synchronous prediction service behind the gateway's predict routes: :class:`PredictionService`.
 
 It validates and encodes the input exactly as the model server would, calls the model server, names the
-probability columns, and stores one row per request in the predictions table.
+probability columns, and stores one row per request in the predictions table before it answers. Concurrent
+requests share their database transaction (:mod:`modelship_gateway.group_commit`): under load one commit carries
+many rows, and each request still returns only once its own row is committed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from modelship_common.errors import InvalidInput
 from modelship_common.predictions import PredictionRecord
 from modelship_common.schemas import digits, penguins
 from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable
+from modelship_gateway.group_commit import GroupCommit
 from modelship_gateway.prediction_store import PredictionStore
 from modelship_scoring.columns import column_names
 from modelship_scoring.discovery import Endpoint
@@ -87,6 +90,7 @@ class PredictionService:
         self.max_image_bytes = max_image_bytes
         self.source = source
         self.on_upstream = on_upstream
+        self._saves: GroupCommit[PredictionRecord, bool] = GroupCommit(store.save_many)
 
     async def _call(self, endpoint: Endpoint, call: Awaitable[Scores]) -> tuple[Scores, float]:
         """Await one model-server call; its scores and latency in ms (reported to ``on_upstream``)."""
@@ -178,7 +182,7 @@ class PredictionService:
             source=self.source,
         )
         try:
-            stored = await asyncio.to_thread(self.store.save, record)
+            stored = bool(await self._saves.submit(record))
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"prediction could not be stored: {type(exc).__name__}") from exc
         return PredictionResult(

@@ -5,13 +5,14 @@ The row shape and the idempotent insert are :mod:`modelship_common.predictions`,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelship_common.db import Prediction
-from modelship_common.predictions import PredictionRecord, insert_predictions
+from modelship_common.predictions import PredictionRecord, insert_new_keys
 
 
 class PredictionStore:
@@ -23,8 +24,21 @@ class PredictionStore:
 
     def save(self, record: PredictionRecord) -> bool:
         """Store ``record``; False when a row with the same (request_id, model, version) already existed."""
+        return self.save_many([record])[0]
+
+    def save_many(self, records: Sequence[PredictionRecord]) -> list[bool]:
+        """Store ``records`` in one transaction; for each, False when its (request_id, model, version) was already
+        stored (by an earlier transaction, or by an earlier record of this group)."""
+        if not records:
+            return []
         with self.engine.begin() as conn:
-            return insert_predictions(conn, [asdict(record)]) == 1
+            new = set(insert_new_keys(conn, [asdict(record) for record in records]))
+        stored = []
+        for record in records:
+            key = (record.request_id, record.model_name, record.model_version)
+            stored.append(key in new)
+            new.discard(key)  # a second record with the same key in this group was not stored
+        return stored
 
     @staticmethod
     def recent(session: Session, *, model: str | None = None, limit: int = 50, offset: int = 0) -> list[Prediction]:

@@ -59,7 +59,7 @@ class ImageUploads:
         self.max_bytes = max_bytes
         self.key_for = key_for
         #: Concurrent uploads share their database transaction (see :mod:`modelship_gateway.group_commit`).
-        self._records: GroupCommit[tuple[StoredUpload, str, str]] = GroupCommit(self._record)
+        self._records: GroupCommit[tuple[StoredUpload, str, str], None] = GroupCommit(self._record)
 
     def _record(self, uploads: Sequence[tuple[StoredUpload, str, str]]) -> None:
         """The ``images`` rows and their ``upload`` events of a group of uploads, in one transaction."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,9 +39,11 @@ class InferenceLogStore(PredictionStore):
         self.producer = producer
         self.topic = topic
 
-    def save(self, record: PredictionRecord) -> bool:
-        stored = super().save(record)
-        if stored:
+    def save_many(self, records: Sequence[PredictionRecord]) -> list[bool]:
+        stored = super().save_many(records)
+        for record, new in zip(records, stored, strict=True):
+            if not new:
+                continue
             try:
                 self.producer.publish_nowait(self.topic, record.request_id, encode_json(asdict(record)))
             except Exception as exc:  # the log is best effort; the prediction is stored
