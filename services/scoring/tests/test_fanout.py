@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,7 +53,7 @@ def test_fanout_core_stores_once_and_dead_letters_corrupt_images(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
     async def run() -> tuple[list[Any], list[Any]]:
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             client = V2Client(http) if protocol == "v2" else V1Client(http)
             registry = RegistryCache(mlflow_client_factory(dead_url), timeout_s=2, ttl_s=60, retry_s=60)
             inventory = ModelInventory(

@@ -4,8 +4,8 @@
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set and ``OTEL_SDK_DISABLED`` is not true: it installs an SDK
 ``TracerProvider`` (``service.name`` from ``OTEL_SERVICE_NAME``, else ``service_name``; ``OTEL_RESOURCE_ATTRIBUTES``
 as usual) with a batch span processor (``OTEL_BSP_*``) and the OTLP/HTTP protobuf exporter, which reads the rest
-of ``OTEL_EXPORTER_OTLP_*`` itself (headers, timeout, certificates). Every ``httpx`` client made afterwards sends
-W3C ``traceparent``/``tracestate`` headers (the default propagator) inside a CLIENT span.
+of ``OTEL_EXPORTER_OTLP_*`` itself (headers, timeout, certificates). Every ``httpx`` client and ``aiohttp`` session
+made afterwards sends W3C ``traceparent``/``tracestate`` headers (the default propagator) inside a CLIENT span.
 
 The provider is handed to each instrumentation rather than made the global one (see :func:`configure_tracing`).
 When it is off nothing is imported beyond the API, nothing is instrumented, and :func:`enabled` is False; the
@@ -53,7 +53,8 @@ def enabled() -> bool:
 
 
 def configure_tracing(service_name: str, *, attributes: Mapping[str, str | None] | None = None) -> bool:
-    """Install the SDK provider and the httpx instrumentation when :func:`requested`; returns whether tracing is on.
+    """Install the SDK provider and the httpx and aiohttp instrumentations when :func:`requested`; returns whether
+    tracing is on.
 
     ``attributes``: extra resource attributes (e.g. the model a model server serves). A second call is a no-op.
     """
@@ -63,6 +64,7 @@ def configure_tracing(service_name: str, *, attributes: Mapping[str, str | None]
     if not requested():
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -78,6 +80,7 @@ def configure_tracing(service_name: str, *, attributes: Mapping[str, str | None]
     # would add a second SERVER span (and operation spans) inside kserve's app behind ours. Every instrumentation
     # here is handed this provider instead.
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    AioHttpClientInstrumentor().instrument(tracer_provider=provider)  # the scoring core's calls to model servers
     _provider = provider
     logs.set_trace_id_source(current_trace_id)  # every log line inside a span carries its trace id
     log.info("tracing on: service %s, OTLP/HTTP exporter", name)

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from sqlalchemy import Engine
 
 from modelship_common.storage import ObjectStore
@@ -61,10 +61,10 @@ class Scoring:
 
 
 @contextlib.asynccontextmanager
-async def open_scoring(settings: ScoringSettings, *, http_limits: httpx.Limits | None = None) -> AsyncIterator[Scoring]:
+async def open_scoring(settings: ScoringSettings, *, max_connections: int = 100) -> AsyncIterator[Scoring]:
     """The scoring core ``settings`` ask for; discovery (a Kubernetes watch, for one) and the HTTP client to the
-    model servers are closed on exit. ``http_limits``: the connection pool to the model servers (httpx's default
-    when None)."""
+    model servers are closed on exit. ``max_connections``: the size of the connection pool to the model servers
+    (kept alive between calls)."""
     limit_mlflow_http(settings.registry_timeout_s)
     registry = RegistryCache(
         mlflow_client_factory(settings.mlflow_tracking_uri),
@@ -73,10 +73,12 @@ async def open_scoring(settings: ScoringSettings, *, http_limits: httpx.Limits |
         retry_s=settings.registry_retry_s,
     )
     await registry.open()  # imports MLflow now, not inside the first lookup's deadline
-    http_client = (
-        httpx.AsyncClient(timeout=settings.request_timeout_s)
-        if http_limits is None
-        else httpx.AsyncClient(timeout=settings.request_timeout_s, limits=http_limits)
+    http_client = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections),
+        timeout=aiohttp.ClientTimeout(total=settings.request_timeout_s),
+        # Responses are read whole and parsed here; no cookies or proxies from the environment between services.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
     )
     async with (
         http_client as http,

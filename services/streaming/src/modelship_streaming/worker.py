@@ -20,8 +20,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from modelship_common import tracing
 from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput
@@ -313,9 +311,8 @@ async def build_worker(
     engine = make_engine(settings.database_url)
     objects = await asyncio.to_thread(make_object_store, settings)
     producer = AsyncProducer(settings.client_config(), timeout_s=settings.kafka_timeout_s)
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     try:
-        async with open_scoring(settings, http_limits=limits) as scoring:
+        async with open_scoring(settings, max_connections=64) as scoring:
             fanout = scoring.image_fanout(
                 objects=objects,
                 engine=engine,
