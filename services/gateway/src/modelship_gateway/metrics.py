@@ -6,10 +6,16 @@ matched route from the ASGI scope (Starlette puts it there), so the ``route`` la
 (``/api/models/{name}/predict``), never the raw path; requests no route matched are ``route="unmatched"``.
 Methods outside the standard set are ``method="OTHER"``. Label children are cached, so a request costs two
 clock reads, one dict lookup, one observe and one increment.
+
+With several worker processes (``MODELSHIP_WORKERS``), ``PROMETHEUS_MULTIPROC_DIR`` is set before they start:
+prometheus_client then keeps every sample in a file per process under it, and :meth:`GatewayMetrics.render`
+sums all the workers' files, so any worker answering a scrape reports the whole gateway. The per-process
+collectors (CPU, memory, GC) are left out in that mode, as they would describe one worker only.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -18,6 +24,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -37,7 +44,8 @@ class GatewayMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = True) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
-        if process:
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+        if process and self.multiprocess_dir is None:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
             GCCollector(registry=self.registry)
@@ -83,7 +91,11 @@ class GatewayMetrics:
         child.observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=self.multiprocess_dir)
+        return generate_latest(merged)
 
 
 def _route_of(scope: Scope) -> str:

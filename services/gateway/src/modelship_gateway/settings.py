@@ -88,6 +88,16 @@ class GatewaySettings(ScoringSettings, DatabaseSettings, ImagePipelineSettings, 
     port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     """Port the HTTP server listens on."""
 
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes serving the port (uvicorn's); with more than one, their metrics are shared "
+        "through prometheus_client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR, a temporary one if unset).",
+    )
+    """Worker processes serving the port (uvicorn's); with more than one, their metrics are shared through
+    prometheus_client's multiprocess directory (``PROMETHEUS_MULTIPROC_DIR``, a temporary one if unset)."""
+
     max_upload_bytes: int = Field(
         default=5 * MIB, gt=0, description="Largest accepted image upload in bytes (larger ones get 413)."
     )
