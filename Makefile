@@ -38,11 +38,14 @@ test-unit: sync ## Unit tests only: no server process, no training (deselects th
 lint: sync ## ruff + mypy
 	@$(RUN) .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy services/*/src training_jobs/src devtools
 
-.PHONY: bench bench-serving bench-streaming bench-rollout
-bench: bench-serving bench-streaming bench-rollout ## All benchmarks (serving, streaming, rollout); each prints a table
+.PHONY: bench bench-serving bench-gateway bench-streaming bench-rollout
+bench: bench-serving bench-gateway bench-streaming bench-rollout ## All benchmarks (serving, gateway, streaming, rollout); each prints a table
 
 bench-serving: sync services ## Model server vs `mlflow models serve`: req/s, p50/p99 at c=1/8/32, parity, cold start
 	@$(RUN) $(PY) -m devtools.bench
+
+bench-gateway: sync services ## Gateway vs the model server it fronts: req/s, p50/p99 at c=1/8/32 on PostgreSQL and SQLite, rows stored
+	@$(RUN) $(PY) -m devtools.bench_gateway
 
 bench-streaming: sync services ## Image pipeline: images/s from upload to all three predictions stored, p50/p99
 	@$(RUN) $(PY) -m services.streaming.bench

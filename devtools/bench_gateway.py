@@ -11,7 +11,7 @@ row is committed. Prints Markdown tables with PASS/FAIL against the targets:
 - through the gateway, 1 row, concurrency 8: at least half the model server's req/s (each store);
 - through the gateway, 1 row, concurrency 32: p99 at most 25 ms (each store).
 
-    python -m devtools.bench_gateway [--duration 6] [--workers N] [--state-dir DIR] [--check]
+    python -m devtools.bench_gateway [--duration 6] [--workers 2] [--state-dir DIR] [--check]
 """
 
 from __future__ import annotations
@@ -51,9 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m devtools.bench_gateway", description="modelship gateway benchmark")
     p.add_argument("--state-dir", type=Path, default=servers.cache_dir() / "bench")
     p.add_argument("--duration", type=float, default=6.0, help="seconds per load point (default 6)")
-    p.add_argument(
-        "--workers", type=int, default=None, help="gateway worker processes (default: the gateway's own default)"
-    )
+    p.add_argument("--workers", type=int, default=2, help="gateway worker processes (default 2: one per core here)")
     p.add_argument("--check", action="store_true", help="exit 1 when any row FAILs")
     return p.parse_args(argv)
 
@@ -183,9 +181,7 @@ def run(args: argparse.Namespace) -> int:
             "gateway on PostgreSQL": servers.create_database(pg, "bench_gateway"),
             "gateway on SQLite": f"sqlite:///{sqlite_path}",
         }
-        env = {"MODELSHIP_LOG_LEVEL": "WARNING"}
-        if args.workers is not None:
-            env["MODELSHIP_WORKERS"] = str(args.workers)
+        env = {"MODELSHIP_LOG_LEVEL": "WARNING", "MODELSHIP_WORKERS": str(args.workers)}
         stores: dict[str, tuple[int, int]] = {}
         for store, database_url in databases.items():
             gateway = servers.start_gateway(
@@ -206,8 +202,7 @@ def run(args: argparse.Namespace) -> int:
             # without being counted: hence >=).
             stores[store] = (answered, stored_rows(database_url) - before)
             points += store_points
-        workers = f"{args.workers} worker process(es)" if args.workers else "its default worker processes"
-        table, ok = render(points, stores, workers, args.duration)
+        table, ok = render(points, stores, f"{args.workers} worker process(es)", args.duration)
         print(table, flush=True)
         return 0 if ok or not args.check else 1
     finally:
