@@ -82,6 +82,18 @@ _CONTENT_ERRORS = errors(
 _IMAGE_MEDIA = ("image/png", "image/jpeg", "image/gif")
 
 
+#: An uploader's name: short, and plain enough for every database (PostgreSQL text cannot hold a NUL).
+SOURCE_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
+#: The images table's filename column holds this many characters.
+MAX_FILENAME = 255
+
+
+def stored_filename(filename: str | None) -> str:
+    """The client's file name as the images table can hold it: without NULs (PostgreSQL refuses them, which was
+    answered as a 503) and cut to the column's length. It is only shown, never used as a path."""
+    return (filename or "").replace("\x00", "")[:MAX_FILENAME]
+
+
 def _links_to_image(id_pointer: str) -> dict[str, Any]:
     """OpenAPI links from an answer that names an image (``id_pointer`` into its body) to the image's routes."""
     parameters = {"image_id": f"$response.body#{id_pointer}"}
@@ -107,14 +119,19 @@ ImageId = Annotated[uuid.UUID, Path(description="Id of the image (a UUID), as th
 async def upload_image(
     file: Annotated[UploadFile, File(description="A PNG, JPEG or GIF image of a handwritten digit.")],
     pipeline: PipelineDep,
-    source: Annotated[str, Query(max_length=32, description="Who uploads: api, dashboard, bench...")] = "api",
+    source: Annotated[
+        str,
+        Query(pattern=SOURCE_PATTERN, description="Who uploads: api, dashboard, bench... (1-32 of A-Z a-z 0-9 . _ -)"),
+    ] = "api",
 ) -> ImageAccepted:
     """Keep the image in object storage and queue it for every image model (Kafka, or in-process without it)."""
     limit = pipeline.uploads.max_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(f"upload is larger than the limit of {limit} bytes")
-    stored = await pipeline.uploads.upload(data, filename=file.filename, source=source, dispatch=pipeline.dispatch)
+    stored = await pipeline.uploads.upload(
+        data, filename=stored_filename(file.filename), source=source, dispatch=pipeline.dispatch
+    )
     image_id = stored.image.image_id
     return ImageAccepted(
         id=image_id,
