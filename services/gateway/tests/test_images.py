@@ -135,6 +135,10 @@ def test_upload_errors(image_env: Path, start_gateway: Callable[..., LiveGateway
     Image.fromarray(big, mode="L").save(buf, format="PNG")
     response = gateway.http.post("/api/images", files={"file": ("big.png", buf.getvalue(), "image/png")})
     assert response.status_code == 413 and "limit" in response.json()["detail"]
-    assert gateway.http.get("/api/images/nope").status_code == 404
-    assert gateway.http.get("/api/images/nope/content").status_code == 404
+    # Image ids are UUIDs: another id is a bad request, an unknown UUID no such image.
+    assert gateway.http.get("/api/images/nope").status_code == 422
+    assert gateway.http.get("/api/images/nope/content").status_code == 422
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert gateway.http.get(f"/api/images/{unknown}").status_code == 404
+    assert gateway.http.get(f"/api/images/{unknown}/content").status_code == 404
     assert gateway.http.get("/api/images").json() == []

@@ -11,6 +11,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelship_common import tracing
@@ -34,6 +37,11 @@ log = logging.getLogger(__name__)
 #: Room for multipart boundaries and headers on top of the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
 
+#: A model server's 4xx answers that the gateway passes on (with the server's message): the caller's input was
+#: rejected (400, 413, 422) or the model is not there (404). Any other 4xx (401, 403, 405...) is a fault between
+#: the gateway and its model server that the caller cannot fix: 502, like a 5xx.
+RELAYED_UPSTREAM_STATUSES = frozenset({400, 404, 413, 422})
+
 
 def _error(status_code: int, detail: str) -> JSONResponse:
     return JSONResponse(status_code=status_code, content={"detail": detail})
@@ -45,6 +53,17 @@ def _validation_message(exc: RequestValidationError) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid")))
     return "; ".join(parts) or "invalid request"
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route serves at this path: one path may have several routes (``GET`` and ``POST
+    /api/images``), and Starlette's 405 names only the methods of the first one."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -63,10 +82,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(422, str(exc))
 
     async def upstream(_: Request, exc: Exception) -> JSONResponse:
-        return _error(getattr(exc, "status_code", 502), str(exc))
+        status = getattr(exc, "status_code", 502)
+        return _error(status if status in RELAYED_UPSTREAM_STATUSES else 502, str(exc))
 
     async def store_down(_: Request, exc: Exception) -> JSONResponse:
         return _error(503, str(exc))
+
+    async def database_down(_: Request, exc: Exception) -> JSONResponse:
+        # A listing's query on a database that went away; the first line only (the rest repeats the SQL).
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        return _error(503, f"database unavailable: {type(exc).__name__}: {first_line}")
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=headers)
 
     async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -83,7 +115,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UpstreamError, upstream)
     app.add_exception_handler(StoreUnavailable, store_down)
     app.add_exception_handler(DiscoveryUnavailable, store_down)
+    app.add_exception_handler(OperationalError, database_down)
+    app.add_exception_handler(InterfaceError, database_down)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
 
 

@@ -3,15 +3,104 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from modelship_common.schemas import penguins
 
+#: The largest ``offset`` of a listing: the databases' 64-bit OFFSET overflowed on larger ones (a 500), and no
+#: table here comes near it.
+MAX_OFFSET = 2**31 - 1
+
 
 class ErrorBody(BaseModel):
+    """The body of every error answer (4xx and 5xx, request validation included)."""
+
     detail: str = Field(description="What went wrong, safe to show to the caller.")
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """The same instant as an aware UTC datetime. Stored times are UTC: SQLite hands them back naive, PostgreSQL
+    aware (in the session's time zone)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+#: A stored time, serialized in UTC with its offset (``2026-01-02T03:04:05.678901Z``).
+UtcDateTime = Annotated[dt.datetime, AfterValidator(as_utc)]
+
+
+def _iso_day(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("expected a day as YYYY-MM-DD")
+    return value
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: A day written YYYY-MM-DD, as ``format: date`` says (pydantic alone also takes "0", a Unix time).
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_day)]
+
+
+def _measurement(name: str) -> dict[str, Any]:
+    low, high = penguins.NUMERIC_RANGES[name]
+    return {"type": "number", "minimum": low, "maximum": high, "title": name}
+
+
+def _category(name: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(penguins.CATEGORICAL_FEATURES[name]), "title": name}
+
+
+def _raw_column(name: str) -> dict[str, Any]:
+    return _category(name) if name in penguins.CATEGORICAL_FEATURES else _measurement(name)
+
+
+def _encoded_row(island: str, sex: str) -> dict[str, Any]:
+    one_hot = [{"const": int(v == island)} for v in penguins.ISLANDS] + [
+        {"const": int(v == sex)} for v in penguins.SEXES
+    ]
+    return {
+        "type": "array",
+        "prefixItems": [_measurement(n) for n in penguins.NUMERIC_FEATURES] + one_hot,
+        "minItems": penguins.N_FEATURES,
+        "maxItems": penguins.N_FEATURES,
+    }
+
+
+#: What :func:`modelship_common.schemas.penguins.encode_rows` accepts as one row, as JSON Schema: the API
+#: documents it, the handler checks it (and says which row and value is wrong). Island and sex are also matched
+#: without regard to case or surrounding spaces; the document names the canonical spellings.
+PENGUINS_ROW_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {
+            "title": "Raw row (object)",
+            "type": "object",
+            "properties": {name: _raw_column(name) for name in penguins.RAW_FEATURES},
+            "required": list(penguins.RAW_FEATURES),
+            "additionalProperties": False,
+        },
+        {
+            "title": "Raw row (list, island first)",
+            "type": "array",
+            "prefixItems": [_raw_column(name) for name in penguins.RAW_FEATURES],
+            "minItems": len(penguins.RAW_FEATURES),
+            "maxItems": len(penguins.RAW_FEATURES),
+        },
+        {
+            "title": f"Encoded row ({', '.join(penguins.FEATURE_NAMES)})",
+            "anyOf": [_encoded_row(island, sex) for island in penguins.ISLANDS for sex in penguins.SEXES],
+        },
+    ]
+}
+
+#: One row; the route validates it (``encode_rows``), the schema only documents it.
+PenguinsRow = Annotated[Any, WithJsonSchema(PENGUINS_ROW_SCHEMA)]
+
+
+def _some_rows(rows: list[Any]) -> list[Any]:
+    if not rows:
+        raise ValueError("no rows: send at least one instance")
+    return rows
 
 
 class ModelOut(BaseModel):
@@ -41,8 +130,10 @@ class PredictRequest(BaseModel):
         }
     )
 
-    instances: list[Any] = Field(
-        description="Penguins rows: objects with the dataset's columns, raw lists (island first) or 9 encoded values."
+    # minItems by hand: pydantic's min_length would answer with its own words instead of the "no rows" message.
+    instances: Annotated[list[PenguinsRow], AfterValidator(_some_rows)] = Field(
+        json_schema_extra={"minItems": 1},
+        description="Penguins rows: objects with the dataset's columns, raw lists (island first) or 9 encoded values.",
     )
 
 
@@ -64,7 +155,7 @@ class PredictionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    created_at: dt.datetime
+    created_at: UtcDateTime
     request_id: str
     source: str = Field(description="Who asked: api, stream, cli...")
     model_name: str

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
+from modelship_gateway.api.openapi import DATABASE_DOWN, ROUTER_DEFAULTS, errors
 from modelship_gateway.deps import StoreDep
 from modelship_gateway.errors import StoreUnavailable
-from modelship_gateway.schemas import ErrorBody, Health
+from modelship_gateway.schemas import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], **ROUTER_DEFAULTS)
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness")
@@ -20,7 +19,7 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-_READY_ERRORS: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody, "description": "Database unreachable."}}
+_READY_ERRORS = errors({503: DATABASE_DOWN})
 
 
 @router.get("/readyz", response_model=Health, responses=_READY_ERRORS, summary="Readiness")

@@ -12,13 +12,16 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
 from modelship_common.db import Prediction
+from modelship_gateway.api.openapi import DATABASE_DOWN, INVALID_REQUEST, ROUTER_DEFAULTS, errors
 from modelship_gateway.dashboard.queries import PredictionFilters
 from modelship_gateway.deps import SessionDep
 from modelship_gateway.prediction_store import PredictionStore
-from modelship_gateway.schemas import PredictionOut
+from modelship_gateway.schemas import MAX_OFFSET, IsoDate, PredictionOut
 
-router = APIRouter(prefix="/api/predictions", tags=["predictions"])
-export_router = APIRouter(tags=["predictions"])
+router = APIRouter(prefix="/api/predictions", tags=["predictions"], **ROUTER_DEFAULTS)
+export_router = APIRouter(tags=["predictions"], **ROUTER_DEFAULTS)
+
+_ERRORS = errors({422: INVALID_REQUEST, 503: DATABASE_DOWN})
 
 #: The columns of the CSV export, in order (``input`` and ``output`` as JSON text).
 CSV_COLUMNS = (
@@ -38,12 +41,12 @@ CSV_COLUMNS = (
 CSV_MAX_ROWS = 100_000
 
 
-@router.get("", response_model=list[PredictionOut], summary="List stored predictions")
+@router.get("", response_model=list[PredictionOut], responses=_ERRORS, summary="List stored predictions")
 def list_predictions(
     session: SessionDep,
     model: Annotated[str | None, Query(description="Only predictions by this model.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many rows.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Skip this many of the newest rows.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many of the newest rows.")] = 0,
 ) -> list[PredictionOut]:
     """Stored predictions, newest first (runs in a worker thread: the session is synchronous)."""
     rows = PredictionStore.recent(session, model=model, limit=limit, offset=offset)
@@ -63,7 +66,8 @@ def _utc(value: dt.datetime) -> str:
             "description": f"One row per prediction, newest first, with a header row: {', '.join(CSV_COLUMNS)}. "
             "Times are UTC (ISO 8601 with offset); input and output are JSON.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
-        }
+        },
+        **_ERRORS,
     },
 )
 def export_predictions(
@@ -73,8 +77,8 @@ def export_predictions(
         str | None, Query(alias="class", description="Only single-row predictions of this class.")
     ] = None,
     source: Annotated[str | None, Query(description="Only predictions from this source (api, stream, ...).")] = None,
-    date_from: Annotated[dt.date | None, Query(description="From this UTC day (YYYY-MM-DD), inclusive.")] = None,
-    date_to: Annotated[dt.date | None, Query(description="Up to this UTC day (YYYY-MM-DD), inclusive.")] = None,
+    date_from: Annotated[IsoDate | None, Query(description="From this UTC day (YYYY-MM-DD), inclusive.")] = None,
+    date_to: Annotated[IsoDate | None, Query(description="Up to this UTC day (YYYY-MM-DD), inclusive.")] = None,
     limit: Annotated[
         int, Query(ge=1, le=CSV_MAX_ROWS, description=f"At most this many rows (newest first; <= {CSV_MAX_ROWS}).")
     ] = 10_000,
