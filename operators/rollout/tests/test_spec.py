@@ -88,7 +88,7 @@ def test_resources_kept_verbatim():
 
 
 def test_rollout_parsed_with_its_defaults():
-    from modelship_common.rollout_spec import RolloutSpec, Step
+    from modelship_common.rollout.spec import RolloutSpec, Step
 
     assert parse_spec({"model": {"name": "m", "alias": "a"}}).rollout == RolloutSpec()
     # As the API server hands it over for a Rolling spec (the CRD defaults applied).

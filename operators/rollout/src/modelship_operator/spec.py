@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from modelship_common.rollout_spec import InvalidRolloutSpec, RolloutSpec, parse_rollout_spec
+from modelship_common.rollout.spec import InvalidRolloutSpec, RolloutSpec, parse_rollout_spec
 
 _QUANTITY = re.compile(
     r"^(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"

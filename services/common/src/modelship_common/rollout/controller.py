@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from modelship_common.db import utcnow
-from modelship_common.rollouts import (
+from modelship_common.rollout.analysis import HOLD, Action, Verdict, advance, evidence, judge
+from modelship_common.rollout.stats import rollout_stats
+from modelship_common.rollout.tables import (
     DecisionRecord,
     RolloutConflict,
     RolloutRecord,
     active_rollouts,
     record_decision,
 )
-from modelship_scoring.rollout.analysis import HOLD, Action, Verdict, advance, evidence, judge
-from modelship_scoring.rollout.stats import rollout_stats
 
 log = logging.getLogger(__name__)
 
