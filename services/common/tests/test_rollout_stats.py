@@ -145,6 +145,7 @@ def test_a_good_candidate_is_promoted_after_all_steps_and_a_restart_resumes(url,
     )
     (outcome,) = tick(engine, T0, pending_ready=frozenset())
     assert outcome.action.kind == "hold" and outcome.decision is None
+    assert tick(engine, T0, models=("digits",)) == []  # another model's pass leaves this rollout alone
     (outcome,) = tick(engine, T0, pending_ready=frozenset({"penguins"}))
     assert outcome.action.kind == "step" and outcome.rollout.phase == "Canary"
     rollout, now = outcome.rollout, T0
