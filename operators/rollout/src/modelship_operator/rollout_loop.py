@@ -256,7 +256,9 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
         applied_decision=applied,
         handed_over=handed_over,
     )
-    await write_status(op, isvc, {"rollout": new_block, "history": history})
+    # A merge patch merges nested objects: a key the block no longer has (the deleted candidate...) is sent as null.
+    dropped = {key: None for key in status.get("rollout") or {} if key not in new_block}
+    await write_status(op, isvc, {"rollout": {**new_block, **dropped}, "history": history})
     return result
 
 
