@@ -675,14 +675,22 @@ def test_operator_deployment_and_least_rbac(render: Any) -> None:
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"health": 8080, "metrics": 8081, "webhook": 8082}
     one(objs, "Secret", "r-operator-webhook")
     rules = _rules(objs, "ClusterRole")
-    verbs = {(g, r): set(rule["verbs"]) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
-    assert verbs[("apps", "deployments")] == {"get", "list", "watch", "create", "patch"}
+    verbs: dict[tuple[str, str], set[str]] = {}
+    for rule in rules:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                verbs.setdefault((group, resource), set()).update(rule["verbs"])
+    assert verbs[("apps", "deployments")] == {"get", "list", "watch", "create", "patch", "delete"}
     assert ("serving.kserve.io", "inferenceservices") not in verbs
-    # The one delete: the pre-delete hook removes the ModelRegistries while the operator still runs (uninstall.py).
+    # The deletes: the pre-delete hook removes the ModelRegistries while the operator still runs (uninstall.py), and
+    # a finished Shadow/Canary rollout's candidate predictor (<name>-candidate: Deployment + Service) goes.
     assert verbs[("modelship.io", "modelregistries")] >= {"delete"}
+    deletable = {("modelship.io", "modelregistries"), ("apps", "deployments"), ("", "services")}
     for (group, resource), v in verbs.items():
-        deletes = "delete" in v and (group, resource) != ("modelship.io", "modelregistries")
+        deletes = "delete" in v and (group, resource) not in deletable
         assert not deletes and "*" not in v and resource != "secrets" and resource != "pods", (group, resource)
+    assert env["MODELSHIP_DATABASE_URL"]["value"].endswith("@r-postgresql:5432/modelship")
+    assert env["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "r-postgresql", "key": "password"}
     kserve = render(CHART / "ci" / "kserve-values.yaml")
     cluster = {(g, r) for rule in _rules(kserve, "ClusterRole") for g in rule["apiGroups"] for r in rule["resources"]}
     assert cluster == {("apiextensions.k8s.io", "customresourcedefinitions")}

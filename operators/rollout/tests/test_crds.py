@@ -123,8 +123,8 @@ def test_registry_created_isvc_fits_the_crd():
 
 
 def test_crd_rollout_defaults_are_the_parsers_defaults():
-    """The defaults written in the CRD are the ones modelship_common.rollout_spec applies."""
-    from modelship_common.rollout_spec import parse_duration, parse_rollout_spec
+    """The defaults written in the CRD are the ones modelship_common.rollout.spec applies."""
+    from modelship_common.rollout.spec import parse_duration, parse_rollout_spec
 
     rollout = crd_schema(ISVC_CRD, "v1alpha1")["properties"]["spec"]["properties"]["rollout"]["properties"]
     spec = parse_rollout_spec({"strategy": "Canary"})

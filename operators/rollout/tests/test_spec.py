@@ -58,7 +58,7 @@ def test_pinned_version():
         ({"model": {"name": "m", "alias": "a"}, "protocol": "v3"}, "v1 or v2"),
         ({"model": {"name": "m", "alias": "a"}, "replicas": -1}, "0 to 100"),
         ({"model": {"name": "m", "alias": "a"}, "replicas": True}, "0 to 100"),
-        ({"model": {"name": "m", "alias": "a"}, "rollout": {"strategy": "Canary"}}, "not supported"),
+        ({"model": {"name": "m", "version": "3"}, "rollout": {"strategy": "Canary"}}, "needs spec.model.alias"),
         ({"model": {"name": "m", "alias": "a"}, "rollout": {"strategy": "Blue"}}, "must be one of Rolling, Shadow"),
         (
             {"model": {"name": "m", "alias": "a"}, "rollout": {"strategy": "Canary", "canary": {"steps": []}}},
@@ -88,7 +88,7 @@ def test_resources_kept_verbatim():
 
 
 def test_rollout_parsed_with_its_defaults():
-    from modelship_common.rollout_spec import RolloutSpec, Step
+    from modelship_common.rollout.spec import RolloutSpec, Step
 
     assert parse_spec({"model": {"name": "m", "alias": "a"}}).rollout == RolloutSpec()
     # As the API server hands it over for a Rolling spec (the CRD defaults applied).
@@ -99,11 +99,12 @@ def test_rollout_parsed_with_its_defaults():
         "model": {"name": "m", "alias": "a"},
         "rollout": {"strategy": "Canary", "canary": {"minDuration": "2m", "steps": [{"weight": 20}, {"weight": 100}]}},
     }
-    spec = parse_spec(raw, strategies=("Rolling", "Shadow", "Canary"))
+    spec = parse_spec(raw)
     assert spec.strategy == "Canary"
     assert spec.rollout.steps == (Step(20, 200, 120.0), Step(100, 200, 120.0))
     shadow = parse_spec(
         {"model": {"name": "m", "alias": "a"}, "rollout": {"strategy": "Shadow", "shadow": {"share": 0.2}}},
-        strategies=("Shadow",),
     )
     assert shadow.rollout.shadow_share == 0.2
+    with pytest.raises(InvalidSpec, match="not supported by this operator yet"):
+        parse_spec({"model": {"name": "m", "alias": "a"}, "rollout": {"strategy": "Shadow"}}, strategies=("Rolling",))

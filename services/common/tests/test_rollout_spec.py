@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelship_common.rollout_spec import (
+from modelship_common.rollout.spec import (
     InvalidRolloutSpec,
     RolloutSpec,
     Step,

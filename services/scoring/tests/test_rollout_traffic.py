@@ -9,8 +9,7 @@ import pytest
 
 from modelship_scoring.rollout import ActiveRollouts, route, route_request
 from modelship_scoring.rollout.traffic import bucket, by_model
-
-from .rollout_helpers import CANARY, SHADOW, record
+from services.common.tests.rollout_helpers import CANARY, SHADOW, record
 
 IDS = [f"req-{i}" for i in range(2000)]
 

@@ -34,6 +34,12 @@ LABEL_REGISTRY = "modelship.io/registry"
 
 SERVING_APP = "modelship-serving"
 PREDICTOR = "predictor"
+#: The second predictor of a Shadow or Canary rollout, ``<name>-candidate``, pinned to the candidate version.
+CANDIDATE = "candidate"
+#: On the candidate predictor's objects and pods only: ``candidate`` (the main predictor's carry no such label).
+LABEL_ROLLOUT_ROLE = "modelship.io/rollout-role"
+#: On the candidate predictor's objects: the ``rollouts`` row it serves.
+LABEL_ROLLOUT_ID = "modelship.io/rollout-id"
 
 # Annotations.
 ANN_CONFIG_HASH = "modelship.io/config-hash"
@@ -54,6 +60,13 @@ GRPC_PORT_NAME = "grpc"
 #: Kubernetes' standard application protocol for HTTP/2 over cleartext (what gRPC without TLS speaks).
 H2C_APP_PROTOCOL = "kubernetes.io/h2c"
 CONTAINER_NAME = "kserve-container"
+
+# MLflow model-version tags written on a rollout's candidate at every decision.
+TAG_ROLLOUT_DECISION = "modelship.io/rollout-decision"
+TAG_ROLLOUT_REASON = "modelship.io/rollout-reason"
+TAG_ROLLOUT_ID = "modelship.io/rollout-id"
+TAG_ROLLOUT_PHASE = "modelship.io/rollout-phase"
+TAG_ROLLOUT_DECIDED_AT = "modelship.io/rollout-decided-at"
 
 # Condition types and reasons.
 READY = "Ready"

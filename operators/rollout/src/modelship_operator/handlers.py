@@ -3,6 +3,8 @@
 - startup: settings, kopf storage prefixes, the Kubernetes client, the metrics and webhook servers.
 - InferenceService: create/update/resume -> reconcile; a daemon re-resolves the alias of InferenceServices
   that no ModelRegistry drives; Deployment / KServe InferenceService events -> Ready + history.
+- Shadow/Canary InferenceServices: a daemon runs one pass of the rollout loop (rollout_loop.py) every
+  MODELSHIP_ROLLOUT_SECONDS, sooner when an MLflow webhook or the candidate predictor changes.
 - ModelRegistry: a daemon syncs every spec.pollSeconds or when triggered (webhook, spec change).
 - cleanup: kopf's finalizers are released (shutdown.py), so `helm uninstall` never leaves objects terminating.
 """
@@ -24,6 +26,7 @@ from modelship_operator.kube import Kube
 from modelship_operator.metrics import Metrics, create_metrics_app
 from modelship_operator.reconcile import Operator, observe_child, reconcile_isvc
 from modelship_operator.registry_sync import Registries, ensure_registry_webhook, poke_from_webhook, sync_registry
+from modelship_operator.rollout_loop import in_scope, progress_rollout
 from modelship_operator.settings import Target, get_settings
 from modelship_operator.shutdown import own_namespace, release_finalizers
 from modelship_operator.webhook import Delivery, create_webhook_app
@@ -52,6 +55,7 @@ class Runtime:
     async def close(self) -> None:
         for runner in self.runners:
             await runner.cleanup()
+        self.op.rollouts.close()
         self.op.kube.close()
 
 
@@ -91,6 +95,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         async def trigger(delivery: Delivery) -> int:
             fired = runtime.registries.fire("webhook", delivery.namespace, delivery.registry)
             await poke_from_webhook(op, runtime.registries, delivery)
+            model = delivery.data.get("name")
+            if delivery.event.startswith("model_version_alias.") and isinstance(model, str):
+                op.rollouts.wake_model(model)  # a challenger set or removed: the rollout loop looks at once
             return fired
 
         app = create_webhook_app(
@@ -144,16 +151,49 @@ async def isvc_alias_resync(name: str, namespace: Any, memo: Any, logger: Any, *
             logger.exception("resync of %s/%s failed", namespace, name)
 
 
+@kopf.daemon(
+    c.GROUP,
+    c.VERSION,
+    c.ISVC_PLURAL,
+    when=lambda spec, status, **_: in_scope(spec, status),
+    cancellation_timeout=5.0,
+)
+async def isvc_rollout_loop(name: str, namespace: Any, memo: Any, logger: Any, stopped: Any, **_: Any) -> None:
+    """Shadow/Canary: one pass of the rollout loop every MODELSHIP_ROLLOUT_SECONDS (or when woken)."""
+    runtime = _runtime(memo)
+    runtime.namespaces.add(namespace)
+    op = runtime.op
+    try:
+        while not stopped:
+            try:
+                await progress_rollout(op, namespace, name)
+            except Exception as exc:  # the database, MLflow or the API server hiccuped: the next pass goes on
+                logger.warning("rollout pass of %s/%s failed: %s", namespace, name, exc)
+            await op.rollouts.wait(namespace, name, op.settings.rollout_seconds)
+    finally:
+        op.rollouts.unregister(namespace, name)
+
+
+def _wake_rollout(op: Any, namespace: str, labels: Any) -> bool:
+    """A candidate predictor changed: wake its InferenceService's rollout loop (not the main reconciler)."""
+    if labels.get(c.LABEL_ROLLOUT_ROLE) != c.CANDIDATE:
+        return False
+    op.rollouts.wake(namespace, labels[c.LABEL_ISVC])
+    return True
+
+
 async def deployment_changed(labels: Any, namespace: Any, memo: Any, type: Any, **_: Any) -> None:
-    if type == "DELETED":
+    op = _runtime(memo).op
+    if _wake_rollout(op, namespace, labels) or type == "DELETED":
         return
-    await observe_child(_runtime(memo).op, namespace, labels[c.LABEL_ISVC])
+    await observe_child(op, namespace, labels[c.LABEL_ISVC])
 
 
 async def kserve_changed(labels: Any, namespace: Any, memo: Any, type: Any, **_: Any) -> None:
-    if type == "DELETED" or c.LABEL_ISVC not in labels:
+    op = _runtime(memo).op
+    if type == "DELETED" or c.LABEL_ISVC not in labels or _wake_rollout(op, namespace, labels):
         return
-    await observe_child(_runtime(memo).op, namespace, labels[c.LABEL_ISVC])
+    await observe_child(op, namespace, labels[c.LABEL_ISVC])
 
 
 def import_time_target() -> Target:

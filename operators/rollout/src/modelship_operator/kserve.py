@@ -22,11 +22,13 @@ from modelship_operator import constants as c
 from modelship_operator.render import (
     PodConfig,
     Resolved,
+    candidate_name,
     common_labels,
     pod_spec_extras,
     predictor_container,
     predictor_name,
     prometheus_annotations,
+    replicas_of,
     with_hash,
 )
 from modelship_operator.spec import ServiceSpec
@@ -34,15 +36,22 @@ from modelship_operator.spec import ServiceSpec
 KSERVE_API_VERSION = f"{c.KSERVE_GROUP}/{c.KSERVE_VERSION}"
 
 
-def render_kserve(name: str, namespace: str, spec: ServiceSpec, resolved: Resolved, pod: PodConfig) -> dict[str, Any]:
-    """A KServe InferenceService (RawDeployment mode) whose predictor runs the modelship model server."""
+def render_kserve(
+    name: str, namespace: str, spec: ServiceSpec, resolved: Resolved, pod: PodConfig, *, candidate: bool = False
+) -> dict[str, Any]:
+    """A KServe InferenceService (RawDeployment mode) whose predictor runs the modelship model server.
+
+    ``candidate=True``: the rollout's candidate, the KServe InferenceService ``<name>-candidate`` (KServe names its
+    predictor Service ``<name>-candidate-predictor``), labelled ``modelship.io/rollout-role: candidate``.
+    """
     uri = model_uri(spec.model.name, resolved.version)
     # HTTP first: KServe's Service routes port 80 to the first container port; gRPC (8081) keeps its number.
     container = predictor_container(spec, resolved, pod, port_name=c.KSERVE_HTTP_PORT_NAME)
+    replicas = replicas_of(spec, candidate=candidate)
     predictor: dict[str, Any] = {
-        "minReplicas": spec.replicas,
+        "minReplicas": replicas,
         # maxReplicas 0 means "unbounded" to KServe; pin it so the replica count is what the spec says.
-        "maxReplicas": max(spec.replicas, 1),
+        "maxReplicas": max(replicas, 1),
         "containers": [container],
         **pod_spec_extras(pod),
     }
@@ -51,9 +60,9 @@ def render_kserve(name: str, namespace: str, spec: ServiceSpec, resolved: Resolv
             "apiVersion": KSERVE_API_VERSION,
             "kind": "InferenceService",
             "metadata": {
-                "name": name,
+                "name": candidate_name(name) if candidate else name,
                 "namespace": namespace,
-                "labels": {**common_labels(name), c.LABEL_MODEL_VERSION: resolved.version},
+                "labels": {**common_labels(name, candidate=candidate), c.LABEL_MODEL_VERSION: resolved.version},
                 "annotations": {
                     # Plain Deployment + Service + HPA; no Knative or Istio needed.
                     "serving.kserve.io/deploymentMode": "RawDeployment",

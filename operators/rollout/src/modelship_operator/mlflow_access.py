@@ -114,3 +114,53 @@ def ensure_webhook(tracking_uri: str, name: str, url: str, secret: str) -> str:
         description="modelship operator: registry changes trigger an immediate sync",
     )
     return hook.webhook_id
+
+
+def alias_version(tracking_uri: str, model: str, alias: str) -> str | None:
+    """The version ``alias`` of ``model`` points at, or None (no such alias or model). Raises RegistryUnreachable."""
+    try:
+        return resolve(tracking_uri, ModelRef(name=model, alias=alias)).version
+    except ModelNotFound:
+        return None
+
+
+def tag_version(tracking_uri: str, model: str, version: str, tags: dict[str, str]) -> None:
+    """Set model-version tags. Raises RegistryUnreachable."""
+    client = client_for(tracking_uri)
+    try:
+        for key, value in tags.items():
+            client.set_model_version_tag(model, version, key, value)
+    except Exception as exc:
+        raise _unreachable(tracking_uri, exc) from exc
+
+
+def move_alias(tracking_uri: str, model: str, alias: str, version: str, *, only_from: str | None) -> bool:
+    """Point ``alias`` at ``version`` if it points at ``only_from`` now (or is unset, or already there).
+
+    Returns whether the alias points at ``version`` afterwards; False means a person moved it elsewhere meanwhile
+    (then it is left alone). Raises RegistryUnreachable.
+    """
+    current = alias_version(tracking_uri, model, alias)
+    if current == version:
+        return True
+    if current is not None and only_from is not None and current != only_from:
+        log.warning("alias %s of %s points at %s, not %s: left alone", alias, model, current, only_from)
+        return False
+    client = client_for(tracking_uri)
+    try:
+        client.set_registered_model_alias(model, alias, version)
+    except Exception as exc:
+        raise _unreachable(tracking_uri, exc) from exc
+    return True
+
+
+def drop_alias(tracking_uri: str, model: str, alias: str, *, only_at: str) -> bool:
+    """Delete ``alias`` if it points at ``only_at``; whether it was deleted. Raises RegistryUnreachable."""
+    if alias_version(tracking_uri, model, alias) != only_at:
+        return False
+    client = client_for(tracking_uri)
+    try:
+        client.delete_registered_model_alias(model, alias)
+    except Exception as exc:
+        raise _unreachable(tracking_uri, exc) from exc
+    return True

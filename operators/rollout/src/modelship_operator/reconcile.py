@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import kopf
 
+from modelship_common.db import utcnow
 from modelship_common.errors import ModelNotFound
 from modelship_operator import constants as c
 from modelship_operator import kube as k
@@ -29,14 +30,16 @@ from modelship_operator.metrics import Metrics
 from modelship_operator.render import (
     PodConfig,
     Resolved,
+    candidate_name,
     deployment_version,
     is_owned_by,
     render_deployment,
     render_service,
     service_url,
 )
+from modelship_operator.rollout_state import RolloutState, describe, warm_hold
 from modelship_operator.settings import OperatorSettings, Target
-from modelship_operator.spec import InvalidSpec, ServiceSpec, parse_spec
+from modelship_operator.spec import InvalidSpec, ModelRef, ServiceSpec, parse_spec
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ class Operator:
     metrics: Metrics = field(default_factory=Metrics)
     poster: Poster = post_event
     locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    #: Shadow/Canary helpers: the predictions store's engine, the challenger cache, the loops' wake-ups.
+    rollouts: RolloutState = field(default_factory=RolloutState)
 
     @property
     def pod(self) -> PodConfig:
@@ -78,7 +83,7 @@ class Operator:
 # --- status writing --------------------------------------------------------------------------------------
 
 
-async def _write_status(op: Operator, isvc: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+async def write_status(op: Operator, isvc: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Merge-patch the changed top-level status fields; returns the status as written."""
     old = isvc.get("status") or {}
     changed = {key: value for key, value in new.items() if old.get(key) != value}
@@ -119,7 +124,7 @@ async def _fail(
     new = {"conditions": conditions}
     if reason == st.INVALID_SPEC:
         new["observedGeneration"] = generation
-    await _write_status(op, isvc, new)
+    await write_status(op, isvc, new)
     if warning_event and not (before and before.get("reason") == reason and before.get("message") == message):
         op.event(isvc, reason, message, warning=True)
     op.metrics.errors.labels(c.ISVC_KIND, reason).inc()
@@ -150,11 +155,27 @@ def _serving(isvc: dict[str, Any]) -> bool:
 
 
 def desired_children(
-    op: Operator, name: str, namespace: str, spec: ServiceSpec, resolved: Resolved
+    op: Operator, name: str, namespace: str, spec: ServiceSpec, resolved: Resolved, *, candidate: bool = False
 ) -> list[dict[str, Any]]:
+    """The main predictor's children (or, ``candidate=True``, a rollout's candidate predictor's) for the target."""
     if op.settings.target == Target.kserve:
-        return [render_kserve(name, namespace, spec, resolved, op.pod)]
-    return [render_deployment(name, namespace, spec, resolved, op.pod), render_service(name, namespace)]
+        return [render_kserve(name, namespace, spec, resolved, op.pod, candidate=candidate)]
+    return [
+        render_deployment(name, namespace, spec, resolved, op.pod, candidate=candidate),
+        render_service(name, namespace, candidate=candidate),
+    ]
+
+
+def candidate_kinds(op: Operator) -> list[k.Kind]:
+    """The kinds of a candidate predictor's objects (all named ``<name>-candidate``), the serving one first."""
+    return [k.KSERVE_ISVC] if op.settings.target == Target.kserve else [k.DEPLOYMENT, k.SERVICE]
+
+
+def candidate_url(op: Operator, name: str, namespace: str, child: dict[str, Any] | None) -> str:
+    """Where the candidate predictor answers (HTTP base URL), as for the main one."""
+    if op.settings.target == Target.kserve:
+        return kserve_url(child, candidate_name(name), namespace)
+    return service_url(name, namespace, candidate=True)
 
 
 async def apply_children(op: Operator, owner: dict[str, Any], manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -251,6 +272,8 @@ async def _reconcile_locked(op: Operator, isvc: dict[str, Any], *, trigger: str)
         await _fail(op, isvc, reason=st.REGISTRY_UNREACHABLE, message=message, ready_too=not _serving(isvc))
         raise kopf.TemporaryError(str(exc), delay=op.settings.retry_seconds) from exc
 
+    if spec.rollout.analysed:
+        info = await _hold_old_champion(op, tracking_uri, spec, info)
     resolved = Resolved(version=info.version, source=info.source, tracking_uri=tracking_uri)
     manifests = desired_children(op, name, namespace, spec, resolved)
     try:
@@ -263,7 +286,8 @@ async def _reconcile_locked(op: Operator, isvc: dict[str, Any], *, trigger: str)
     status = isvc.get("status") or {}
     history = copy.deepcopy(status.get("history") or [])
     previous = status.get("modelVersion")
-    rollout_started = previous != info.version or not history or history[-1].get("version") != info.version
+    current_entry = st.last_rollout_entry(history)
+    rollout_started = previous != info.version or current_entry is None or current_entry.get("version") != info.version
     if rollout_started:
         history = st.start_rollout(history, info.version, now=now, limit=op.settings.history_limit)
         what = f"from version {previous} to {info.version}" if previous else f"version {info.version}"
@@ -288,7 +312,7 @@ async def _reconcile_locked(op: Operator, isvc: dict[str, Any], *, trigger: str)
         if op.settings.target == Target.kserve
         else service_url(name, namespace)
     )
-    await _write_status(
+    await write_status(
         op,
         isvc,
         {
@@ -301,6 +325,25 @@ async def _reconcile_locked(op: Operator, isvc: dict[str, Any], *, trigger: str)
             "history": history,
         },
     )
+
+
+async def _hold_old_champion(op: Operator, tracking_uri: str, spec: ServiceSpec, info: Any) -> Any:
+    """Shadow/Canary: right after a promotion the alias points at the new champion, but the main predictor keeps
+    the old one until the rollout's warm window ends (the candidate predictor serves the new one meanwhile), so a
+    rollback is instant. Then the rollout loop reconciles again and the main predictor rolls to the new champion."""
+    try:
+        engine = await op.rollouts.engine(op.settings.database_url, op.settings.database_wait_s)
+        hold = await op.call(warm_hold, engine, spec.model.name, info.version, utcnow())
+    except Exception as exc:  # the store is down: follow the alias (the candidate serves that version too)
+        log.warning("cannot read the rollouts of %s (%s); following the alias", spec.model.name, describe(exc))
+        return info
+    if hold is None:
+        return info
+    try:
+        return await op.call(ml.resolve, tracking_uri, ModelRef(name=spec.model.name, version=hold.champion_version))
+    except (ModelNotFound, ml.RegistryUnreachable) as exc:
+        log.warning("cannot read version %s of %s (%s)", hold.champion_version, spec.model.name, describe(exc))
+        raise kopf.TemporaryError(str(exc), delay=op.settings.retry_seconds) from exc
 
 
 def _finish_if_done(
@@ -383,7 +426,7 @@ async def observe_child(op: Operator, namespace: str, isvc_name: str) -> None:
         if op.settings.target == Target.kserve and child is not None:
             # KServe reports its address after the reconciler wrote the first status: take it as it comes.
             update["url"] = kserve_url(child, isvc_name, namespace)
-        await _write_status(op, isvc, update)
+        await write_status(op, isvc, update)
 
 
 Reconcile = Callable[[str, str], Awaitable[None]]

@@ -60,29 +60,50 @@ def predictor_name(isvc_name: str) -> str:
     return f"{isvc_name}-{c.PREDICTOR}"
 
 
-def service_url(isvc_name: str, namespace: str) -> str:
-    """In-cluster base URL (HTTP) of the model server of the Deployment target."""
-    return f"http://{predictor_name(isvc_name)}.{namespace}.svc:{c.HTTP_PORT}"
+def candidate_name(isvc_name: str) -> str:
+    """Name of a rollout's candidate predictor: its Deployment and Service, or its KServe InferenceService."""
+    return f"{isvc_name}-{c.CANDIDATE}"
 
 
-def selector_labels(isvc_name: str) -> dict[str, str]:
-    """Stable labels the Service and the Deployment select pods by (name + instance only)."""
-    return {c.LABEL_NAME: c.SERVING_APP, c.LABEL_INSTANCE: isvc_name}
+def child_name(isvc_name: str, *, candidate: bool = False) -> str:
+    """The main predictor's name (``<name>-predictor``) or the candidate's (``<name>-candidate``)."""
+    return candidate_name(isvc_name) if candidate else predictor_name(isvc_name)
 
 
-def common_labels(isvc_name: str) -> dict[str, str]:
-    """Labels on every child object."""
-    return {
-        **selector_labels(isvc_name),
+def service_url(isvc_name: str, namespace: str, *, candidate: bool = False) -> str:
+    """In-cluster base URL (HTTP) of the model server of the Deployment target (main or candidate)."""
+    return f"http://{child_name(isvc_name, candidate=candidate)}.{namespace}.svc:{c.HTTP_PORT}"
+
+
+def selector_labels(isvc_name: str, *, candidate: bool = False) -> dict[str, str]:
+    """Stable labels the Service and the Deployment select pods by (name + instance only).
+
+    The candidate's instance is ``<name>-candidate``, so the main Service never selects a candidate pod.
+    """
+    return {c.LABEL_NAME: c.SERVING_APP, c.LABEL_INSTANCE: candidate_name(isvc_name) if candidate else isvc_name}
+
+
+def common_labels(isvc_name: str, *, candidate: bool = False) -> dict[str, str]:
+    """Labels on every child object (the candidate's also carry ``modelship.io/rollout-role: candidate``)."""
+    labels = {
+        **selector_labels(isvc_name, candidate=candidate),
         c.LABEL_COMPONENT: c.PREDICTOR,
         c.LABEL_PART_OF: "modelship",
         c.LABEL_MANAGED_BY: c.MANAGER,
         c.LABEL_ISVC: isvc_name,
     }
+    if candidate:
+        labels[c.LABEL_ROLLOUT_ROLE] = c.CANDIDATE
+    return labels
 
 
-def pod_labels(isvc_name: str, version: str) -> dict[str, str]:
-    return {**common_labels(isvc_name), c.LABEL_MODEL_VERSION: version}
+def pod_labels(isvc_name: str, version: str, *, candidate: bool = False) -> dict[str, str]:
+    return {**common_labels(isvc_name, candidate=candidate), c.LABEL_MODEL_VERSION: version}
+
+
+def replicas_of(spec: ServiceSpec, *, candidate: bool = False) -> int:
+    """spec.replicas; a candidate runs at least one pod (it must become ready to be judged)."""
+    return max(spec.replicas, 1) if candidate else spec.replicas
 
 
 def readiness_path(protocol: str, model_name: str) -> str:
@@ -214,9 +235,13 @@ def with_hash(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_deployment(
-    name: str, namespace: str, spec: ServiceSpec, resolved: Resolved, pod: PodConfig
+    name: str, namespace: str, spec: ServiceSpec, resolved: Resolved, pod: PodConfig, *, candidate: bool = False
 ) -> dict[str, Any]:
-    """The model server Deployment ``<name>-predictor`` for one pinned version."""
+    """The model server Deployment ``<name>-predictor`` for one pinned version.
+
+    ``candidate=True``: the rollout's candidate, ``<name>-candidate``, the same model server with its own
+    selector (instance ``<name>-candidate``) and the ``modelship.io/rollout-role: candidate`` label.
+    """
     uri = model_uri(spec.model.name, resolved.version)
     annotations = {c.ANN_MODEL_URI: uri, c.ANN_MODEL_NAME: spec.model.name}
     return with_hash(
@@ -224,21 +249,21 @@ def render_deployment(
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {
-                "name": predictor_name(name),
+                "name": child_name(name, candidate=candidate),
                 "namespace": namespace,
-                "labels": {**common_labels(name), c.LABEL_MODEL_VERSION: resolved.version},
+                "labels": {**common_labels(name, candidate=candidate), c.LABEL_MODEL_VERSION: resolved.version},
                 "annotations": dict(annotations),
             },
             "spec": {
-                "replicas": spec.replicas,
+                "replicas": replicas_of(spec, candidate=candidate),
                 "revisionHistoryLimit": 3,
                 "progressDeadlineSeconds": 600,
-                "selector": {"matchLabels": selector_labels(name)},
+                "selector": {"matchLabels": selector_labels(name, candidate=candidate)},
                 # New pods must pass the model-ready probe before an old one goes: no gap in serving.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
                 "template": {
                     "metadata": {
-                        "labels": pod_labels(name, resolved.version),
+                        "labels": pod_labels(name, resolved.version, candidate=candidate),
                         "annotations": {**prometheus_annotations(), **annotations},
                     },
                     "spec": {
@@ -254,21 +279,21 @@ def render_deployment(
     )
 
 
-def render_service(name: str, namespace: str) -> dict[str, Any]:
-    """The ClusterIP Service ``<name>-predictor``: HTTP on 8080, gRPC (h2c) on 8081."""
+def render_service(name: str, namespace: str, *, candidate: bool = False) -> dict[str, Any]:
+    """The ClusterIP Service ``<name>-predictor`` (``<name>-candidate``): HTTP on 8080, gRPC (h2c) on 8081."""
     return with_hash(
         {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {
-                "name": predictor_name(name),
+                "name": child_name(name, candidate=candidate),
                 "namespace": namespace,
-                "labels": common_labels(name),
+                "labels": common_labels(name, candidate=candidate),
                 "annotations": {},
             },
             "spec": {
                 "type": "ClusterIP",
-                "selector": selector_labels(name),
+                "selector": selector_labels(name, candidate=candidate),
                 "ports": [
                     {
                         "name": c.HTTP_PORT_NAME,

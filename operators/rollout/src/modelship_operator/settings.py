@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
-from modelship_common.settings import BaseServiceSettings
+from modelship_common.settings import BaseServiceSettings, DatabaseSettings
 
 
 class Target(StrEnum):
@@ -18,8 +18,12 @@ class Target(StrEnum):
     kserve = "kserve"
 
 
-class OperatorSettings(BaseServiceSettings):
-    """Settings of the rollout operator. Built in the kopf startup handler, never at import time."""
+class OperatorSettings(BaseServiceSettings, DatabaseSettings):
+    """Settings of the rollout operator. Built in the kopf startup handler, never at import time.
+
+    The database (``MODELSHIP_DATABASE_URL``, :class:`DatabaseSettings`) is the predictions store the gateway writes:
+    Shadow and Canary rollouts are judged on its ``predictions`` and recorded in its ``rollouts`` tables.
+    """
 
     target: Target = Field(default=Target.deployment, description="deployment or kserve.")
     """``deployment``: a Deployment + Service per model; ``kserve``: a serving.kserve.io/v1beta1 InferenceService."""
@@ -76,7 +80,13 @@ class OperatorSettings(BaseServiceSettings):
     """Timeout of each request to MLflow; the operator never waits minutes on a dead MLflow."""
 
     history_limit: int = Field(default=10, ge=1, le=100)
-    """Rollouts kept in an InferenceService's status.history."""
+    """Entries kept in an InferenceService's status.history (version rollouts and rollout decisions)."""
+
+    rollout_seconds: float = Field(default=5.0, gt=0)
+    """Seconds between two analysis passes of a Shadow or Canary InferenceService (a webhook wakes it sooner)."""
+
+    challenger_seconds: float = Field(default=15.0, gt=0)
+    """How often the ``challenger`` alias of a Shadow or Canary model is read from MLflow (webhooks: at once)."""
 
     @field_validator("serving_tolerations")
     @classmethod

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from modelship_common.rollout_spec import InvalidRolloutSpec, RolloutSpec, parse_rollout_spec
+from modelship_common.rollout.spec import STRATEGIES, InvalidRolloutSpec, RolloutSpec, parse_rollout_spec
 
 _QUANTITY = re.compile(
     r"^(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
@@ -35,10 +35,9 @@ _VERSION = re.compile(r"^[1-9][0-9]*$")
 _RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
-#: The rollout strategies this operator runs. Shadow and Canary parse (with every check of the rollout spec) but
-#: are refused until the operator's loop drives them (modelship_scoring.rollout); until then the InferenceService
-#: reports InvalidSpec rather than silently rolling.
-RUN_STRATEGIES: tuple[str, ...] = ("Rolling",)
+#: The rollout strategies this operator runs: all of them (Rolling replaces the version in place; Shadow and Canary
+#: put a candidate predictor next to the champion and judge it, see :mod:`modelship_operator.rollout_loop`).
+RUN_STRATEGIES: tuple[str, ...] = STRATEGIES
 
 
 class InvalidSpec(ValueError):
@@ -175,6 +174,11 @@ def parse_spec(spec: Mapping[str, Any] | None, strategies: Collection[str] = RUN
         raise InvalidSpec(
             f"spec.rollout.strategy {rollout.strategy!r} is not supported by this operator yet "
             f"({', '.join(strategies)})"
+        )
+    if rollout.analysed and alias is None:
+        raise InvalidSpec(
+            f"spec.rollout.strategy {rollout.strategy} needs spec.model.alias (the alias a promotion moves, e.g. "
+            "champion; the candidate is the model's challenger alias), not a pinned spec.model.version"
         )
     registry = spec.get("registry") or None
     if registry is not None and not isinstance(registry, str):

@@ -152,15 +152,39 @@ def kserve_readiness(isvc: dict[str, Any] | None, version: str | None = None) ->
     return Readiness(False, ROLLOUT_IN_PROGRESS, (ready or {}).get("message") or "waiting for KServe")
 
 
+def is_decision(entry: dict[str, Any]) -> bool:
+    """Whether a history entry records a Shadow/Canary decision (it has an ``action``) rather than a version rollout."""
+    return "action" in entry
+
+
+def last_rollout_entry(history: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The newest entry that records a version rollout (decision entries skipped)."""
+    for entry in reversed(history or []):
+        if not is_decision(entry):
+            return entry
+    return None
+
+
+def trim_history(history: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` entries, always keeping the newest version-rollout entry (what the reconciler reads)."""
+    if len(history) <= limit:
+        return history
+    kept = history[-limit:]
+    current = last_rollout_entry(history)
+    if current is not None and not any(entry is current for entry in kept):
+        kept = [current, *kept[-(limit - 1) :]] if limit > 1 else [current]
+    return kept
+
+
 def start_rollout(history: list[dict[str, Any]] | None, version: str, *, now: str, limit: int) -> list[dict[str, Any]]:
     """History with a new Progressing entry for ``version``; the previous current entry becomes Replaced."""
     out = [copy.deepcopy(h) for h in history or []]
     for entry in out:
-        if entry.get("result") in (PROGRESSING, SUCCEEDED):
+        if not is_decision(entry) and entry.get("result") in (PROGRESSING, SUCCEEDED):
             entry["result"] = REPLACED
             entry.setdefault("finishedAt", now)
     out.append({"version": version, "at": now, "result": PROGRESSING})
-    return out[-limit:]
+    return trim_history(out, limit)
 
 
 def finish_rollout(
@@ -168,19 +192,30 @@ def finish_rollout(
 ) -> tuple[list[dict[str, Any]], bool]:
     """Mark the Progressing entry of ``version`` Succeeded/Failed. Returns (history, whether it changed)."""
     out = [copy.deepcopy(h) for h in history or []]
-    if out and out[-1].get("version") == version and out[-1].get("result") == PROGRESSING:
-        out[-1]["result"] = result
-        out[-1]["finishedAt"] = now
+    entry = last_rollout_entry(out)
+    if entry is not None and entry.get("version") == version and entry.get("result") == PROGRESSING:
+        entry["result"] = result
+        entry["finishedAt"] = now
         if message:
-            out[-1]["message"] = message
+            entry["message"] = message
         return out, True
     return out, False
+
+
+def append_decision(history: list[dict[str, Any]] | None, entry: dict[str, Any], *, limit: int) -> list[dict[str, Any]]:
+    """History with a decision entry appended (once: an entry of the same rollout and decision is not repeated)."""
+    out = [copy.deepcopy(h) for h in history or []]
+    key = (entry.get("rolloutId"), entry.get("decisionId"))
+    if any(is_decision(h) and (h.get("rolloutId"), h.get("decisionId")) == key for h in out):
+        return out
+    out.append(copy.deepcopy(entry))
+    return trim_history(out, limit)
 
 
 def current_rollout_started(history: list[dict[str, Any]] | None, version: str) -> str | None:
     """When the rollout of ``version`` started (its newest history entry), if recorded."""
     for entry in reversed(history or []):
-        if entry.get("version") == version:
+        if not is_decision(entry) and entry.get("version") == version:
             return entry.get("at")
     return None
 

@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import pool, text
 
-from modelship_common import rollouts  # noqa: F401  (registers the rollouts tables on Base.metadata)
 from modelship_common.db import Base, make_engine
+from modelship_common.rollout import tables  # noqa: F401  (registers the rollouts tables on Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

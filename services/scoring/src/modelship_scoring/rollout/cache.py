@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from modelship_common.rollouts import RolloutRecord, active_rollouts
+from modelship_common.rollout.tables import RolloutRecord, active_rollouts
 from modelship_scoring.rollout.traffic import by_model
 
 log = logging.getLogger(__name__)

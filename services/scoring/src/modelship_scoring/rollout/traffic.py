@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from modelship_common.rollouts import RolloutRecord
+from modelship_common.rollout.tables import RolloutRecord
 
 CHAMPION = "champion"
 CANDIDATE = "candidate"

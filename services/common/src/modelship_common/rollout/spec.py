@@ -1,9 +1,8 @@
 """The rollout spec: how a new model version replaces the running one (pure dataclasses + parsing).
 
 It is ``InferenceService.spec.rollout`` (k8s/crds/inferenceservices.modelship.io.yaml) with the defaults applied,
-and the ``spec`` JSON column of a ``rollouts`` row (:mod:`modelship_common.rollouts`), so the operator, the
-gateway's scoring core and the demo controller read one definition. It lives in modelship_common because the
-operator depends on modelship-common only; :mod:`modelship_scoring.rollout` re-exports it.
+and the ``spec`` JSON column of a ``rollouts`` row (:mod:`modelship_common.rollout.tables`), so the operator, the
+gateway's scoring core and the demo controller read one definition.
 
 The wire shape (camelCase, as in the CRD)::
 

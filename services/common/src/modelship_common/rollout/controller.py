@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from modelship_common.db import utcnow
-from modelship_common.rollouts import (
+from modelship_common.rollout.analysis import HOLD, Action, Verdict, advance, evidence, judge
+from modelship_common.rollout.stats import rollout_stats
+from modelship_common.rollout.tables import (
     DecisionRecord,
     RolloutConflict,
     RolloutRecord,
     active_rollouts,
     record_decision,
 )
-from modelship_scoring.rollout.analysis import HOLD, Action, Verdict, advance, evidence, judge
-from modelship_scoring.rollout.stats import rollout_stats
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +82,19 @@ def tick(
     now: dt.datetime | None = None,
     *,
     pending_ready: frozenset[str] | None = None,
+    models: Collection[str] | None = None,
 ) -> list[Outcome]:
-    """One pass: :func:`decide` for every active rollout.
+    """One pass: :func:`decide` for every active rollout (of the ``models`` named, or of all).
 
     A Pending rollout is started only if its model name is in ``pending_ready`` (the candidates whose model
-    server is ready); ``None`` starts every Pending one.
+    server is ready); ``None`` starts every Pending one. The operator passes ``models`` (the model of one
+    InferenceService per pass); the demo controller passes nothing.
     """
     now = now or utcnow()
     outcomes = []
     for rollout in active_rollouts(engine):
+        if models is not None and rollout.model_name not in models:
+            continue
         if rollout.phase == "Pending" and pending_ready is not None and rollout.model_name not in pending_ready:
             outcomes.append(Outcome(rollout, Action(HOLD, "candidate model server not ready"), None))
             continue

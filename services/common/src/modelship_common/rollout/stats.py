@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from modelship_common.db import Prediction
-from modelship_common.rollouts import RolloutRecord
+from modelship_common.rollout.tables import RolloutRecord
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from modelship_common.rollout_spec import RolloutSpec, parse_rollout_spec
-from modelship_common.rollouts import RolloutRecord
-from modelship_scoring.rollout.stats import ArmStats, WindowStats
+from modelship_common.rollout.spec import RolloutSpec, parse_rollout_spec
+from modelship_common.rollout.stats import ArmStats, WindowStats
+from modelship_common.rollout.tables import RolloutRecord
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 CANARY = parse_rollout_spec(

@@ -1,7 +1,7 @@
 """Judge a candidate against the champion, and decide what a rollout does next (pure).
 
-:func:`judge` turns one window's :class:`~modelship_scoring.rollout.stats.WindowStats` and the spec's
-:class:`~modelship_common.rollout_spec.Thresholds` into a :class:`Verdict`:
+:func:`judge` turns one window's :class:`~modelship_common.rollout.stats.WindowStats` and the spec's
+:class:`~modelship_common.rollout.spec.Thresholds` into a :class:`Verdict`:
 
 - ``wait``: some gate has too few samples yet (nothing is judged before ``min_samples`` candidate requests);
 - ``fail``: at least one gate with enough samples failed (a failing gate fails at once, even while others wait);
@@ -17,9 +17,9 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from modelship_common.rollout_spec import Thresholds
-from modelship_common.rollouts import RolloutRecord
-from modelship_scoring.rollout.stats import WindowStats
+from modelship_common.rollout.spec import Thresholds
+from modelship_common.rollout.stats import WindowStats
+from modelship_common.rollout.tables import RolloutRecord
 
 WAIT, PASS, FAIL = "wait", "pass", "fail"
 HOLD, STEP, PROMOTE, ROLLBACK = "hold", "step", "promote", "rollback"

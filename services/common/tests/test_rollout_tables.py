@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelship_common import db
-from modelship_common import rollouts as ro
-from modelship_common.rollout_spec import parse_rollout_spec
+from modelship_common.rollout import tables as ro
+from modelship_common.rollout.spec import parse_rollout_spec
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 CANARY = parse_rollout_spec({"strategy": "Canary", "canary": {"steps": [{"weight": 10}, {"weight": 50}]}})

@@ -1,7 +1,7 @@
 """Rollouts and their decisions: the tables every party shares, and small sync helpers over them.
 
 A rollout puts a candidate version next to the champion of one model (Shadow or Canary, see
-:mod:`modelship_common.rollout_spec`) until it is promoted, rolled back or aborted. The gateway's scoring core
+:mod:`modelship_common.rollout.spec`) until it is promoted, rolled back or aborted. The gateway's scoring core
 reads the active rollouts to route traffic; the operator (cluster) or the demo controller (``make demo``) judges
 the candidate and moves the rollout on with :func:`record_decision`, which writes the decision with its evidence
 and the new phase in ONE transaction, so a controller restarted mid-analysis resumes from the table.
@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelship_common.db import Base, utcnow
-from modelship_common.rollout_spec import RolloutSpec, parse_rollout_spec
+from modelship_common.rollout.spec import RolloutSpec, parse_rollout_spec
 
 PHASES: tuple[str, ...] = ("Pending", "Shadowing", "Canary", "Promoted", "RolledBack", "Aborted")
 ACTIVE_PHASES: tuple[str, ...] = ("Pending", "Shadowing", "Canary")

@@ -7,9 +7,8 @@ import datetime as dt
 
 import pytest
 
-from modelship_common.rollout_spec import Thresholds, parse_rollout_spec
-from modelship_scoring.rollout import advance, judge
-from modelship_scoring.rollout.analysis import Verdict, evidence
+from modelship_common.rollout.analysis import Verdict, advance, evidence, judge
+from modelship_common.rollout.spec import Thresholds, parse_rollout_spec
 
 from .rollout_helpers import CANARY, SHADOW, T0, record, window
 
