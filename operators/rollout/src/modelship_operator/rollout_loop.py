@@ -40,6 +40,7 @@ from modelship_common.rollout.tables import (
     list_decisions,
     record_decision,
     rollout_history,
+    set_candidate_url,
     start_rollout,
 )
 from modelship_operator import constants as c
@@ -191,6 +192,9 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
     if rollout.active and spec is not None:
         candidate = await _ensure_candidate(op, isvc, spec, rollout, tracking_uri)
         ready = frozenset({model}) if candidate and candidate["ready"] else frozenset()
+        url = candidate["url"] if candidate and candidate["ready"] and candidate.get("url") else None
+        if url != rollout.candidate_url:  # the gateway routes the candidate's share to this URL
+            await op.call(set_candidate_url, engine, rollout.id, url)
         outcomes = await op.call(tick, engine, utcnow(), pending_ready=ready, models=(model,))
         for outcome in outcomes:
             result.outcome = outcome
@@ -230,11 +234,13 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
             current = await _alias_now(op, tracking_uri, model, alias)
             if current is not UNKNOWN and current != rollout.candidate_version:
                 await _delete_candidate(op, isvc)  # a person moved the alias back: the main predictor serves it
+                await op.call(set_candidate_url, engine, rollout.id, None)
                 candidate, handed_over = None, True
                 reason = f"alias {alias} points at {current} again; candidate predictor deleted"
             elif rollout.warm_until is not None and now >= rollout.warm_until:
                 if served == rollout.candidate_version and _main_ready(status, served):
                     await _delete_candidate(op, isvc)
+                    await op.call(set_candidate_url, engine, rollout.id, None)
                     candidate, handed_over = None, True
                     reason = f"the main predictor serves version {served}; candidate predictor deleted"
                     op.event(isvc, "RolloutHandedOver", f"{model} {served}: {reason}")
@@ -243,6 +249,7 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
                     reason = f"warm window over: rolling the main predictor to version {rollout.candidate_version}"
         elif rollout.phase in ("RolledBack", "Aborted") and candidate is not None:
             await _delete_candidate(op, isvc)
+            await op.call(set_candidate_url, engine, rollout.id, None)
             candidate = None
         elif rollout.phase in ("RolledBack", "Aborted"):
             candidate = None

@@ -82,6 +82,8 @@ class Rollout(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: The rollout spec it runs with (:meth:`RolloutSpec.to_dict`), frozen at start.
     spec: Mapped[Any] = mapped_column(JSON)
+    #: Where the candidate's model server answers (set once it is ready; the gateway routes to it).
+    candidate_url: Mapped[str | None] = mapped_column(String(512), nullable=True, default=None)
 
 
 class RolloutDecision(Base):
@@ -148,6 +150,7 @@ class RolloutRecord:
     step_started_at: dt.datetime
     finished_at: dt.datetime | None
     spec: dict[str, Any]
+    candidate_url: str | None = None
 
     @classmethod
     def from_row(cls, row: Rollout) -> RolloutRecord:
@@ -165,6 +168,7 @@ class RolloutRecord:
             step_started_at=_utc(row.step_started_at),  # type: ignore[arg-type]
             finished_at=_utc(row.finished_at),
             spec=dict(row.spec or {}),
+            candidate_url=row.candidate_url,
         )
 
     @property
@@ -301,6 +305,29 @@ def active_rollouts(engine: Engine) -> list[RolloutRecord]:
     with Session(engine) as session:
         rows = session.scalars(select(Rollout).where(Rollout.finished_at.is_(None)).order_by(Rollout.id)).all()
         return [RolloutRecord.from_row(r) for r in rows]
+
+
+def routing_rollouts(engine: Engine, now: dt.datetime | None = None) -> list[RolloutRecord]:
+    """What the gateway routes by: every active rollout, and every promoted one still in its warm window whose
+    candidate has a URL (the main model server keeps the old champion until the window ends, so callers go to the
+    candidate's), oldest first."""
+    now = _now(now)
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(Rollout)
+            .where(
+                (Rollout.finished_at.is_(None)) | ((Rollout.phase == "Promoted") & Rollout.candidate_url.is_not(None))
+            )
+            .order_by(Rollout.id)
+        ).all()
+        records = [RolloutRecord.from_row(r) for r in rows]
+    return [r for r in records if r.active or (r.warm_until is not None and r.warm_until > now)]
+
+
+def set_candidate_url(engine: Engine, rollout_id: int, url: str | None) -> None:
+    """Record where the rollout's candidate model server answers (None: it is gone)."""
+    with engine.begin() as conn:
+        conn.execute(update(Rollout).where(Rollout.id == rollout_id).values(candidate_url=url))
 
 
 def active_rollout(engine: Engine, model_name: str) -> RolloutRecord | None:
