@@ -76,7 +76,7 @@ def test_active_rollouts_cache_reads_at_most_every_ttl_and_keeps_the_last_table(
             raise RuntimeError("database down")
         return rows
 
-    monkeypatch.setattr(cache, "active_rollouts", fake_active)
+    monkeypatch.setattr(cache, "routing_rollouts", fake_active)
     table = ActiveRollouts("engine", ttl_s=2.0, clock=lambda: now[0])  # type: ignore[arg-type]
     assert table.current == {}
     assert table.get() == {"penguins": rows[0]} and len(reads) == 1

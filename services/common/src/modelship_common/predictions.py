@@ -34,6 +34,9 @@ class PredictionRecord:
     confidence: float | None = None
     source: str = "api"
     created_at: dt.datetime = field(default_factory=utcnow)
+    #: Why the model server gave no answer (then ``output`` is empty); None for an answer. A rollout's error-rate
+    #: gate counts these rows.
+    error: str | None = None
 
 
 def insert_ignoring_duplicates(dialect: str, values: dict[str, Any] | None = None) -> Insert:

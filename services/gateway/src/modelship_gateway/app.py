@@ -31,6 +31,7 @@ from modelship_gateway.settings import GatewaySettings, get_settings
 from modelship_gateway.uploads.pipeline import open_image_pipeline
 from modelship_scoring.core import open_scoring
 from modelship_scoring.errors import DiscoveryUnavailable, UpstreamError
+from modelship_scoring.rollout.cache import ActiveRollouts
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,8 @@ def build_lifespan(settings: GatewaySettings, metrics: GatewayMetrics) -> Any:
                 ) as images,
             ):
                 store = images.prediction_store
+                rollouts = ActiveRollouts(engine, ttl_s=settings.rollouts_refresh_s)
+                refresh = asyncio.create_task(rollouts.keep_fresh())
                 service = PredictionService(
                     scoring.inventory,
                     scoring.client,
@@ -170,9 +173,14 @@ def build_lifespan(settings: GatewaySettings, metrics: GatewayMetrics) -> Any:
                     max_image_bytes=settings.max_upload_bytes,
                     source="api",
                     on_upstream=metrics.observe_upstream,
+                    rollouts=rollouts,
                 )
                 components = Components(settings, store, scoring.inventory, service)
-                yield {"components": components, "images": images}
+                try:
+                    yield {"components": components, "images": images}
+                finally:
+                    refresh.cancel()
+                    await service.drain_mirrors()
         finally:
             engine.dispose()
 

@@ -4,12 +4,19 @@ It validates and encodes the input exactly as the model server would, calls the 
 probability columns, and stores one row per request in the predictions table before it answers. Concurrent
 requests share their database transaction (:mod:`modelship_gateway.group_commit`): under load one commit carries
 many rows, and each request still returns only once its own row is committed.
+
+During a rollout (:mod:`modelship_scoring.rollout`) the request is routed by the rollouts table: in a canary the
+candidate answers its share of callers (the champion answers instead if the candidate fails, so a bad candidate
+costs callers nothing), and the other side scores a copy in the background; in a shadow rollout the champion
+answers and the candidate scores a copy. A copy's answer, or its error, is stored under the same request id
+(``source`` = ``mirror``), never returned, and never delays the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,12 +37,20 @@ from modelship_scoring.errors import UpstreamError
 from modelship_scoring.inventory import ModelInventory
 from modelship_scoring.model_servers import ModelServerClient, Scores
 from modelship_scoring.registry_cache import RegistryCache
+from modelship_scoring.rollout.cache import ActiveRollouts
+from modelship_scoring.rollout.traffic import CANDIDATE, route
+
+log = logging.getLogger(__name__)
 
 MAX_REQUEST_ID_LENGTH = 64
 UNKNOWN_VERSION = "unknown"
 
 #: ``(model, outcome, seconds)`` of one model-server call; outcome is ``ok``, ``rejected`` (4xx) or ``error``.
 UpstreamObserver = Callable[[str, str, float], None]
+#: One model-server call for an endpoint: the same input, sent to the champion's or the candidate's server.
+Infer = Callable[[Endpoint], Awaitable[Scores]]
+#: ``source`` of a copy scored for a rollout's analysis (the caller got the other side's answer).
+MIRROR_SOURCE = "mirror"
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ class PredictionService:
         max_image_bytes: int,
         source: str = "api",
         on_upstream: UpstreamObserver | None = None,
+        rollouts: ActiveRollouts | None = None,
     ) -> None:
         self.inventory = inventory
         self.client = client
@@ -90,7 +106,9 @@ class PredictionService:
         self.max_image_bytes = max_image_bytes
         self.source = source
         self.on_upstream = on_upstream
+        self.rollouts = rollouts
         self._saves: GroupCommit[PredictionRecord, bool] = GroupCommit(store.save_many)
+        self._mirrors: set[asyncio.Task[None]] = set()
 
     async def _call(self, endpoint: Endpoint, call: Awaitable[Scores]) -> tuple[Scores, float]:
         """Await one model-server call; its scores and latency in ms (reported to ``on_upstream``)."""
@@ -118,8 +136,11 @@ class PredictionService:
         if not isinstance(rows, list):
             raise InvalidInput("instances must be a list of rows")
         matrix = penguins.encode_rows(rows)
-        scores, latency_ms = await self._call(endpoint, self.client.infer_matrix(endpoint, matrix, request_id))
-        return await self._finish(endpoint, request_id, scores, latency_ms, {"instances": rows}, penguins.CLASSES)
+
+        def infer(target: Endpoint) -> Awaitable[Scores]:
+            return self.client.infer_matrix(target, matrix, request_id)
+
+        return await self._score(endpoint, request_id, infer, {"instances": rows}, penguins.CLASSES)
 
     async def predict_image(
         self,
@@ -139,14 +160,111 @@ class PredictionService:
             await asyncio.to_thread(digits.decode_image, data, self.max_image_bytes)
         except InvalidInput as exc:
             raise InvalidImage(str(exc)) from exc
-        scores, latency_ms = await self._call(endpoint, self.client.infer_image(endpoint, data, request_id))
         described = {
             "filename": filename,
             "content_type": content_type,
             "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
         }
-        return await self._finish(endpoint, request_id, scores, latency_ms, described, digits.CLASSES)
+
+        def infer(target: Endpoint) -> Awaitable[Scores]:
+            return self.client.infer_image(target, data, request_id)
+
+        return await self._score(endpoint, request_id, infer, described, digits.CLASSES)
+
+    async def _score(
+        self, endpoint: Endpoint, request_id: str, infer: Infer, stored_input: Any, schema_classes: Sequence[str]
+    ) -> PredictionResult:
+        """Score with the side the rollouts table routes ``request_id`` to; mirror a copy when it says so."""
+        rollout = self.rollouts.current.get(endpoint.name) if self.rollouts is not None else None
+        if rollout is None or not rollout.candidate_url:  # no rollout, or its candidate is not serving yet
+            scores, latency_ms = await self._call(endpoint, infer(endpoint))
+            return await self._finish(endpoint, request_id, scores, latency_ms, stored_input, schema_classes)
+        candidate = Endpoint(name=endpoint.name, url=rollout.candidate_url)
+        chosen = route(rollout, request_id)
+        if chosen.arm == CANDIDATE:
+            started = time.perf_counter()
+            try:
+                scores, latency_ms = await self._call(candidate, infer(candidate))
+            except Exception as exc:  # the caller gets the champion's answer; the candidate's failure is stored
+                failed_ms = (time.perf_counter() - started) * 1000.0
+                version = rollout.candidate_version
+                await self._store_failure(candidate, request_id, version, failed_ms, stored_input, exc, self.source)
+                log.warning("candidate %s v%s failed (%s); the champion answers", endpoint.name, version, exc)
+                scores, latency_ms = await self._call(endpoint, infer(endpoint))
+                return await self._finish(endpoint, request_id, scores, latency_ms, stored_input, schema_classes)
+            result = await self._finish(candidate, request_id, scores, latency_ms, stored_input, schema_classes)
+            if chosen.mirror is not None:
+                self._mirror(endpoint, request_id, chosen.mirror, infer, stored_input, schema_classes)
+            return result
+        scores, latency_ms = await self._call(endpoint, infer(endpoint))
+        result = await self._finish(endpoint, request_id, scores, latency_ms, stored_input, schema_classes)
+        if chosen.mirror is not None:
+            self._mirror(candidate, request_id, chosen.mirror, infer, stored_input, schema_classes)
+        return result
+
+    def _mirror(
+        self,
+        target: Endpoint,
+        request_id: str,
+        version: str,
+        infer: Infer,
+        stored_input: Any,
+        schema_classes: Sequence[str],
+    ) -> None:
+        """Score a copy on ``target`` in the background and store its answer or its error (source ``mirror``)."""
+
+        async def copy() -> None:
+            started = time.perf_counter()
+            try:
+                scores, latency_ms = await self._call(target, infer(target))
+                await self._finish(
+                    target, request_id, scores, latency_ms, stored_input, schema_classes, source=MIRROR_SOURCE
+                )
+            except (UpstreamError, StoreUnavailable, InvalidInput) as exc:
+                failed_ms = (time.perf_counter() - started) * 1000.0
+                try:
+                    await self._store_failure(target, request_id, version, failed_ms, stored_input, exc, MIRROR_SOURCE)
+                except StoreUnavailable as store_exc:
+                    log.warning("mirror of %s to v%s not stored: %s", request_id, version, store_exc)
+            except Exception:  # a copy never reaches the caller; what went wrong is logged
+                log.exception("mirror of %s to %s v%s failed", request_id, target.name, version)
+
+        task = asyncio.create_task(copy())
+        self._mirrors.add(task)
+        task.add_done_callback(self._mirrors.discard)
+
+    async def _store_failure(
+        self,
+        endpoint: Endpoint,
+        request_id: str,
+        version: str,
+        latency_ms: float,
+        stored_input: Any,
+        exc: BaseException,
+        source: str,
+    ) -> None:
+        """A row saying the model server of ``version`` gave no answer (a rollout's error-rate gate counts it)."""
+        record = PredictionRecord(
+            request_id=request_id,
+            model_name=endpoint.name,
+            model_version=version,
+            latency_ms=latency_ms,
+            input=stored_input,
+            output={},
+            n_instances=0,
+            source=source,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        try:
+            await self._saves.submit(record)
+        except SQLAlchemyError as store_exc:
+            raise StoreUnavailable(f"prediction could not be stored: {type(store_exc).__name__}") from store_exc
+
+    async def drain_mirrors(self, timeout_s: float = 5.0) -> None:
+        """Wait (bounded) for the copies still being scored, e.g. at shutdown."""
+        if self._mirrors:
+            await asyncio.wait(set(self._mirrors), timeout=timeout_s)
 
     async def _finish(
         self,
@@ -156,6 +274,8 @@ class PredictionService:
         latency_ms: float,
         stored_input: Any,
         schema_classes: Sequence[str],
+        *,
+        source: str | None = None,
     ) -> PredictionResult:
         version = scores.version or UNKNOWN_VERSION
         info = await self.registry.get(endpoint.name, scores.version)
@@ -179,7 +299,7 @@ class PredictionService:
             n_instances=len(predictions),
             predicted_class=single.class_name if single else None,
             confidence=_confidence(scores) if single else None,
-            source=self.source,
+            source=source or self.source,
         )
         try:
             stored = bool(await self._saves.submit(record))

@@ -98,6 +98,13 @@ class GatewaySettings(ScoringSettings, DatabaseSettings, ImagePipelineSettings, 
     """Worker processes serving the port (uvicorn's); with more than one, their metrics are shared through
     prometheus_client's multiprocess directory (``PROMETHEUS_MULTIPROC_DIR``, a temporary one if unset)."""
 
+    rollouts_refresh_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the rollouts table (traffic splits and mirroring of Shadow/Canary rollouts) is read.",
+    )
+    """How often the rollouts table (traffic splits and mirroring of Shadow/Canary rollouts) is read."""
+
     max_upload_bytes: int = Field(
         default=5 * MIB, gt=0, description="Largest accepted image upload in bytes (larger ones get 413)."
     )

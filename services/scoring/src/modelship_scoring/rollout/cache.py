@@ -1,11 +1,14 @@
-"""The active rollouts, read from the database at most every ``ttl_s`` seconds (what the gateway routes by).
+"""The rollouts the gateway routes by (the active ones, and promoted ones in their warm window), read from the
+database at most every ``ttl_s`` seconds.
 
-Sync and thread-safe; from async code call :meth:`ActiveRollouts.get` in a worker thread, or refresh it from a
-background task and read :attr:`ActiveRollouts.current` (no I/O) on the request path.
+Sync and thread-safe; from async code call :meth:`ActiveRollouts.get` in a worker thread, or keep it fresh from a
+background task (:meth:`ActiveRollouts.keep_fresh`) and read :attr:`ActiveRollouts.current` (no I/O) on the
+request path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -13,8 +16,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from modelship_common.rollout.tables import RolloutRecord, active_rollouts
-from modelship_scoring.rollout.traffic import by_model
+from modelship_common.rollout.tables import RolloutRecord, routing_rollouts
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ class ActiveRollouts:
 
     def refresh(self) -> dict[str, RolloutRecord]:
         """Read the table now."""
-        table = by_model(active_rollouts(self.engine))
+        # Oldest first: a model's newer rollout replaces an older promoted one still in its warm window.
+        table = {r.model_name: r for r in routing_rollouts(self.engine)}
         with self._lock:
             self._table, self._read_at = table, self._clock()
         return table
@@ -54,3 +57,14 @@ class ActiveRollouts:
                 raise
             log.warning("cannot read the active rollouts (%s); routing by the last table", exc)
             return self._table
+
+    async def keep_fresh(self, interval_s: float | None = None) -> None:
+        """Refresh the table every ``interval_s`` (default ``ttl_s``) until cancelled; errors are logged, and the
+        last good table stays."""
+        interval = self.ttl_s if interval_s is None else interval_s
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception as exc:
+                log.warning("cannot read the rollouts (%s); routing by the last table", exc)
+            await asyncio.sleep(interval)
