@@ -191,3 +191,75 @@ def test_a_failing_candidate_costs_callers_nothing(model_servers, start_gateway,
     failures = {r.request_id for r in rows if r.error is not None}
     assert failures == routed
     assert all(r.model_version == version and r.predicted_class is None for r in rows if r.error is not None)
+
+
+@pytest.fixture(scope="module")
+def digits_candidate(trained, log_dir):
+    """A second registered version of digits-fast (the champion's artifacts) and its own model server."""
+    client = trained.client
+    champion = client.get_model_version_by_alias("digits-fast", registry.CHAMPION)
+    model_id = getattr(champion, "model_id", None) or champion.source.rsplit("/", 1)[-1]
+    version = client.create_model_version(
+        "digits-fast", champion.source, run_id=champion.run_id, tags=champion.tags, model_id=model_id
+    )
+    proc = servers.start_model_server(
+        registry.model_uri("digits-fast", version.version),
+        tracking_uri=trained.tracking_uri,
+        log_dir=log_dir,
+        model_name="digits-fast",
+    )
+    yield champion.version, version.version, str(proc.url)
+    proc.stop()
+
+
+def upload_and_wait(gw, n: int) -> list[str]:
+    from tests.test_gateway import sample_png
+
+    ids = []
+    with httpx.Client(timeout=30) as http:
+        for i in range(n):
+            resp = http.post(f"{gw.url}/api/images", files={"file": (f"d{i}.png", sample_png(i), "image/png")})
+            assert resp.status_code == 202, resp.text
+            ids.append(resp.json()["id"])
+        for image_id in ids:
+            poll_until(
+                lambda image_id=image_id: http.get(f"{gw.url}/api/images/{image_id}").json()["status"] == "processed",
+                timeout=60,
+                what=f"image {image_id} processed",
+            )
+    return ids
+
+
+@pytest.mark.parametrize("healthy", [True, False], ids=["candidate", "dead-candidate"])
+def test_uploaded_images_are_scored_by_the_shadow_candidate_too(
+    model_servers, start_gateway, digits_candidate, healthy
+):
+    champion, version, url = digits_candidate
+    if not healthy:
+        url = f"http://127.0.0.1:{free_port()}"
+    gw = start_gateway(model_servers={"digits-fast": str(model_servers["digits-fast"].url)})
+    engine = db.make_engine(gw.meta["database_url"])
+    try:
+        rollout = start_rollout(
+            engine,
+            model_name="digits-fast",
+            champion_version=champion,
+            candidate_version=version,
+            spec=parse_rollout_spec({"strategy": "Shadow", "shadow": {"share": 1.0}}),
+        )
+        set_candidate_url(engine, rollout.id, url)
+        ids = upload_and_wait(gw, 12)  # every image processed, whether the candidate answers or not
+        record_decision(engine, rollout, "rollback", reason="test over")
+    finally:
+        engine.dispose()
+    rows = rows_of(gw.meta["database_url"], set(ids))
+    champions = {r.request_id for r in rows if r.model_version == champion and r.source == "stream"}
+    copies = [r for r in rows if r.source == "mirror"]
+    assert champions == set(ids)
+    assert {r.request_id for r in copies} == set(ids) and all(r.model_version == version for r in copies)
+    if healthy:
+        assert all(r.error is None and r.predicted_class for r in copies)
+        by_id = {r.request_id: r.predicted_class for r in rows if r.source == "stream"}
+        assert all(by_id[r.request_id] == r.predicted_class for r in copies)  # same artifacts, same answers
+    else:
+        assert all(r.error and r.predicted_class is None for r in copies)

@@ -42,10 +42,19 @@ from modelship_scoring.errors import DiscoveryUnavailable, NoImageModels, Transi
 from modelship_scoring.inventory import ModelInventory
 from modelship_scoring.model_servers import ModelServerClient, Scores
 from modelship_scoring.registry_cache import RegistryCache
+from modelship_scoring.rollout.cache import ActiveRollouts
+from modelship_scoring.rollout.traffic import CANDIDATE, route
 
 log = logging.getLogger(__name__)
 
 STREAM_SOURCE = "stream"
+#: ``source`` of a rollout candidate's copy (stored for the rollout's analysis beside the champion's row).
+MIRROR_SOURCE = "mirror"
+
+
+def _prediction(score: ModelScore) -> dict[str, Any]:
+    """One image's entry in a row's ``output.predictions``."""
+    return {"class_id": score.class_id, "class_name": score.class_name, "probabilities": score.probabilities}
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,8 @@ class ImageFanout:
         self.publisher = publisher
         self.source = source
         self.on_model_latency = on_model_latency
+        #: Image models in a Shadow or Canary rollout: their candidate also scores the images routed to it.
+        self.rollouts = ActiveRollouts(engine, ttl_s=2.0)
 
     # ------------------------------------------------------------------------------------------- fetching
 
@@ -234,10 +245,90 @@ class ImageFanout:
                 )
         return scored, rejected
 
+    async def _candidate_rows(
+        self, targets: Sequence[ModelTarget], images: Sequence[UploadedImage], good: list[int], data: list[bytes]
+    ) -> list[dict[str, Any]]:
+        """The rollout candidates' copies: each image model whose rollout has a serving candidate has it score the
+        images the rollout routes to it (by image id). Its answers and its failures become rows (source
+        ``mirror``); a failing candidate never fails an image nor the batch."""
+        try:
+            table = await asyncio.to_thread(self.rollouts.get)
+        except Exception as exc:  # no rollouts readable: the champions' work goes on
+            log.warning("cannot read the rollouts (%s); no candidate scores this batch", exc)
+            return []
+        rows: list[dict[str, Any]] = []
+        for t in targets:
+            rollout = table.get(t.endpoint.name)
+            if rollout is None or not rollout.candidate_url:
+                continue
+            picked = [
+                (i, d)
+                for i, d in zip(good, data, strict=True)
+                if (r := route(rollout, images[i].image_id)).arm == CANDIDATE or r.mirror == rollout.candidate_version
+            ]
+            if not picked:
+                continue
+            ids, chunk = [i for i, _ in picked], [d for _, d in picked]
+            target = ModelTarget(Endpoint(t.endpoint.name, rollout.candidate_url), rollout.candidate_version)
+            started = time.perf_counter()
+            try:
+                scored, rejected = await self._score_model(target, ids, chunk, images[ids[0]].image_id)
+            except Exception as exc:
+                failed_ms = (time.perf_counter() - started) * 1000.0
+                scored, rejected = {}, {i: f"{type(exc).__name__}: {exc}" for i in ids}
+                log.warning("candidate %s v%s failed on %d images: %s", t.endpoint.name, target.version, len(ids), exc)
+            else:
+                failed_ms = 0.0
+            now = utcnow()
+            for i in ids:
+                image = images[i]
+                base = {
+                    "created_at": now,
+                    "request_id": image.image_id,
+                    "source": MIRROR_SOURCE,
+                    "model_name": t.endpoint.name,
+                    "input": {"image_id": image.image_id, "storage_key": image.storage_key},
+                }
+                if i in scored:
+                    s = scored[i]
+                    rows.append(
+                        base
+                        | {
+                            "model_version": s.version,
+                            "n_instances": 1,
+                            "predicted_class": s.class_name,
+                            "confidence": s.confidence,
+                            "latency_ms": s.latency_ms,
+                            "output": {
+                                "predictions": [
+                                    {
+                                        "class_id": s.class_id,
+                                        "class_name": s.class_name,
+                                        "probabilities": s.probabilities,
+                                    }
+                                ]
+                            },
+                        }
+                    )
+                else:
+                    rows.append(
+                        base
+                        | {
+                            "model_version": rollout.candidate_version,
+                            "n_instances": 0,
+                            "predicted_class": None,
+                            "confidence": None,
+                            "latency_ms": round(failed_ms, 3),
+                            "output": {},
+                            "error": rejected.get(i, "no answer")[:2000],
+                        }
+                    )
+        return rows
+
     # ---------------------------------------------------------------------------------------------- storing
 
-    def _store(self, outcomes: list[ImageOutcome], sizes: dict[str, int]) -> int:
-        rows: list[dict[str, Any]] = []
+    def _store(self, outcomes: list[ImageOutcome], sizes: dict[str, int], extra: Sequence[dict[str, Any]] = ()) -> int:
+        rows: list[dict[str, Any]] = list(extra)
         now = utcnow()
         for outcome in outcomes:
             if outcome.status != "processed":
@@ -262,11 +353,8 @@ class ImageFanout:
                         "confidence": s.confidence,
                         "latency_ms": s.latency_ms,
                         "input": described,
-                        "output": {
-                            "predictions": [
-                                {"class_id": s.class_id, "class_name": s.class_name, "probabilities": s.probabilities}
-                            ]
-                        },
+                        "output": {"predictions": [_prediction(s)]},
+                        "error": None,
                     }
                 )
         processed = [o.image.image_id for o in outcomes if o.status == "processed"]
@@ -315,8 +403,9 @@ class ImageFanout:
                 raise NoImageModels("no image model is served and ready")
             data = [fetched[i] for i in good]
             request_id = images[good[0]].image_id
-            per_model = await asyncio.gather(
-                *(self._score_model(t, good, data, request_id) for t in targets)  # type: ignore[arg-type]
+            per_model, candidates = await asyncio.gather(
+                asyncio.gather(*(self._score_model(t, good, data, request_id) for t in targets)),  # type: ignore[arg-type]
+                self._candidate_rows(targets, images, good, data),  # type: ignore[arg-type]
             )
             for i in good:
                 rejected = [r[1][i] for r in per_model if i in r[1]]
@@ -325,9 +414,11 @@ class ImageFanout:
                 else:
                     scores = [r[0][i] for r in per_model if i in r[0]]
                     outcomes[i] = ImageOutcome(images[i], "processed", scores=scores)
+        else:
+            candidates = []
         done = [o for o in outcomes if o is not None]
         try:
-            inserted = await asyncio.to_thread(self._store, done, sizes)
+            inserted = await asyncio.to_thread(self._store, done, sizes, candidates)
         except SQLAlchemyError as exc:
             raise TransientFailure(f"predictions store failed: {type(exc).__name__}: {exc}") from exc
         log.debug("batch of %d images: %d prediction rows inserted", len(done), inserted)
