@@ -252,6 +252,7 @@ def test_page_shows_active_rollouts_first_with_live_gates(
     pending = rollout_section(html, populated["pending"].id)
     assert 'data-phase="Pending"' in pending and "Waiting for the candidate's model server" in pending
     assert "step 1 starts once the model server of candidate 2 is ready" in pending
+    assert 'data-gates-source="live"' in pending and "not judged yet" in pending
 
 
 def test_page_shows_a_rolled_back_rollout_with_its_failing_gate_and_reason(
