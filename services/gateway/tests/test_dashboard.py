@@ -28,6 +28,7 @@ PAGES = {
     "/dashboard/penguins": "Penguins",
     "/dashboard/predictions": "Predictions",
     "/dashboard/models": "Models",
+    "/dashboard/rollouts": "Rollouts",
     "/dashboard/monitoring": "Monitoring",
     "/dashboard/experiments": "Experiments",
 }
@@ -136,7 +137,13 @@ def test_every_page_renders_with_an_empty_database_and_mlflow_down(gateway: Live
 
 
 def test_data_pages_refresh_themselves_and_forms_do_not(gateway: LiveGateway) -> None:
-    for path in ("/dashboard/", "/dashboard/predictions", "/dashboard/models", "/dashboard/monitoring"):
+    for path in (
+        "/dashboard/",
+        "/dashboard/predictions",
+        "/dashboard/models",
+        "/dashboard/rollouts",
+        "/dashboard/monitoring",
+    ):
         assert 'data-refresh="30"' in gateway.http.get(path).text, path
     for path in ("/dashboard/upload", "/dashboard/penguins"):
         assert 'data-refresh="0"' in gateway.http.get(path).text, path

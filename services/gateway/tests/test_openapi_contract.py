@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from devtools import servers
+from modelship_common.db import make_engine
+from modelship_common.rollout import parse_rollout_spec, record_decision, start_rollout
 from modelship_gateway.settings import GatewaySettings
 from services.conftest import STANDIN_MODELS
 from services.gateway.tests.testkit import LiveGateway, free_port
@@ -76,6 +78,18 @@ schemathesis.openapi.media_type("image/jpeg", _image("JPEG"))
 schemathesis.openapi.media_type("image/gif", _image("GIF"))
 
 
+def seed_rollouts(database_url: str) -> None:
+    """A rolled-back canary and an active one (judged live on every read), so the rollout routes answer items."""
+    engine = make_engine(database_url)
+    try:
+        spec = parse_rollout_spec({"strategy": "Canary"})
+        old = start_rollout(engine, model_name="penguins", champion_version="3", candidate_version="4", spec=spec)
+        record_decision(engine, old, "rollback", reason="contract test")
+        start_rollout(engine, model_name="penguins", champion_version="3", candidate_version="5", spec=spec)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def contract_gateway(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, standin_url: str
@@ -97,6 +111,7 @@ def contract_gateway(
         # Something stored before the first listing, so the listings' items are checked too.
         row = {"instances": [["Dream", 39.5, 17.4, 186, 3800, "female"]]}
         assert gateway.http.post("/api/models/penguins/predict", json=row).status_code == 200
+        seed_rollouts(database_url)
         yield gateway
 
 

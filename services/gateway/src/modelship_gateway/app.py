@@ -20,7 +20,7 @@ from modelship_common import tracing
 from modelship_common.db import make_engine, migrate
 from modelship_common.errors import InvalidInput, ModelNotFound
 from modelship_gateway import __version__, dashboard
-from modelship_gateway.api import health, images, models, predictions
+from modelship_gateway.api import health, images, models, predictions, rollouts
 from modelship_gateway.api import metrics as metrics_api
 from modelship_gateway.deps import Components
 from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable
@@ -210,6 +210,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         predictions.router,
         predictions.export_router,
         images.router,
+        rollouts.router,
         health.router,
         metrics_api.router,
     ):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -170,3 +170,88 @@ class PredictionOut(BaseModel):
 
 class Health(BaseModel):
     status: str = Field(description="ok")
+
+
+# --------------------------------------------------------------------------------------------------- rollouts
+
+RolloutPhase = Literal["Pending", "Shadowing", "Canary", "Promoted", "RolledBack", "Aborted"]
+RolloutAction = Literal["step", "promote", "rollback", "abort"]
+
+
+class GateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str = Field(description="error_rate, agreement, latency_p95, latency_p95_ms or confidence_shift.")
+    value: float | None = Field(description="The measured value; null while the gate waits for samples.")
+    threshold: float | None = Field(
+        description="What the value is held against (latency_p95: the limit in ms the ratio and grace give)."
+    )
+    passed: bool | None = Field(description="true passed, false failed, null: too few samples to judge yet.")
+    result: Literal["pass", "fail", "waiting"] = Field(description="passed, as a word.")
+    detail: str = Field(description="For people, e.g. '0.31 > 0.02 (31 of 100 failed)' or '40 of 100 samples'.")
+
+
+class AnalysisOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    source: Literal["live", "decision", "none"] = Field(
+        description="live: judged now (an active rollout); decision: the evidence of the last decision (a finished "
+        "one); none: not judged (Pending, or the last decision was taken without a verdict)."
+    )
+    status: Literal["wait", "pass", "fail"] | None = Field(description="The verdict; null without one.")
+    reason: str | None = Field(description="The verdict in one line: the failing gates, what is awaited, or all pass.")
+    gates: list[GateOut]
+    window_start: UtcDateTime | None = Field(description="Start of the analysis window (the step's start).")
+    window_end: UtcDateTime | None = Field(description="End of the analysis window.")
+    samples: dict[str, int] = Field(
+        description="Requests in the window: champion, candidate, and paired (the same requests scored by both)."
+    )
+    next_action: Literal["hold", "step", "promote", "rollback"] | None = Field(
+        description="live only: what the controller does on its next pass if nothing changes."
+    )
+    next_reason: str | None = Field(description="live only: why.")
+    decision_id: int | None = Field(description="decision only: the decision whose evidence this is.")
+    decided_at: UtcDateTime | None = Field(description="decision only: when it was taken.")
+    error: str | None = Field(description="Why judging live failed (the last decision's evidence is shown instead).")
+
+
+class DecisionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    decided_at: UtcDateTime
+    action: RolloutAction
+    phase: RolloutPhase = Field(description="The rollout's phase after the decision.")
+    step_index: int = Field(description="The step after the decision (0-based).")
+    candidate_weight: int = Field(description="Percent of callers the candidate answers after the decision.")
+    reason: str = Field(description="What triggered it, e.g. 'step 1/3 at 10 %: gate error_rate failed: ...'.")
+    evidence: dict[str, Any] = Field(
+        description="Window, step, sample counts, metric values, the verdict with its gates, and the thresholds."
+    )
+
+
+class RolloutOut(BaseModel):
+    id: int
+    model: str = Field(description="The registered model name.")
+    strategy: Literal["Shadow", "Canary"]
+    champion_version: str = Field(description="The version serving callers when the rollout started.")
+    candidate_version: str = Field(description="The version under analysis.")
+    phase: RolloutPhase
+    active: bool = Field(description="Not finished (Pending, Shadowing or Canary).")
+    step_index: int = Field(description="The step in progress (0-based).")
+    steps: int = Field(description="How many steps the rollout has (1 for Shadow).")
+    candidate_weight: int = Field(description="Percent of callers the candidate answers now.")
+    champion_weight: int = Field(description="Percent of callers the champion answers now (100 - candidate_weight).")
+    shadow_share: float = Field(description="Share of requests (0..1) mirrored to the candidate now.")
+    started_at: UtcDateTime
+    step_started_at: UtcDateTime = Field(description="When the step in progress began (its window starts here).")
+    finished_at: UtcDateTime | None = Field(description="When it reached Promoted, RolledBack or Aborted.")
+    warm_until: UtcDateTime | None = Field(description="Promoted: until when the old champion stays up.")
+    candidate_url: str | None = Field(description="Where the candidate's model server answers, once it is ready.")
+    spec: dict[str, Any] = Field(description="The rollout spec it runs with (camelCase, durations in seconds).")
+    last_decision: DecisionOut | None = Field(description="The newest decision, if any.")
+    analysis: AnalysisOut = Field(description="The gates: judged now if active, else from the last decision.")
+
+
+class RolloutDetail(RolloutOut):
+    decisions: list[DecisionOut] = Field(description="Every decision, oldest first (the timeline).")

@@ -27,6 +27,7 @@ PAGES = {
     "penguins": "/dashboard/penguins",
     "predictions": "/dashboard/predictions",
     "models": "/dashboard/models",
+    "rollouts": "/dashboard/rollouts",
     "monitoring": "/dashboard/monitoring",
     "experiments": "/dashboard/experiments",
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelship_gateway.dashboard.queries import Agreement, VersionStats
+from modelship_gateway.rollouts import RolloutView
 
 FONT = {"family": "system-ui, sans-serif", "size": 12, "color": "#1f2933"}
 
@@ -97,3 +98,41 @@ def agreement_heatmap(agreement: Agreement) -> dict[str, Any] | None:
         ],
         "layout": _layout("Pairwise agreement", yaxis={"autorange": "reversed", "automargin": True}),
     }
+
+
+def rollout_weight_chart(view: RolloutView) -> dict[str, Any]:
+    """Step line: the candidate's share of callers (and, for Shadow, of mirrored requests) over time, from the
+    rollout's start through each decision to now or its end."""
+    points = view.weight_series()
+    times = [t.isoformat() for t, _, _ in points]
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "candidate weight",
+            "x": times,
+            "y": [w for _, w, _ in points],
+            "line": {"shape": "hv", "color": "#2563eb"},
+            "hovertemplate": "%{x}: %{y} %<extra>candidate weight</extra>",
+        }
+    ]
+    if view.rollout.strategy == "Shadow":
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": "shadow share",
+                "x": times,
+                "y": [round(s * 100, 2) for _, _, s in points],
+                "line": {"shape": "hv", "color": "#f59e0b", "dash": "dot"},
+                "hovertemplate": "%{x}: %{y} %<extra>shadow share</extra>",
+            }
+        )
+    layout = _layout(
+        f"{view.rollout.model_name} v{view.rollout.candidate_version}: traffic to the candidate",
+        height=240,
+        yaxis={"range": [0, 105], "ticksuffix": " %", "automargin": True},
+        xaxis={"type": "date", "automargin": True},
+        showlegend=view.rollout.strategy == "Shadow",
+    )
+    return {"data": data, "layout": layout}

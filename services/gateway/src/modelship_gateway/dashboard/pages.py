@@ -22,8 +22,9 @@ from starlette.responses import Response
 
 from modelship_common.errors import InvalidInput, ModelNotFound
 from modelship_common.schemas import penguins
+from modelship_gateway import rollouts as rollout_views
 from modelship_gateway.dashboard import queries
-from modelship_gateway.dashboard.charts import agreement_heatmap, confidence_chart, latency_chart
+from modelship_gateway.dashboard.charts import agreement_heatmap, confidence_chart, latency_chart, rollout_weight_chart
 from modelship_gateway.dashboard.experiments import load_experiments
 from modelship_gateway.dashboard.monitoring import check_all
 from modelship_gateway.dashboard.rendering import render
@@ -288,6 +289,31 @@ async def models_page(request: Request, components: ComponentsDep, dash: Dashboa
         request, "models.html", active="dashboard_models", title="Models", refresh_s=dash.refresh_s,
         served=served, stats=stats, metrics=metrics, metric_names=metric_names, agreement=agreement,
         charts=charts, error=error or discovery_error, load_charts=True,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------- rollouts
+
+#: How many finished rollouts the page lists under the active ones.
+RECENT_ROLLOUTS = 20
+
+
+@router.get("/rollouts", name="dashboard_rollouts")
+async def rollouts_page(request: Request, components: ComponentsDep, dash: DashboardDep) -> Response:
+    """Active rollouts (gates judged now, in a worker thread), then the recent finished ones (gates from their last
+    decision's evidence)."""
+    error = None
+    try:
+        views = await run_in_threadpool(rollout_views.page_views, components.store.engine, recent=RECENT_ROLLOUTS)
+    except Exception as exc:
+        log.warning("rollouts page: %s", exc)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        views, error = [], f"database query failed: {type(exc).__name__}: {first[:300]}"
+    charts = {v.rollout.id: rollout_weight_chart(v) for v in views}
+    return render(
+        request, "rollouts.html", active="dashboard_rollouts", title="Rollouts", refresh_s=dash.refresh_s,
+        views=views, charts=charts, n_active=sum(1 for v in views if v.rollout.active), error=error,
+        load_charts=bool(views),
     )  # fmt: skip
 
 

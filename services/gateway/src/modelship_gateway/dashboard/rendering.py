@@ -22,6 +22,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("dashboard_penguins", "/dashboard/penguins", "Penguins"),
     ("dashboard_predictions", "/dashboard/predictions", "Predictions"),
     ("dashboard_models", "/dashboard/models", "Models"),
+    ("dashboard_rollouts", "/dashboard/rollouts", "Rollouts"),
     ("dashboard_monitoring", "/dashboard/monitoring", "Monitoring"),
     ("dashboard_experiments", "/dashboard/experiments", "Experiments"),
 )
