@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from devtools import servers, wrk
-from devtools.datasets import penguins_test_split
+from devtools.datasets import penguins_test_split, raw_row
 from devtools.demo import train
 from devtools.procs import ProcGroup, ServerError, free_port, http_ok
 from modelship_common.schemas import penguins
@@ -73,22 +73,8 @@ def v2_body(x: np.ndarray) -> dict[str, Any]:
     return {"inputs": [{"name": "input-0", "shape": list(x.shape), "datatype": "FP32", "data": x.reshape(-1).tolist()}]}
 
 
-def raw_rows(x: np.ndarray) -> list[dict[str, Any]]:
-    """Encoded rows back to the dataset's raw columns (island and sex from their one-hot columns)."""
-    n = len(penguins.NUMERIC_FEATURES)
-    rows = []
-    for values in x.tolist():
-        row: dict[str, Any] = dict(zip(penguins.NUMERIC_FEATURES, values[:n], strict=True))
-        islands = values[n : n + len(penguins.ISLANDS)]
-        sexes = values[n + len(penguins.ISLANDS) :]
-        row["island"] = penguins.ISLANDS[islands.index(max(islands))]
-        row["sex"] = penguins.SEXES[sexes.index(max(sexes))]
-        rows.append(row)
-    return rows
-
-
 def v1_body(x: np.ndarray) -> dict[str, Any]:
-    return {"instances": raw_rows(x)}
+    return {"instances": [raw_row(row) for row in x]}
 
 
 def mlflow_body(x: np.ndarray) -> dict[str, Any]:
