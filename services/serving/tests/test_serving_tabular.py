@@ -170,3 +170,43 @@ def test_metadata_types(penguins_onnx):
     assert penguins_onnx.get_input_types() == [{"name": "features", "datatype": "FP32", "shape": [-1, 9]}]
     names = [t["name"] for t in penguins_onnx.get_output_types()]
     assert names == ["class_id", "class_name", "probabilities"]
+
+
+def _kserve_counts() -> list[float]:
+    from prometheus_client import REGISTRY
+
+    names = ("request_preprocess_seconds_count", "request_predict_seconds_count", "request_postprocess_seconds_count")
+    return [REGISTRY.get_sample_value(name, {"model_name": "penguins"}) or 0.0 for name in names]
+
+
+@pytest.mark.parametrize(
+    "body", [{"instances": [GENTOO] * 5}, v2_body(_encoded(5)), {"instances": [_with(island="Atlantis")]}]
+)
+def test_call_answers_and_observes_kserve_histograms_as_kserve_does(penguins_onnx, body):
+    """MlflowModel.__call__ (kserve's steps, histograms labelled once) against kserve's own Model.__call__."""
+    import asyncio
+
+    from kserve.model import Model
+    from kserve.protocol.infer_type import InferRequest
+    from kserve.protocol.rest.v2_datamodels import InferenceRequest
+
+    def run(call):
+        payload = body
+        if "inputs" in body:
+            payload = InferRequest.from_inference_request(InferenceRequest.model_validate(body), "penguins")
+        before = _kserve_counts()
+        try:
+            response, headers = asyncio.run(call(payload, headers={}))
+            outcome = (response.to_rest()[0] if "inputs" in body else response, headers)
+        except InvalidInput as exc:
+            outcome = str(exc)
+        return outcome, [after - b for after, b in zip(_kserve_counts(), before, strict=True)]
+
+    ours, ours_counted = run(penguins_onnx)
+    theirs, theirs_counted = run(lambda payload, headers: Model.__call__(penguins_onnx, payload, headers))
+    if isinstance(ours, tuple):  # response ids differ (a fresh one per V2 response)
+        for outcome in (ours, theirs):
+            if isinstance(outcome[0], dict):
+                outcome[0].pop("id", None)
+    assert ours == theirs
+    assert ours_counted == theirs_counted == ([1.0, 1.0, 0.0] if isinstance(ours, str) else [1.0, 1.0, 1.0])

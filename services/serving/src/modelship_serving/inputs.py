@@ -43,8 +43,83 @@ def reason_of(exc: InvalidInput) -> str:
 
 
 def tabular_rows(instances: Sequence[Any]) -> np.ndarray:
-    """V1 rows (dicts of raw columns, raw lists, encoded lists) -> float32 (n, 9)."""
-    return penguins.encode_rows(instances)
+    """V1 rows (dicts of raw columns, raw lists, encoded lists) -> float32 (n, 9).
+
+    Rows that are all valid and all of one form are encoded column-wise (:func:`_uniform_rows`); anything else
+    goes to :func:`modelship_common.schemas.penguins.encode_rows`, row by row, which gives the same batch or the
+    error that names the row. ``encode_rows`` checks every value in Python: about 5 us a row, most of a 32-row
+    request's time besides the model. Every row is checked either way.
+    """
+    batch = _uniform_rows(instances) if len(instances) >= _COLUMNWISE_ROWS else None
+    return batch if batch is not None else penguins.encode_rows(instances)
+
+
+#: From this many rows on, the column-wise encoding is the faster one (measured on this 2-core box: 1 row about 5
+#: vs 9 us, 4 rows even, 32 rows 140-165 vs 28-39 us); fewer rows are encoded row by row.
+_COLUMNWISE_ROWS = 4
+
+
+_N_NUMERIC = len(penguins.NUMERIC_FEATURES)
+_N_RAW = len(penguins.RAW_FEATURES)
+_RAW_KEYS = frozenset(penguins.RAW_FEATURES)
+_ISLAND_COLUMN = {v: _N_NUMERIC + i for i, v in enumerate(penguins.ISLANDS)}
+_SEX_COLUMN = {v: _N_NUMERIC + len(penguins.ISLANDS) + i for i, v in enumerate(penguins.SEXES)}
+_LOW = np.array([low for low, _ in penguins.NUMERIC_RANGES.values()])
+_HIGH = np.array([high for _, high in penguins.NUMERIC_RANGES.values()])
+
+
+def _uniform_rows(rows: Sequence[Any]) -> np.ndarray | None:
+    """``encode_rows(rows)`` when every row is valid and of the first row's form, else None.
+
+    The forms are those of JSON: dicts with exactly the raw columns, raw lists (island first) and 9-value
+    encoded lists. Categories must be spelled as in the dataset (``encode_rows`` also accepts other case and
+    spaces) and numbers must be ``int`` or ``float`` (not ``bool``); whatever this does not accept is left to
+    ``encode_rows``, so the answer and every error message stay exactly its own.
+    """
+    first = rows[0]
+    if type(first) is list and len(first) == penguins.N_FEATURES:
+        if not all(type(r) is list and len(r) == penguins.N_FEATURES for r in rows) or not _numbers(rows):
+            return None
+        try:  # the whole-array check; its error (a bad value) sends the rows to encode_rows for the message
+            return penguins.check_matrix(np.array(rows, dtype=np.float64))
+        except (InvalidInput, OverflowError):
+            return None
+    try:
+        if type(first) is dict:
+            if not all(type(r) is dict and r.keys() == _RAW_KEYS for r in rows):
+                return None
+            numeric = [[r[name] for name in penguins.NUMERIC_FEATURES] for r in rows]
+            islands = [_ISLAND_COLUMN[r["island"]] for r in rows]
+            sexes = [_SEX_COLUMN[r["sex"]] for r in rows]
+        elif type(first) is list and len(first) == _N_RAW and type(first[0]) is str:
+            if not all(type(r) is list and len(r) == _N_RAW for r in rows):
+                return None
+            numeric = [r[1 : _N_RAW - 1] for r in rows]
+            islands = [_ISLAND_COLUMN[r[0]] for r in rows]
+            sexes = [_SEX_COLUMN[r[-1]] for r in rows]
+        else:
+            return None
+    except (KeyError, TypeError):  # a category spelled otherwise, or not even a string (unhashable)
+        return None
+    if not _numbers(numeric):
+        return None
+    try:
+        values = np.array(numeric, dtype=np.float64)
+    except OverflowError:  # an int beyond float's range
+        return None
+    if not ((values >= _LOW) & (values <= _HIGH)).all():  # NaN and infinities fail too
+        return None
+    out = np.zeros((len(rows), penguins.N_FEATURES), dtype=np.float32)
+    out[:, :_N_NUMERIC] = values
+    index = np.arange(len(rows))
+    out[index, islands] = 1.0
+    out[index, sexes] = 1.0
+    return out
+
+
+def _numbers(rows: Sequence[Sequence[Any]]) -> bool:
+    """Every value is an ``int`` or a ``float`` (exactly: ``bool`` is an ``int`` that ``encode_rows`` refuses)."""
+    return all(type(v) is float or type(v) is int for row in rows for v in row)
 
 
 def tabular_tensor(array: np.ndarray) -> np.ndarray:
