@@ -178,9 +178,12 @@ def recorded_analysis(decisions: tuple[DecisionRecord, ...]) -> Analysis:
     raw_verdict = last.evidence.get("verdict")
     if not isinstance(raw_verdict, dict):
         return Analysis(NONE, decision_id=last.id, decided_at=last.decided_at)
-    stats = last.evidence.get("stats") if isinstance(last.evidence.get("stats"), dict) else {}
-    window = stats.get("window") if isinstance(stats.get("window"), dict) else {}
-    gates = raw_verdict.get("gates") if isinstance(raw_verdict.get("gates"), list) else []
+    raw_stats = last.evidence.get("stats")
+    stats: dict[str, Any] = raw_stats if isinstance(raw_stats, dict) else {}
+    raw_window = stats.get("window")
+    window: dict[str, Any] = raw_window if isinstance(raw_window, dict) else {}
+    raw_gates = raw_verdict.get("gates")
+    gates: list[Any] = raw_gates if isinstance(raw_gates, list) else []
     return Analysis(
         DECISION,
         status=raw_verdict.get("status") if isinstance(raw_verdict.get("status"), str) else None,
