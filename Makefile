@@ -36,7 +36,7 @@ test-unit: sync ## Unit tests only: no server process, no training (deselects th
 
 .PHONY: lint
 lint: sync ## ruff + mypy
-	@$(RUN) .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy services/*/src training_jobs/src devtools
+	@$(RUN) .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy services/*/src training_jobs/src devtools operators/rollout/src
 
 .PHONY: bench bench-serving bench-gateway bench-streaming bench-rollout
 bench: bench-serving bench-gateway bench-streaming bench-rollout ## All benchmarks (serving, gateway, streaming, rollout); each prints a table
