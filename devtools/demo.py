@@ -51,6 +51,10 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
     raise Shutdown(signal.Signals(signum).name)
 
 
+#: Seconds between two passes of the demo's rollout controller (devtools.demo_rollouts).
+ROLLOUT_PASS_S = 2.0
+
+
 def say(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
 
@@ -72,6 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where MLflow, the predictions DB, discovery files and logs live",
     )
     p.add_argument("--no-train", action="store_true", help="never train; serve what the registry has")
+    p.add_argument(
+        "--rollout-strategy",
+        choices=("Rolling", "Shadow", "Canary"),
+        default="Canary",
+        help="what a new challenger version goes through (default Canary: 10/50/100%% judged against the champion; "
+        "Rolling: nothing, the challenger is not served)",
+    )
     return p.parse_args(argv)
 
 
@@ -177,6 +188,7 @@ def serve_models(
                 uri, tracking_uri=tracking_uri, log_dir=log_dir, model_name=name, port=port, wait=False
             )
         )
+        starting[name].meta["version"] = version
     for name, proc in starting.items():
         proc.wait_http(f"/v2/models/{name}/ready", timeout=180)
         say(f"model server {name} ready at {proc.url}")
@@ -266,6 +278,19 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         png = write_sample_png(state)
+        from devtools.demo_rollouts import DemoRollouts, Serving
+
+        rollouts = DemoRollouts(
+            client=client,
+            tracking_uri=tracking_uri,
+            database_url=db_url,
+            discovery_dir=discovery,
+            log_dir=logs,
+            group=group,
+            serving={name: Serving(proc, str(proc.meta["version"])) for name, proc in model_servers.items()},
+            strategy=args.rollout_strategy,
+            say=say,
+        )
 
         lines = [
             "",
@@ -282,9 +307,17 @@ def run(args: argparse.Namespace) -> int:
             "Press Ctrl-C to stop.",
         ]
         print("\n".join(lines), flush=True)
+        next_pass = 0.0
         while True:
+            if time.monotonic() >= next_pass:
+                next_pass = time.monotonic() + ROLLOUT_PASS_S
+                try:
+                    rollouts.step()
+                except Exception as exc:  # the demo keeps serving; the next pass tries again
+                    say(f"rollout pass failed: {type(exc).__name__}: {exc}")
             for proc in list(group.procs):
-                if not proc.running():
+                # A candidate's server that dies is the rollout's business (its errors fail the analysis).
+                if not proc.running() and proc not in rollouts.candidates.values():
                     say(
                         f"{proc.name} exited with code {proc.popen.returncode}; stopping. Log tail:\n"
                         f"{tail(proc.log_path)}"

@@ -93,6 +93,53 @@ def run_curl(command: str) -> httpx.Response:
     return httpx.post(url, content=data, headers=headers, files=files or None, timeout=60)
 
 
+def canary_in_the_demo(tracking_uri: str, gateway: str, state: Path, lines: list[str]) -> None:
+    """A new penguins version as ``challenger``: the demo's controller starts a Canary rollout with a model server of
+    its own, the gateway sends it a share of the callers; a rollback stops that server and drops the alias."""
+    from mlflow import MlflowClient
+
+    from modelship_common import registry
+    from modelship_common.db import make_engine
+    from modelship_common.rollout.tables import active_rollout, record_decision
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    champion = client.get_model_version_by_alias("penguins", registry.CHAMPION)
+    model_id = getattr(champion, "model_id", None) or champion.source.rsplit("/", 1)[-1]
+    new = client.create_model_version(
+        "penguins", champion.source, run_id=champion.run_id, tags=champion.tags, model_id=model_id
+    )
+    client.set_registered_model_alias("penguins", registry.CHALLENGER, new.version)
+    answered: set[str] = set()
+
+    def candidate_answers() -> bool:
+        for _ in range(40):
+            body = {"instances": [["Dream", 39.5, 17.4, 186, 3800, "female"]]}
+            resp = httpx.post(f"{gateway}/api/models/penguins/predict", json=body, timeout=30)
+            assert resp.status_code == 200, resp.text
+            answered.add(resp.json()["version"])
+        return new.version in answered
+
+    poll_until(candidate_answers, timeout=240, what="the demo's canary answering through the gateway")
+    output = "".join(lines)
+    assert "Canary rollout" in output and f"version {new.version} against {champion.version}" in output, output
+    engine = make_engine(f"sqlite:///{state / 'predictions.db'}")
+    try:
+        rollout = active_rollout(engine, "penguins")
+        assert rollout is not None and rollout.phase == "Canary" and rollout.candidate_url
+        record_decision(engine, rollout, "rollback", reason="manual: the demo test")
+    finally:
+        engine.dispose()
+    poll_until(
+        lambda: f"candidate {new.version} stopped (RolledBack)" in "".join(lines),
+        timeout=60,
+        what="the demo stopping the rolled-back candidate",
+    )
+    assert registry.CHALLENGER not in (client.get_model_version("penguins", new.version).aliases or [])
+    assert client.get_model_version("penguins", new.version).tags.get("modelship.io/rollout-decision") == "rollback"
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{rollout.candidate_url}/v2/health/ready", timeout=5)
+
+
 def test_demo_starts_serves_the_curl_examples_and_stops_on_sigint(trained, session_dir, tmp_path):
     state = tmp_path / "demo"
     seed_state(session_dir, state)
@@ -145,6 +192,8 @@ def test_demo_starts_serves_the_curl_examples_and_stops_on_sigint(trained, sessi
         models = httpx.get(f"http://127.0.0.1:{port}/api/models", timeout=30).json()
         assert {m["name"] for m in models} >= {"penguins", "digits-fast", "digits-balanced", "digits-accurate"}
         assert all(m["ready"] for m in models)
+
+        canary_in_the_demo(f"http://127.0.0.1:{mlflow_port}", f"http://127.0.0.1:{port}", state, lines)
 
         children = descendants(demo.pid)
         assert len(children) >= 6, children  # MLflow, 4 model servers, gateway (and their workers)

@@ -1,0 +1,207 @@
+"""``make demo``'s rollout controller: what the operator does in a cluster, with local processes.
+
+Every pass (``step()``, called by the demo's main loop every couple of seconds):
+
+- a model whose ``challenger`` alias names another version than the one its model server runs gets a Shadow or
+  Canary rollout (``--rollout-strategy``; the analysis defaults of :mod:`modelship_common.rollout.spec`) and a
+  model server of its own for the candidate, started Pending;
+- once that server is ready its URL goes into the rollouts table (the gateway routes by it) and the analysis
+  runs (:func:`modelship_common.rollout.controller.tick`, the operator's own pass);
+- each decision is applied as the operator applies it (:func:`modelship_operator.rollout_status.decision_effects`:
+  MLflow tags on the candidate, ``champion``/``challenger`` aliases);
+- a rollback stops the candidate's server; a promotion keeps both until the warm window ends, then the candidate's
+  server becomes the model's server (its discovery file points at it) and the old champion's stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from devtools import servers
+from devtools.procs import Proc, ProcGroup, http_ok
+from modelship_common.db import make_engine, migrate, utcnow
+from modelship_common.registry import CHALLENGER, CHAMPION, model_uri
+from modelship_common.rollout.controller import tick
+from modelship_common.rollout.spec import parse_rollout_spec
+from modelship_common.rollout.tables import (
+    RolloutExists,
+    RolloutRecord,
+    active_rollout,
+    list_decisions,
+    rollout_history,
+    set_candidate_url,
+    start_rollout,
+)
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("Rolling", "Shadow", "Canary")
+
+
+@dataclass
+class Serving:
+    """One model's model-server process and the version it serves."""
+
+    proc: Proc
+    version: str
+
+
+@dataclass
+class DemoRollouts:
+    """The demo's controller; ``serving`` maps each model to its running server (the demo's ``model_servers``)."""
+
+    client: Any
+    tracking_uri: str
+    database_url: str
+    discovery_dir: Path
+    log_dir: Path
+    group: ProcGroup
+    serving: dict[str, Serving]
+    strategy: str = "Canary"
+    say: Callable[[str], None] = print
+    candidates: dict[int, Proc] = field(default_factory=dict)
+    applied: dict[int, int] = field(default_factory=dict)
+    engine: Engine | None = None
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"rollout strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
+        migrate(self.database_url)
+        self.engine = make_engine(self.database_url)
+
+    # ---------------------------------------------------------------------------------------------- a pass
+
+    def step(self) -> None:
+        """One pass: start rollouts for new challengers, run the analysis, apply what it decided."""
+        if self.strategy == "Rolling" or self.engine is None:
+            return
+        for model in list(self.serving):
+            self._maybe_start(model)
+        ready = frozenset(self._candidates_ready())
+        for outcome in tick(self.engine, utcnow(), pending_ready=ready):
+            if outcome.decision is not None:
+                self.say(f"rollout {outcome.rollout.id} of {outcome.rollout.model_name}: {outcome.action.reason}")
+        for model in list(self.serving):
+            self._apply(model)
+
+    def _challenger(self, model: str) -> str | None:
+        try:
+            return str(self.client.get_model_version_by_alias(model, CHALLENGER).version)
+        except Exception:  # no challenger alias (the registry's 404): nothing to roll out
+            return None
+
+    def _start_candidate(self, rollout: RolloutRecord) -> None:
+        self.candidates[rollout.id] = self.group.add(
+            servers.start_model_server(
+                model_uri(rollout.model_name, rollout.candidate_version),
+                tracking_uri=self.tracking_uri,
+                log_dir=self.log_dir,
+                model_name=rollout.model_name,
+                wait=False,
+            )
+        )
+
+    def _maybe_start(self, model: str) -> None:
+        assert self.engine is not None
+        current = active_rollout(self.engine, model)
+        if current is not None:
+            if current.id not in self.candidates:  # a rollout of an earlier run of the demo: serve its candidate
+                self._start_candidate(current)
+                self.say(f"{model}: resuming rollout {current.id} of version {current.candidate_version}")
+            return
+        challenger = self._challenger(model)
+        served = self.serving[model].version
+        if challenger is None or challenger == served:
+            return
+        newest = rollout_history(self.engine, model, 1)
+        if newest and newest[0].candidate_version == challenger:
+            return  # this challenger was judged already (rolled back, or promoted and handed over)
+        spec = parse_rollout_spec({"strategy": self.strategy}, where="--rollout-strategy")
+        try:
+            rollout = start_rollout(
+                self.engine,
+                model_name=model,
+                champion_version=served,
+                candidate_version=challenger,
+                spec=spec,
+                pending=True,
+            )
+        except RolloutExists:
+            return
+        self._start_candidate(rollout)
+        self.say(f"{model}: {self.strategy} rollout {rollout.id} of version {challenger} against {served}")
+
+    def _candidates_ready(self) -> list[str]:
+        assert self.engine is not None
+        ready = []
+        for model in self.serving:
+            rollout = active_rollout(self.engine, model)
+            proc = self.candidates.get(rollout.id) if rollout is not None else None
+            if rollout is None or proc is None:
+                continue
+            if http_ok(f"{proc.url}/v2/models/{model}/ready"):
+                ready.append(model)
+                if rollout.candidate_url != str(proc.url):
+                    set_candidate_url(self.engine, rollout.id, str(proc.url))
+        return ready
+
+    def _apply(self, model: str) -> None:
+        """MLflow effects of the newest rollout's decisions not applied yet; then its processes."""
+        from modelship_operator import mlflow_access as ml
+        from modelship_operator.rollout_status import decision_effects
+
+        assert self.engine is not None
+        history = rollout_history(self.engine, model, 1)
+        if not history:
+            return
+        rollout = history[0]
+        for decision in list_decisions(self.engine, rollout.id):
+            if decision.id <= self.applied.get(rollout.id, 0):
+                continue
+            effects = decision_effects(rollout, decision, alias=CHAMPION)
+            ml.tag_version(self.tracking_uri, model, rollout.candidate_version, effects.tags)
+            if effects.move_alias:
+                ml.move_alias(
+                    self.tracking_uri, model, CHAMPION, rollout.candidate_version, only_from=rollout.champion_version
+                )
+            if effects.drop_challenger:
+                ml.drop_alias(self.tracking_uri, model, CHALLENGER, only_at=rollout.candidate_version)
+            self.applied[rollout.id] = decision.id
+        self._settle(model, rollout)
+
+    def _settle(self, model: str, rollout: RolloutRecord) -> None:
+        assert self.engine is not None
+        proc = self.candidates.get(rollout.id)
+        if rollout.active or proc is None:
+            return
+        if rollout.phase == "Promoted":
+            warm_until = rollout.warm_until
+            if warm_until is not None and utcnow() < warm_until:
+                return  # the old champion stays up: a rollback would still be instant
+            old = self.serving[model]
+            self.serving[model] = Serving(proc, rollout.candidate_version)
+            servers.write_discovery(self.discovery_dir, model, str(proc.url))
+            set_candidate_url(self.engine, rollout.id, None)
+            self._stop(old.proc)
+            self.say(f"{model}: version {rollout.candidate_version} serves alone now (warm window over)")
+        else:
+            set_candidate_url(self.engine, rollout.id, None)
+            self._stop(proc)
+            self.say(f"{model}: candidate {rollout.candidate_version} stopped ({rollout.phase})")
+        del self.candidates[rollout.id]
+
+    def _stop(self, proc: Proc) -> None:
+        """Stop a server the demo no longer needs (out of the group first, so its exit is not a failure)."""
+        if proc in self.group.procs:
+            self.group.procs.remove(proc)
+        proc.stop()
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
