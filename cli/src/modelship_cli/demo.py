@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -66,6 +67,12 @@ def decision_tags(rollout: RolloutRecord, action: str, reason: str, decided_at: 
         TAG_ROLLOUT_PHASE: rollout.phase,
         TAG_ROLLOUT_DECIDED_AT: decided_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+
+
+def _cause(text: str) -> str:
+    """The useful end of a wrapped connection error: ``[Errno 111] Connection refused``, ``timed out``..."""
+    found = re.search(r"\[Errno -?\d+\][^'\")\]]*|Read timed out|timed out", text)
+    return found.group(0).strip() if found else first_line(Exception(text))
 
 
 class DemoTarget:
@@ -144,9 +151,11 @@ class DemoTarget:
         except MlflowException as exc:
             if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
                 raise ModelNotFound(first_line(exc)) from exc
+            if "failed with exception" in str(exc):  # MLflow's wrapping of a connection error or a timeout
+                raise CliError(f"MLflow at {self.tracking_uri} is unreachable: {_cause(str(exc))}") from exc
             raise CliError(f"MLflow at {self.tracking_uri} failed: {first_line(exc)}") from exc
         except Exception as exc:  # requests' connection errors, timeouts
-            raise CliError(f"MLflow at {self.tracking_uri} is unreachable: {first_line(exc)}") from exc
+            raise CliError(f"MLflow at {self.tracking_uri} is unreachable: {_cause(str(exc))}") from exc
 
     def aliases(self, model: str) -> dict[str, str]:
         """The model's aliases (alias -> version); CliError naming the model if it is not registered."""
