@@ -28,4 +28,4 @@ class CliSettings(DatabaseSettings):
 def get_settings(**overrides: object) -> CliSettings:
     """The settings from the environment with the command line's values (``None`` = not given) on top."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    return CliSettings(**given)
+    return CliSettings.model_validate(given)
