@@ -79,6 +79,9 @@ def test_status_and_a_manual_rollback_through_the_annotation(
     gates = {g["name"]: g for g in model["analysis"]["gates"]}
     assert gates["error_rate"]["threshold"] == 0.02 and gates["agreement"]["passed"] is True
 
+    code, out, err = cli(cluster, world, capsys, "status", "no-such-model")
+    assert code == 1 and err.count("\n") == 1 and "unknown model 'no-such-model'" in err
+
     code, view, err = cli(cluster, world, capsys, "rollback", name, "--reason", "bad labels")
     assert code == 0, err
     request_id = view["request_id"]
