@@ -109,8 +109,14 @@ def feed(engine: Any, rollout: RolloutRecord, n: int, *, bad: bool = False) -> N
 @pytest.fixture
 def canary(engine: Any, mlflow_client: Any, env: dict[str, str]) -> tuple[str, RolloutRecord]:
     name = register(mlflow_client)
+    # Started a minute ago, so every fed request lies in the past of the command's analysis window.
     rollout = start_rollout(
-        engine, model_name=name, champion_version="1", candidate_version="2", spec=parse_rollout_spec(CANARY)
+        engine,
+        model_name=name,
+        champion_version="1",
+        candidate_version="2",
+        spec=parse_rollout_spec(CANARY),
+        now=db.utcnow() - dt.timedelta(minutes=1),
     )
     feed(engine, rollout, 30)
     return name, rollout
