@@ -16,6 +16,10 @@ For an InferenceService with ``spec.rollout.strategy`` Shadow or Canary followin
    on the old champion meanwhile), then rolls the main predictor to the new champion and, once that is ready,
    deletes the candidate; after a rollback or an abort deletes the candidate at once.
 
+A manual promote or rollback (annotations ``modelship.io/rollout-action``..., written by ``modelship promote`` /
+``rollback``) is recorded as a decision before step 3 and applied by the same code as the automatic ones
+(:mod:`modelship_operator.rollout_manual`); the ``RolloutAction`` condition marks it handled.
+
 The gateway reads the routing (weight, shadow share) from the rollouts table and the candidate's address from
 ``status.rollout.candidate.url``.
 """
@@ -60,6 +64,7 @@ from modelship_operator.reconcile import (
     write_status,
 )
 from modelship_operator.render import Resolved, candidate_name, deployment_version, is_owned_by
+from modelship_operator.rollout_manual import Handled, handle_request, pending_request
 from modelship_operator.rollout_state import describe
 from modelship_operator.spec import InvalidSpec, ServiceSpec, parse_spec
 
@@ -88,6 +93,8 @@ class Pass:
     applied: list[DecisionRecord] | None = None
     started: bool = False
     reconcile: bool = False
+    #: A manual promote/rollback request handled (or retried) in this pass.
+    manual: Handled | None = None
 
 
 async def progress_rollout(op: Operator, namespace: str, name: str) -> Pass:
@@ -181,7 +188,28 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
             f"{served} ({alias}); starting the candidate predictor {candidate_name(name)}",
         )
 
+    # -- a manual promote or rollback asked for in the annotations (modelship promote/rollback) -----------------
+    conditions = None
+    request = pending_request(isvc)
+    if request is not None:
+        result.manual = await handle_request(
+            op,
+            isvc,
+            engine,
+            request,
+            rollout=rollout,
+            model=model,
+            alias=alias,
+            tracking_uri=tracking_uri,
+            challenger=challenger,
+        )
+        rollout, conditions = result.manual.rollout, result.manual.conditions
+        result.rollout = rollout
+        result.reconcile = result.manual.alias_moved
+
     if rollout is None or (not rollout.active and block.get("id") != rollout.id):
+        if conditions is not None:
+            await write_status(op, isvc, {"conditions": conditions})
         return result  # no rollout, or a finished one this InferenceService did not run
     if block.get("id") != rollout.id:
         block = {"id": rollout.id, "appliedDecision": 0}
@@ -265,7 +293,10 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
     )
     # A merge patch merges nested objects: a key the block no longer has (the deleted candidate...) is sent as null.
     dropped = {key: None for key in status.get("rollout") or {} if key not in new_block}
-    await write_status(op, isvc, {"rollout": {**new_block, **dropped}, "history": history})
+    new_status: dict[str, Any] = {"rollout": {**new_block, **dropped}, "history": history}
+    if conditions is not None:
+        new_status["conditions"] = conditions
+    await write_status(op, isvc, new_status)
     return result
 
 
