@@ -27,16 +27,16 @@ demo: sync ## Run the platform locally: MLflow, training, model servers, gateway
 ##@ Test
 .PHONY: test
 test: sync services browser k8s-tools images ## Install what the tests need and run the whole test suite (e2e last)
-	@rc=0; $(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/scoring/tests services/streaming/tests training_jobs/tests operators/rollout/tests charts/tests tests $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/scoring/tests services/streaming/tests training_jobs/tests operators/rollout/tests cli/tests charts/tests tests $(PYTEST_ARGS) || rc=$$?; \
 	  scripts/images/build.sh docker-down; exit $$rc
 
 .PHONY: test-unit
 test-unit: sync ## Unit tests only: no server process, no training (deselects the integration and slow markers)
-	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/scoring/tests services/streaming/tests training_jobs/tests operators/rollout/tests charts/tests tests -m "not integration and not slow" $(PYTEST_ARGS)
+	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/scoring/tests services/streaming/tests training_jobs/tests operators/rollout/tests cli/tests charts/tests tests -m "not integration and not slow" $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: sync ## ruff + mypy
-	@$(RUN) .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy services/*/src training_jobs/src devtools operators/rollout/src
+	@$(RUN) .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy services/*/src training_jobs/src devtools operators/rollout/src cli/src
 
 .PHONY: bench bench-serving bench-gateway bench-streaming bench-rollout
 bench: bench-serving bench-gateway bench-streaming bench-rollout ## All benchmarks (serving, gateway, streaming, rollout); each prints a table
