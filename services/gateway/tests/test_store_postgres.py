@@ -47,3 +47,25 @@ def test_save_tells_a_new_row_from_its_replay_on_postgresql(pg_database: str) ->
             assert session.scalar(select(func.count()).select_from(Prediction)) == 3
     finally:
         engine.dispose()
+
+
+def test_filters_holding_a_nul_match_nothing_on_postgresql(pg_database: str) -> None:
+    """PostgreSQL refuses to compare text with a NUL (a DataError, once a 500 from /api/predictions.csv)."""
+    from modelship_gateway.dashboard.queries import PredictionFilters
+
+    migrate(pg_database)
+    engine = make_engine(pg_database)
+    try:
+        store = PredictionStore(engine)
+        assert store.save(record("nul-1"))
+        with store.sessions() as session:
+            assert PredictionStore.recent(session, model="penguins\x00") == []
+            for filters in (
+                PredictionFilters(model="\x00"),
+                PredictionFilters(predicted_class="Adelie\x00"),
+                PredictionFilters(source="a\x00pi"),
+            ):
+                assert list(session.scalars(filters.apply(select(Prediction)))) == []
+            assert len(list(session.scalars(PredictionFilters(model="penguins").apply(select(Prediction))))) == 1
+    finally:
+        engine.dispose()

@@ -44,6 +44,8 @@ class PredictionStore:
     def recent(session: Session, *, model: str | None = None, limit: int = 50, offset: int = 0) -> list[Prediction]:
         """Stored predictions, newest first, optionally of one model."""
         query = select(Prediction).order_by(Prediction.created_at.desc(), Prediction.id.desc())
+        if model and "\x00" in model:
+            return []  # no model name holds a NUL (and PostgreSQL cannot compare text with one)
         if model:
             query = query.where(Prediction.model_name == model)
         return list(session.scalars(query.limit(limit).offset(offset)))

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, select
 from sqlalchemy.orm import Session
 
 from modelship_common.db import Event, Image, Prediction
@@ -61,6 +61,9 @@ class PredictionFilters:
 
     def conditions(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
+        if any("\x00" in v for v in (self.model, self.predicted_class, self.source) if v):
+            # No stored name holds a NUL, and PostgreSQL refuses to compare text with one: nothing matches.
+            return [false()]
         if self.model:
             found.append(Prediction.model_name == self.model)
         if self.predicted_class:
