@@ -265,30 +265,53 @@ def render(
 # ------------------------------------------------------------------------------------------------------ main
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class PenguinsChampion:
+    """The benchmarks' registry: its MLflow server, the penguins champion and its held-out rows."""
+
+    tracking_uri: str
+    logs: Path
+    info: Any
+    uri: str
+    x_test: np.ndarray
+
+
+def penguins_champion(state_dir: Path, group: ProcGroup) -> PenguinsChampion:
+    """Start the benchmarks' own MLflow (state under ``state_dir``) in ``group``; train penguins when the registry
+    has no penguins yet; the champion's URI and the test rows, split exactly as training split them."""
     import mlflow
     from mlflow import MlflowClient
 
     from modelship_common import registry
 
-    state: Path = args.state_dir.expanduser().resolve()
+    state = state_dir.expanduser().resolve()
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     training_db = f"sqlite:///{state / 'training.db'}"
+    tracking_uri = str(group.add(servers.start_mlflow(state / "mlflow")).url)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    if MODEL not in registry.served_models(client):
+        train(["penguins"], tracking_uri, logs, training_db)
+    info = registry.resolve_alias(client, MODEL, registry.CHAMPION)
+    x_test, _ = penguins_test_split(training_db)
+    return PenguinsChampion(tracking_uri, logs, info, registry.model_uri(MODEL, info.version), x_test)
+
+
+def run(args: argparse.Namespace) -> int:
     wrk.find_wrk()
     group = ProcGroup()
     try:
-        ml_server = group.add(servers.start_mlflow(state / "mlflow"))
-        tracking_uri = str(ml_server.url)
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        if MODEL not in registry.served_models(client):
-            train(["penguins"], tracking_uri, logs, training_db)
-        info = registry.resolve_alias(client, MODEL, registry.CHAMPION)
-        uri = registry.model_uri(MODEL, info.version)
+        champion = penguins_champion(args.state_dir, group)
+        tracking_uri, logs, info, uri, x_test = (
+            champion.tracking_uri,
+            champion.logs,
+            champion.info,
+            champion.uri,
+            champion.x_test,
+        )
         log(f"{uri} (estimator {info.tags.get('modelship.io/estimator')}, onnx={bool(info.onnx_path)})")
-        x_test, _ = penguins_test_split(training_db)
 
         ms = group.add(
             servers.start_model_server(uri, tracking_uri=tracking_uri, log_dir=logs, model_name=MODEL, wait=False)

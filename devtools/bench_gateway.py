@@ -26,9 +26,7 @@ import numpy as np
 from sqlalchemy import create_engine, func, select
 
 from devtools import servers, wrk
-from devtools.bench import batch, broken, verdict
-from devtools.datasets import penguins_test_split
-from devtools.demo import train
+from devtools.bench import batch, broken, penguins_champion, verdict
 from devtools.procs import ProcGroup, ServerError
 
 MODEL = "penguins"
@@ -148,28 +146,12 @@ def render(points: list[Point], stores: dict[str, tuple[int, int]], workers: str
 
 
 def run(args: argparse.Namespace) -> int:
-    import mlflow
-    from mlflow import MlflowClient
-
-    from modelship_common import registry
-
     state: Path = args.state_dir.expanduser().resolve()
-    logs = state / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    training_db = f"sqlite:///{state / 'training.db'}"
     wrk.find_wrk()
     group = ProcGroup()
     try:
-        ml_server = group.add(servers.start_mlflow(state / "mlflow"))
-        tracking_uri = str(ml_server.url)
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        if MODEL not in registry.served_models(client):
-            train(["penguins"], tracking_uri, logs, training_db)
-        info = registry.resolve_alias(client, MODEL, registry.CHAMPION)
-        uri = registry.model_uri(MODEL, info.version)
-        x_test, _ = penguins_test_split(training_db)
+        champion = penguins_champion(state, group)
+        tracking_uri, logs, uri, x_test = champion.tracking_uri, champion.logs, champion.uri, champion.x_test
         pg = group.add(servers.start_postgres(durable=True))
         ms = group.add(servers.start_model_server(uri, tracking_uri=tracking_uri, log_dir=logs, model_name=MODEL))
         log(f"{uri} at {ms.url}; PostgreSQL (fsync on) at {pg.meta['url']}")

@@ -27,24 +27,32 @@ ROW = ["Dream", 39.5, 17.4, 186, 3800, "female"]
 REQUESTS = 300
 
 
-@pytest.fixture(scope="module")
-def candidate(trained, log_dir):
-    """A second registered version of penguins (the champion's artifacts) and its own model server."""
+def second_version(trained, log_dir, model: str):
+    """Register a second version of ``model`` (the champion's artifacts) and start its own model server; yields
+    (champion version, new version, its server's URL)."""
     client = trained.client
-    champion = client.get_model_version_by_alias("penguins", registry.CHAMPION)
+    champion = client.get_model_version_by_alias(model, registry.CHAMPION)
     # MLflow 3 sources a version from a logged model (models:/m-<id>); a new version of it names that model.
     model_id = getattr(champion, "model_id", None) or champion.source.rsplit("/", 1)[-1]
     version = client.create_model_version(
-        "penguins", champion.source, run_id=champion.run_id, tags=champion.tags, model_id=model_id
+        model, champion.source, run_id=champion.run_id, tags=champion.tags, model_id=model_id
     )
     proc = servers.start_model_server(
-        registry.model_uri("penguins", version.version),
+        registry.model_uri(model, version.version),
         tracking_uri=trained.tracking_uri,
         log_dir=log_dir,
-        model_name="penguins",
+        model_name=model,
     )
-    yield champion.version, version.version, str(proc.url)
-    proc.stop()
+    try:
+        yield champion.version, version.version, str(proc.url)
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def candidate(trained, log_dir):
+    """A second registered version of penguins and its own model server."""
+    yield from second_version(trained, log_dir, "penguins")
 
 
 def rows_of(database_url: str, request_ids: set[str]) -> list[db.Prediction]:
@@ -195,21 +203,8 @@ def test_a_failing_candidate_costs_callers_nothing(model_servers, start_gateway,
 
 @pytest.fixture(scope="module")
 def digits_candidate(trained, log_dir):
-    """A second registered version of digits-fast (the champion's artifacts) and its own model server."""
-    client = trained.client
-    champion = client.get_model_version_by_alias("digits-fast", registry.CHAMPION)
-    model_id = getattr(champion, "model_id", None) or champion.source.rsplit("/", 1)[-1]
-    version = client.create_model_version(
-        "digits-fast", champion.source, run_id=champion.run_id, tags=champion.tags, model_id=model_id
-    )
-    proc = servers.start_model_server(
-        registry.model_uri("digits-fast", version.version),
-        tracking_uri=trained.tracking_uri,
-        log_dir=log_dir,
-        model_name="digits-fast",
-    )
-    yield champion.version, version.version, str(proc.url)
-    proc.stop()
+    """A second registered version of digits-fast and its own model server."""
+    yield from second_version(trained, log_dir, "digits-fast")
 
 
 def upload_and_wait(gw, n: int) -> list[str]:

@@ -256,10 +256,14 @@ class PredictionService:
             source=source,
             error=f"{type(exc).__name__}: {exc}"[:2000],
         )
+        await self._save(record)
+
+    async def _save(self, record: PredictionRecord) -> bool:
+        """Store ``record`` with the next group commit; False if its key was stored before (a replay)."""
         try:
-            await self._saves.submit(record)
-        except SQLAlchemyError as store_exc:
-            raise StoreUnavailable(f"prediction could not be stored: {type(store_exc).__name__}") from store_exc
+            return bool(await self._saves.submit(record))
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"prediction could not be stored: {type(exc).__name__}") from exc
 
     async def drain_mirrors(self, timeout_s: float = 5.0) -> None:
         """Wait (bounded) for the copies still being scored, e.g. at shutdown."""
@@ -301,10 +305,7 @@ class PredictionService:
             confidence=_confidence(scores) if single else None,
             source=source or self.source,
         )
-        try:
-            stored = bool(await self._saves.submit(record))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"prediction could not be stored: {type(exc).__name__}") from exc
+        stored = await self._save(record)
         return PredictionResult(
             request_id=request_id,
             model=endpoint.name,
