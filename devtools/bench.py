@@ -20,6 +20,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -361,15 +362,20 @@ def run(args: argparse.Namespace) -> int:
         group.stop_all()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_bench(name: str, run_it: Callable[[], int]) -> int:
+    """A benchmark's exit code: its own, 1 with one line on stderr when a server fails, 130 on Ctrl-C."""
     try:
-        return run(args)
+        return run_it()
     except (ServerError, TimeoutError, RuntimeError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_bench("bench", lambda: run(args))
 
 
 if __name__ == "__main__":

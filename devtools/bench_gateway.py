@@ -26,8 +26,8 @@ import numpy as np
 from sqlalchemy import create_engine, func, select
 
 from devtools import servers, wrk
-from devtools.bench import batch, broken, penguins_champion, verdict
-from devtools.procs import ProcGroup, ServerError
+from devtools.bench import batch, broken, penguins_champion, run_bench, verdict
+from devtools.procs import ProcGroup
 
 MODEL = "penguins"
 CONCURRENCY = (1, 8, 32)
@@ -193,13 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (ServerError, TimeoutError, RuntimeError) as exc:
-        print(f"bench-gateway: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_bench("bench-gateway", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -18,20 +18,6 @@ T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 CLASSES = ("Adelie", "Chinstrap", "Gentoo")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def url(request: pytest.FixtureRequest, tmp_path) -> str:
-    url = f"sqlite:///{tmp_path}/p.db" if request.param == "sqlite" else request.getfixturevalue("pg_database")
-    db.migrate(url)
-    return url
-
-
-@pytest.fixture
-def engine(url: str):
-    engine = db.make_engine(url)
-    yield engine
-    engine.dispose()
-
-
 def _row(rid: str, version: str, at: dt.datetime, *, cls: str | None = "Adelie", conf=0.9, ms=10.0, error=None):
     return {
         "request_id": rid,

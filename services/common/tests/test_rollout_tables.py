@@ -18,22 +18,6 @@ CANARY = parse_rollout_spec({"strategy": "Canary", "canary": {"steps": [{"weight
 SHADOW = parse_rollout_spec({"strategy": "Shadow", "shadow": {"share": 0.5}})
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)],
-)
-def url(request: pytest.FixtureRequest, tmp_path) -> str:
-    url = f"sqlite:///{tmp_path}/p.db" if request.param == "sqlite" else request.getfixturevalue("pg_database")
-    db.migrate(url)
-    return url
-
-
-@pytest.fixture
-def engine(url: str):
-    engine = db.make_engine(url)
-    yield engine
-    engine.dispose()
-
-
 def test_migration_0003_matches_the_models(engine) -> None:
     insp = inspect(engine)
     for model in (ro.Rollout, ro.RolloutDecision, db.Prediction):
