@@ -65,9 +65,24 @@ def engine(database_url: str) -> Iterator[Any]:
     engine.dispose()
 
 
+#: Models ``register`` created in the session's MLflow, deleted after each test (see ``_forget_registered``).
+REGISTERED: list[tuple[Any, str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered() -> Iterator[None]:
+    """Delete the models a test registered: they are marked served but have nothing to load, and the session's
+    MLflow is shared (the demo test copies it and serves every served model)."""
+    yield
+    while REGISTERED:
+        client, name = REGISTERED.pop()
+        client.delete_registered_model(name)
+
+
 def register(client: Any) -> str:
     """A model with version 1 at champion and version 2 at challenger (registry entries; nothing loads them)."""
     name = f"cli-{uuid.uuid4().hex[:8]}"
+    REGISTERED.append((client, name))
     client.create_registered_model(name, tags={SERVE_TAG: "true", TASK_TAG: "tabular"})
     for _ in range(2):
         client.create_model_version(name, source=f"s3://modelship-it/{name}/{uuid.uuid4().hex[:6]}")
