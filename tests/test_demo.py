@@ -111,15 +111,16 @@ def canary_in_the_demo(tracking_uri: str, gateway: str, state: Path, lines: list
     client.set_registered_model_alias("penguins", registry.CHALLENGER, new.version)
     answered: set[str] = set()
 
-    def candidate_answers() -> bool:
-        for _ in range(40):
-            body = {"instances": [["Dream", 39.5, 17.4, 186, 3800, "female"]]}
-            resp = httpx.post(f"{gateway}/api/models/penguins/predict", json=body, timeout=30)
-            assert resp.status_code == 200, resp.text
-            answered.add(resp.json()["version"])
-        return new.version in answered
-
-    poll_until(candidate_answers, timeout=240, what="the demo's canary answering through the gateway")
+    deadline = time.monotonic() + 240
+    while str(new.version) not in answered:
+        assert time.monotonic() < deadline, (
+            f"the demo's canary (version {new.version!r}) did not answer through the gateway in 240 s; answers came "
+            f"from {sorted(answered)}; demo output:\n{''.join(lines)[-3000:]}"
+        )
+        body = {"instances": [["Dream", 39.5, 17.4, 186, 3800, "female"]]}
+        resp = httpx.post(f"{gateway}/api/models/penguins/predict", json=body, timeout=30)
+        assert resp.status_code == 200, resp.text
+        answered.add(str(resp.json()["version"]))
     output = "".join(lines)
     assert "Canary rollout" in output and f"version {new.version} against {champion.version}" in output, output
     engine = make_engine(f"sqlite:///{state / 'predictions.db'}")
