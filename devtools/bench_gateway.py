@@ -19,14 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import create_engine, func, select
 
 from devtools import servers, wrk
-from devtools.bench import batch, broken, penguins_champion, run_bench, verdict
+from devtools.bench import Point, batch, broken, penguins_champion, run_bench, verdict
 from devtools.procs import ProcGroup
 
 MODEL = "penguins"
@@ -35,14 +34,6 @@ ROWS = (1, 32)
 DIRECT = "model server (direct)"
 TARGET_RATIO_C8 = 0.5
 TARGET_P99_C32_MS = 25.0
-
-
-@dataclass
-class Point:
-    target: str
-    rows: int
-    concurrency: int
-    result: wrk.WrkResult
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -90,7 +81,7 @@ def measure(target: str, url: str, x: np.ndarray, duration: float) -> tuple[list
 
 
 def render(points: list[Point], stores: dict[str, tuple[int, int]], workers: str, duration: float) -> tuple[str, bool]:
-    by = {(p.target, p.rows, p.concurrency): p.result for p in points}
+    by = {(p.server, p.rows, p.concurrency): p.result for p in points}
     out = [
         f"### penguins V1 body: model server directly vs through the gateway ({workers}), wrk {duration:g}s per point",
         "",
@@ -99,9 +90,9 @@ def render(points: list[Point], stores: dict[str, tuple[int, int]], workers: str
     ]
     for p in points:
         r, d = p.result, by[(DIRECT, p.rows, p.concurrency)]
-        share = "" if p.target == DIRECT or d.rps <= 0 else f"{r.rps / d.rps:.0%}"
+        share = "" if p.server == DIRECT or d.rps <= 0 else f"{r.rps / d.rps:.0%}"
         out.append(
-            f"| {p.target} | {p.rows} | {p.concurrency} | {r.rps:,.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {p.server} | {p.rows} | {p.concurrency} | {r.rps:,.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
             f"| {r.errors} | {share} |"
         )
     out += ["", "| check | measured | target | result |", "|---|---:|---:|---|"]

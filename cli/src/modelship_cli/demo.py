@@ -22,7 +22,16 @@ from modelship_cli.errors import CliError, first_line
 from modelship_cli.settings import CliSettings
 from modelship_common import db
 from modelship_common.errors import ModelNotFound
-from modelship_common.registry import CHALLENGER, CHAMPION, served_models
+from modelship_common.registry import (
+    CHALLENGER,
+    CHAMPION,
+    TAG_ROLLOUT_DECIDED_AT,
+    TAG_ROLLOUT_DECISION,
+    TAG_ROLLOUT_ID,
+    TAG_ROLLOUT_PHASE,
+    TAG_ROLLOUT_REASON,
+    served_models,
+)
 from modelship_common.rollout.analysis import evidence
 from modelship_common.rollout.controller import evaluate
 from modelship_common.rollout.tables import (
@@ -40,12 +49,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Model-version tags a decision writes on its candidate (the operator writes the same ones, see its constants.py).
-TAG_ROLLOUT_DECISION = "modelship.io/rollout-decision"
-TAG_ROLLOUT_REASON = "modelship.io/rollout-reason"
-TAG_ROLLOUT_ID = "modelship.io/rollout-id"
-TAG_ROLLOUT_PHASE = "modelship.io/rollout-phase"
-TAG_ROLLOUT_DECIDED_AT = "modelship.io/rollout-decided-at"
 TAG_VALUE_LIMIT = 4000
 
 

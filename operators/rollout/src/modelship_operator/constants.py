@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from modelship_common.registry import (  # noqa: F401 (the operator's code names them c.TAG_ROLLOUT_*)
+    TAG_ROLLOUT_DECIDED_AT,
+    TAG_ROLLOUT_DECISION,
+    TAG_ROLLOUT_ID,
+    TAG_ROLLOUT_PHASE,
+    TAG_ROLLOUT_REASON,
+)
+
 GROUP = "modelship.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -61,12 +69,7 @@ GRPC_PORT_NAME = "grpc"
 H2C_APP_PROTOCOL = "kubernetes.io/h2c"
 CONTAINER_NAME = "kserve-container"
 
-# MLflow model-version tags written on a rollout's candidate at every decision.
-TAG_ROLLOUT_DECISION = "modelship.io/rollout-decision"
-TAG_ROLLOUT_REASON = "modelship.io/rollout-reason"
-TAG_ROLLOUT_ID = "modelship.io/rollout-id"
-TAG_ROLLOUT_PHASE = "modelship.io/rollout-phase"
-TAG_ROLLOUT_DECIDED_AT = "modelship.io/rollout-decided-at"
+# MLflow model-version tags written on a rollout's candidate at every decision: modelship_common.registry's.
 
 # Condition types and reasons.
 READY = "Ready"

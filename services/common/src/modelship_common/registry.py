@@ -26,6 +26,12 @@ GIT_REVISION_TAG = "modelship.io/git-revision"
 ONNX_TAG = "modelship.io/onnx"
 #: Model-version tag: how the ONNX export was checked against the native model ("max_abs_diff=...,n=...").
 ONNX_CHECK_TAG = "modelship.io/onnx-check"
+#: Model-version tags every rollout decision writes on its candidate (the operator and make demo's controller).
+TAG_ROLLOUT_DECISION = "modelship.io/rollout-decision"
+TAG_ROLLOUT_REASON = "modelship.io/rollout-reason"
+TAG_ROLLOUT_ID = "modelship.io/rollout-id"
+TAG_ROLLOUT_PHASE = "modelship.io/rollout-phase"
+TAG_ROLLOUT_DECIDED_AT = "modelship.io/rollout-decided-at"
 #: Model-version tags whose names start with one of these carry metrics (``test_accuracy``, ``test_f1``...).
 METRIC_TAG_PREFIXES: tuple[str, ...] = ("test_", "train_", "cv_")
 CHAMPION = "champion"
