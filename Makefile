@@ -50,8 +50,8 @@ bench-gateway: sync services ## Gateway vs the model server it fronts: req/s, p5
 bench-streaming: sync services ## Image pipeline: images/s from upload to all three predictions stored, p50/p99
 	@$(RUN) $(PY) -m services.streaming.bench
 
-bench-rollout: sync k8s-tools images ## Alias move in MLflow -> rollout started and InferenceService Ready (model loaded) on a real node (polling, webhook)
-	@$(RUN) $(PY) -m devtools.bench_rollout
+bench-rollout: sync k8s-tools images ## On a real node: alias move -> rollout started and Ready (polling, webhook); a Canary through the gateway (traffic, split, promote, rollback)
+	@rc=0; $(RUN) $(PY) -m devtools.bench_rollout || rc=$$?; $(RUN) $(PY) -m devtools.bench_progressive || rc=$$?; exit $$rc
 
 .PHONY: helm-test
 helm-test: sync k8s-tools ## Chart tests: lint, render matrix, conventions, install/upgrade/uninstall on a local control plane

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.cluster import BIN, ROOT, Cluster, ClusterError, image_names, parse_env, run
+from devtools.cluster import BIN, E2E_VALUES, NODE, Cluster, ClusterError, clean_install, image_names, local_node, run
 
-VALUES = ROOT / "charts/modelship/ci/e2e-values.yaml"
 KEEP = os.environ.get("KEEP", "0") == "1"
 
 
@@ -46,14 +45,12 @@ def cluster() -> Iterator[Cluster]:
         _need(tool, target)
     if not shutil.which("dockerd") or not shutil.which("containerd"):
         pytest.fail("docker.io/containerd are missing: run `make images` (the e2e tests need them)", pytrace=False)
-    node = str(ROOT / "scripts/k8s/node.sh")
+    node = str(NODE)
     try:
-        out = run([node, "up", "--name", "e2e"], timeout=900).stdout
-        env = {**os.environ, **parse_env(out)}
-        run([node, "load", "--name", "e2e", *image_names()], timeout=1800)
+        cl = local_node("e2e", image_names())
     except ClusterError as exc:
         pytest.fail(f"the local node did not come up (scripts/k8s/node.sh, `make e2e`): {exc}", pytrace=False)
-    cl = Cluster(kind="local", env=env)
+    env = cl.env
     yield cl
     if KEEP:
         print(
@@ -80,40 +77,12 @@ def release(cluster: Cluster) -> Iterator[dict[str, float]]:
         if status.returncode == 0 and '"status":"deployed"' in status.stdout.replace(" ", ""):
             yield {"installed_at": time.monotonic(), "install_seconds": 0.0}
             return
-    # A clean start: no release, no claims or data left by an earlier run. A run whose node was stopped under it
-    # can leave objects with kopf's finalizer and no operator to release them: drop those first.
-    for kind in ("modelregistries.modelship.io", "inferenceservices.modelship.io"):
-        for name in cluster.kubectl("get", kind, "-o", "name", check=False).split():
-            cluster.kubectl("patch", name, "--type=merge", "-p", '{"metadata": {"finalizers": null}}', check=False)
+    # A clean start: no release, no claims or data left by an earlier run.
     try:
-        cluster.helm("uninstall", cluster.release, "--wait", check=False, timeout=300)
-    except ClusterError as exc:  # whatever it left, deleting the namespace below removes
-        print(f"[e2e] cleanup of an earlier release: {exc}")
-    cluster.kubectl("delete", "namespace", cluster.namespace, "--ignore-not-found", "--wait=true", timeout=300)
-    if cluster.kind == "local":
-        run([str(ROOT / "scripts/k8s/node.sh"), "recycle", "--name", "e2e"], env=cluster.env, timeout=120)
-    t0 = time.monotonic()
-    try:
-        cluster.helm(
-            "install",
-            cluster.release,
-            str(ROOT / "charts/modelship"),
-            "--create-namespace",
-            "-f",
-            str(VALUES),
-            "--wait",
-            "--wait-for-jobs",
-            "--timeout",
-            "25m",
-            timeout=1700,
-        )
+        seconds = clean_install(cluster, [E2E_VALUES])
     except ClusterError as exc:
-        diagnostics = cluster.kubectl(
-            "get", "pods,jobs,deploy,sts,inferenceservices.modelship.io", "-o", "wide", check=False
-        )
-        events = cluster.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False)[-6000:]
-        pytest.fail(f"helm install failed: {exc}\n{diagnostics}\n{events}", pytrace=False)
-    yield {"installed_at": time.monotonic(), "install_seconds": time.monotonic() - t0}
+        pytest.fail(str(exc), pytrace=False)
+    yield {"installed_at": time.monotonic(), "install_seconds": seconds}
 
 
 @pytest.hookimpl(trylast=True)

@@ -10,16 +10,20 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 import time
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from charts.tests.manifests import leftovers
-from tests.e2e.cluster import Cluster, wait_for
+from devtools.cluster import Cluster, wait_for
+from devtools.rollout_drive import Callers, canary_rollout, failures, log_penguins_version, penguins_rows, share
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -320,6 +324,138 @@ def test_model_registered_after_install_is_served_without_upgrade(cluster: Clust
         assert r.json()["predictions"][0]["class_name"] == "Gentoo", r.text
     isvc = cluster.json("get", "inferenceservices.modelship.io", name)
     assert _ready(isvc) and isvc["status"]["modelVersion"] == version.version, isvc["status"]
+
+
+# Canary through 50 % then 100 % of callers, each step held for 40 candidate requests and 5 s, judged after 40 paired
+# answers with the CRD's default gates; the old champion stays warm 20 s after a promotion.
+CANARY = canary_rollout((50, 100), min_requests=40, min_duration="5s", min_samples=40, warm_duration="20s")
+RETRAIN_JOB = "penguins-retrain"
+
+
+def _rollout(cluster: Cluster) -> dict[str, Any]:
+    return cluster.json("get", "inferenceservices.modelship.io", "penguins").get("status", {}).get("rollout") or {}
+
+
+def _retrain_penguins_as_challenger(cluster: Cluster) -> None:
+    """Run the release's penguins training Job again (its manifest from ``helm get hooks``), with a promotion margin
+    no F1 can meet: the promotion policy registers the retrained version as ``challenger``."""
+    hooks = [h for h in yaml.safe_load_all(cluster.helm("get", "hooks", cluster.release).stdout) if h]
+    job = next(h for h in hooks if h["kind"] == "Job" and h["metadata"]["name"].endswith("-training-penguins"))
+    job["metadata"] = {"name": RETRAIN_JOB, "namespace": cluster.namespace, "labels": job["metadata"].get("labels")}
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = [e for e in container.get("env", []) if e["name"] != "MODELSHIP_PROMOTION_MARGIN"]
+    container["env"] = [*env, {"name": "MODELSHIP_PROMOTION_MARGIN", "value": "1.0"}]
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(job))
+    cluster.kubectl("wait", "--for=condition=complete", f"job/{RETRAIN_JOB}", "--timeout=900s", timeout=960)
+
+
+def _cli(cluster: Cluster, *args: str) -> Any:
+    """``modelship --kubeconfig ... -n modelship ARGS --json`` as a user runs it; its JSON."""
+    cmd = [sys.executable, "-m", "modelship_cli", *args, "--kubeconfig", cluster.env["KUBECONFIG"], "-n"]
+    out = subprocess.run([*cmd, cluster.namespace, "--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout)
+
+
+def test_canary_promotes_a_retrained_challenger_and_rolls_back_a_bad_one(
+    cluster: Cluster, release: dict[str, float]
+) -> None:
+    """Progressive delivery on the real node, from the training Job to the callers: the penguins InferenceService
+    goes Canary; a retraining registered as ``challenger`` gets its candidate pod, takes 50 % then 100 % of callers
+    through the gateway and is promoted; a version trained on shuffled labels is rolled back. No caller sees a
+    failure throughout, and ``modelship history`` shows both decisions."""
+    patch = json.dumps({"spec": {"rollout": CANARY}})
+    cluster.kubectl("patch", "inferenceservices.modelship.io", "penguins", "--type=merge", "-p", patch)
+    rows = penguins_rows()
+    try:
+        with (
+            cluster.port_forward("svc/modelship-mlflow", 5000) as mlflow_url,
+            cluster.port_forward("svc/modelship-gateway", 8000) as gw,
+            Callers(gw, "penguins", rows, threads=2).running() as callers,
+        ):
+            champion = _mlflow(cluster, mlflow_url, "get_model_version_by_alias", name="penguins", alias="champion")
+            _retrain_penguins_as_challenger(cluster)
+            trained = time.monotonic()
+            good = _mlflow(cluster, mlflow_url, "get_model_version_by_alias", name="penguins", alias="challenger")
+            assert good.version != champion.version
+            first = wait_for(
+                f"the candidate v{good.version} answering callers",
+                lambda: callers.first(good.version, since=trained),
+                timeout=240,
+                interval=0.5,
+            )
+            report("retrained challenger -> candidate answering callers (s)", round(first.at - trained, 1))
+            step2 = wait_for(
+                "the canary's second step (100 %)",
+                lambda: (r := _rollout(cluster)).get("step") == 2 or r.get("phase") == "Promoted",
+                timeout=300,
+                interval=0.5,
+            )
+            # The gateway reads the routing each second, before the operator writes the step to the status.
+            seen_step2 = time.monotonic() - 2.0
+            at_half = [a for a in callers.answers(since=first.at) if a.at < seen_step2]
+            half = share(at_half, good.version)
+            report("candidate share of callers at the 50 % step", f"{half:.2f} over {len(at_half)} answers")
+            assert step2 and 0.25 <= half <= 0.75, (half, len(at_half))
+
+            promoted = wait_for(
+                f"v{good.version} promoted",
+                lambda: (r := _rollout(cluster)).get("phase") == "Promoted" and r.get("handedOver") and r,
+                timeout=300,
+                interval=1,
+            )
+            report("good candidate: rollout", {k: promoted.get(k) for k in ("id", "phase", "verdict", "reason")})
+            now = _mlflow(cluster, mlflow_url, "get_model_version_by_alias", name="penguins", alias="champion")
+            assert now.version == good.version
+            wait_for(
+                f"the main predictor serving v{good.version}",
+                lambda: (
+                    cluster.json("get", "inferenceservices.modelship.io", "penguins")["status"].get("modelVersion")
+                    == good.version
+                    and not _rollout(cluster).get("candidate")
+                ),
+                timeout=300,
+            )
+
+            bad = log_penguins_version(mlflow_url, "penguins", shuffle_labels=True, seed=7)
+            moved = time.monotonic()
+            _mlflow(cluster, mlflow_url, "set_registered_model_alias", name="penguins", alias="challenger", version=bad)
+            wait_for(
+                f"the bad candidate v{bad} answering callers",
+                lambda: callers.first(bad, since=moved),
+                timeout=240,
+                interval=0.5,
+            )
+            rolled = wait_for(
+                f"v{bad} rolled back",
+                lambda: (
+                    (r := _rollout(cluster)).get("candidateVersion") == bad and r.get("phase") == "RolledBack" and r
+                ),
+                timeout=300,
+                interval=0.5,
+            )
+            back = time.monotonic()
+            report("bad candidate: rollout", {k: rolled.get(k) for k in ("id", "phase", "verdict", "reason")})
+            report("bad candidate: answers it gave callers", sum(a.version == bad for a in callers.answers(moved)))
+            version = _mlflow(cluster, mlflow_url, "get_model_version", name="penguins", version=bad)
+            assert version.tags.get("modelship.io/rollout-decision") == "rollback", version.tags
+            assert "challenger" not in (version.aliases or []), version.aliases
+            now = _mlflow(cluster, mlflow_url, "get_model_version_by_alias", name="penguins", alias="champion")
+            assert now.version == good.version
+            time.sleep(5)  # callers after the rollback: the champion alone answers (the gateway reads each second)
+            after = [a for a in callers.answers(since=back + 2) if not a.failed]
+            assert after and all(a.version == good.version for a in after), {a.version for a in after}
+        answers = callers.answers()
+        report("callers: requests, failures", (len(answers), len(failures(answers))))
+        assert not failures(answers), failures(answers)[:5]
+
+        history = _cli(cluster, "history", "penguins")
+        actions = {(r["candidate_version"], d["action"]) for r in history["rollouts"] for d in r["decisions"]}
+        assert (good.version, "promote") in actions and (bad, "rollback") in actions, history
+    finally:
+        cluster.kubectl("delete", "job", RETRAIN_JOB, "--ignore-not-found", "--wait=true", check=False)
+        rolling = json.dumps({"spec": {"rollout": None}})
+        cluster.kubectl("patch", "inferenceservices.modelship.io", "penguins", "--type=merge", "-p", rolling)
 
 
 def test_helm_test_passes(cluster: Cluster, release: dict[str, float]) -> None:

@@ -122,6 +122,22 @@ def test_registry_created_isvc_fits_the_crd():
     jsonschema.validate(render_registry_isvc(registry, "penguins", "3"), closed(crd_schema(ISVC_CRD, "v1alpha1")))
 
 
+def test_registry_template_rollout_is_the_isvc_rollout_without_its_default():
+    """ModelRegistry spec.template.rollout takes exactly InferenceService spec.rollout; it has no default of its own
+    (``{}`` would make every registry own its InferenceServices' rollout, Rolling)."""
+    isvc = crd_schema(ISVC_CRD, "v1alpha1")["properties"]["spec"]["properties"]["rollout"]
+    template = crd_schema(REG_CRD, "v1alpha1")["properties"]["spec"]["properties"]["template"]["properties"]["rollout"]
+    assert "default" not in template and isvc["default"] == {}
+    assert {k: v for k, v in template.items() if k != "description"} == {
+        k: v for k, v in isvc.items() if k not in ("description", "default")
+    }
+    registry = next(doc for _n, doc in _examples("ModelRegistry"))
+    registry = copy.deepcopy({**registry, "metadata": {**registry["metadata"], "namespace": "ml", "uid": "u"}})
+    registry["spec"]["template"] = {"rollout": {"strategy": "Canary", "analysis": {"minSamples": 50}}}
+    jsonschema.validate(registry, closed(crd_schema(REG_CRD, "v1alpha1")))
+    jsonschema.validate(render_registry_isvc(registry, "penguins", "3"), closed(crd_schema(ISVC_CRD, "v1alpha1")))
+
+
 def test_crd_rollout_defaults_are_the_parsers_defaults():
     """The defaults written in the CRD are the ones modelship_common.rollout.spec applies."""
     from modelship_common.rollout.spec import parse_duration, parse_rollout_spec

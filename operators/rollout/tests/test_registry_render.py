@@ -81,3 +81,24 @@ def test_patch_replaces_pinned_version_and_removes_resources():
     existing["spec"]["replicas"] = 1
     patch = isvc_patch(existing, desired)
     assert patch == {"spec": {"model": {"name": "penguins", "alias": "champion", "version": None}, "resources": None}}
+
+
+CANARY = {"strategy": "Canary", "canary": {"steps": [{"weight": 25}, {"weight": 100}]}}
+
+
+def test_a_template_rollout_is_copied_and_owned():
+    registry = {**REGISTRY, "spec": {**REGISTRY["spec"], "template": {"rollout": CANARY}}}
+    desired = render_registry_isvc(registry, "penguins", "3")
+    assert desired["spec"]["rollout"] == CANARY
+    # An InferenceService patched to Shadow by hand is brought back to the template's Canary.
+    existing = {"metadata": desired["metadata"], "spec": {**desired["spec"], "rollout": {"strategy": "Shadow"}}}
+    assert isvc_patch(existing, desired) == {
+        "spec": {"rollout": {"strategy": "Canary", "canary": {"steps": [{"weight": 25}, {"weight": 100}]}}}
+    }
+
+
+def test_without_a_template_rollout_each_isvc_keeps_its_own():
+    desired = render_registry_isvc(REGISTRY, "penguins", "3")
+    assert "rollout" not in desired["spec"]
+    existing = {"metadata": desired["metadata"], "spec": {**desired["spec"], "rollout": CANARY}}
+    assert isvc_patch(existing, desired) is None

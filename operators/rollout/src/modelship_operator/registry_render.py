@@ -13,6 +13,8 @@ from modelship_operator import constants as c
 MAX_ISVC_NAME = 53
 #: Spec fields of a registry-created InferenceService that the registry owns (its template is authoritative).
 MANAGED_SPEC_FIELDS = ("model", "registry", "protocol", "replicas", "resources")
+#: Owned only while the template sets it: unset, each InferenceService keeps its own (``kubectl patch``-ed) rollout.
+TEMPLATE_ROLLOUT = "rollout"
 
 
 def isvc_name_for(model_name: str) -> str:
@@ -51,6 +53,8 @@ def desired_isvc_spec(registry_name: str, registry_spec: dict[str, Any], model_n
     }
     if template.get("resources"):
         spec["resources"] = copy.deepcopy(template["resources"])
+    if template.get(TEMPLATE_ROLLOUT):
+        spec[TEMPLATE_ROLLOUT] = copy.deepcopy(template[TEMPLATE_ROLLOUT])
     return spec
 
 
@@ -98,7 +102,8 @@ def isvc_patch(existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, A
     have_spec = existing.get("spec") or {}
     want_spec = desired["spec"]
     spec_patch = {}
-    for key in MANAGED_SPEC_FIELDS:
+    managed = (*MANAGED_SPEC_FIELDS, TEMPLATE_ROLLOUT) if TEMPLATE_ROLLOUT in want_spec else MANAGED_SPEC_FIELDS
+    for key in managed:
         want = want_spec.get(key)
         have = have_spec.get(key)
         if have != want:

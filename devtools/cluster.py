@@ -1,4 +1,4 @@
-"""The cluster the end-to-end tests drive, through the same commands the README gives users.
+"""The cluster that the end-to-end tests and bench-rollout drive, through the same commands the README gives users.
 
 Two kinds of cluster run the same tests:
 - ``local`` (``make e2e``, the default): ``scripts/k8s/node.sh`` brings up a control plane and a real kubelet node
@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parents[2]
+from devtools.procs import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("MODELSHIP_CACHE", Path.home() / ".cache" / "modelship"))
 BIN = CACHE / "bin"
 T = TypeVar("T")
@@ -68,12 +70,6 @@ def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float, interv
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -171,3 +167,56 @@ def parse_env(text: str) -> dict[str, str]:
 def image_names() -> list[str]:
     out = run([str(ROOT / "scripts/images/build.sh"), "list"], timeout=60).stdout
     return [line for line in out.splitlines() if line]
+
+
+NODE = ROOT / "scripts/k8s/node.sh"
+CHART = ROOT / "charts/modelship"
+E2E_VALUES = CHART / "ci/e2e-values.yaml"
+
+
+def local_node(name: str, images: list[str]) -> Cluster:
+    """The local real node ``name`` (``scripts/k8s/node.sh up``; a no-op when it is up) with ``images`` imported."""
+    out = run([str(NODE), "up", "--name", name], timeout=900).stdout
+    env = {**os.environ, **parse_env(out)}
+    run([str(NODE), "load", "--name", name, *images], timeout=1800)
+    return Cluster(kind="local", env=env)
+
+
+def clean_install(cluster: Cluster, values: list[Path], *, node: str = "e2e", timeout_s: int = 1500) -> float:
+    """``helm install`` of the umbrella chart with ``values`` after removing what an earlier run left (its release,
+    namespace and the node's volumes); waits for every workload and hook. Returns the install's seconds.
+
+    A run whose node was stopped under it can leave objects with kopf's finalizer and no operator to release them:
+    those lose the finalizer first."""
+    for kind in ("modelregistries.modelship.io", "inferenceservices.modelship.io"):
+        for name in cluster.kubectl("get", kind, "-o", "name", check=False).split():
+            cluster.kubectl("patch", name, "--type=merge", "-p", '{"metadata": {"finalizers": null}}', check=False)
+    try:
+        cluster.helm("uninstall", cluster.release, "--wait", check=False, timeout=300)
+    except ClusterError as exc:  # whatever it left, deleting the namespace below removes
+        print(f"[cluster] cleanup of an earlier release: {exc}")
+    cluster.kubectl("delete", "namespace", cluster.namespace, "--ignore-not-found", "--wait=true", timeout=300)
+    if cluster.kind == "local":
+        run([str(NODE), "recycle", "--name", node], env=cluster.env, timeout=120)
+    t0 = time.monotonic()
+    files = [arg for path in values for arg in ("-f", str(path))]
+    try:
+        cluster.helm(
+            "install",
+            cluster.release,
+            str(CHART),
+            "--create-namespace",
+            *files,
+            "--wait",
+            "--wait-for-jobs",
+            "--timeout",
+            f"{timeout_s // 60}m",
+            timeout=timeout_s + 200,
+        )
+    except ClusterError as exc:
+        diagnostics = cluster.kubectl(
+            "get", "pods,jobs,deploy,sts,inferenceservices.modelship.io", "-o", "wide", check=False
+        )
+        events = cluster.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False)[-6000:]
+        raise ClusterError(f"helm install failed: {exc}\n{diagnostics}\n{events}") from exc
+    return time.monotonic() - t0
