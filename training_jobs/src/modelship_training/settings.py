@@ -41,94 +41,64 @@ class TrainingSettings(BaseServiceSettings):
 
     database_url: str = Field(
         default_factory=_default_database_url,
-        description="SQLAlchemy URL of the training-data database (tables penguins_raw, penguins_processed); "
-        "a SQLite file by default, e.g. postgresql+psycopg://user:pass@host/db for PostgreSQL.",
     )
     """SQLAlchemy URL of the training-data database; SQLite file by default, PostgreSQL when set."""
 
-    penguins_experiment: str = Field(
-        default="penguins", description="MLflow experiment that holds the penguins training runs."
-    )
+    penguins_experiment: str = "penguins"
     """MLflow experiment that holds the penguins training runs."""
 
-    digits_experiment: str = Field(
-        default="digits", description="MLflow experiment that holds the digits CNN training runs."
-    )
+    digits_experiment: str = "digits"
     """MLflow experiment that holds the digits CNN training runs."""
 
-    penguins_model_name: str = Field(
-        default="penguins", description="Registered model that every penguins estimator becomes a version of."
-    )
+    penguins_model_name: str = "penguins"
     """Registered model that every penguins estimator becomes a version of."""
 
     promotion_margin: float = Field(
         default=0.0,
         ge=0.0,
-        description="A new version becomes champion when its test F1 >= the champion's test F1 + this margin.",
     )
     """A new version becomes champion when its test F1 >= the champion's test F1 + this margin."""
 
-    test_size: float = Field(
-        default=0.2, gt=0.0, lt=1.0, description="Fraction of the data held out (stratified) as the test split."
-    )
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
     """Fraction of the data held out (stratified) as the test split."""
 
-    random_seed: int = Field(default=42, description="Seed for splits, estimators and TensorFlow.")
+    random_seed: int = 42
     """Seed for splits, estimators and TensorFlow."""
 
     git_revision: str = Field(
         default_factory=git_revision,
-        description="Git commit the models are trained from (tag modelship.io/git-revision); "
-        "defaults to `git rev-parse HEAD`, else 'unknown'.",
     )
     """Git commit the models are trained from; defaults to ``git rev-parse HEAD``, else ``unknown``."""
 
     digits_epochs: int | None = Field(
         default=None,
         ge=1,
-        description="Override the number of epochs of every digits CNN variant (default: each variant's own).",
     )
     """Override the number of epochs of every digits CNN variant (default: each variant's own)."""
 
-    collector_url: str = Field(
-        default="http://127.0.0.1:8090/batch",
-        description="Where `collect` fetches the current batch of raw penguins rows "
-        "(the sample data API's GET /batch, or anything answering the same JSON).",
-    )
+    collector_url: str = "http://127.0.0.1:8090/batch"
     """Where ``collect`` fetches the current batch of raw penguins rows (the sample data API's ``GET /batch``)."""
 
     collector_source: str = Field(
         default="collector",
         min_length=1,
         max_length=64,
-        description="Value of penguins_raw.source on the rows `collect` stores.",
     )
     """Value of ``penguins_raw.source`` on the rows ``collect`` stores."""
 
-    collector_timeout_seconds: float = Field(
-        default=30.0, gt=0.0, description="Timeout of the collector's HTTP request to the data API."
-    )
+    collector_timeout_seconds: float = Field(default=30.0, gt=0.0)
     """Timeout of the collector's HTTP request to the data API."""
 
     retrain_threshold_rows: int = Field(
         default=50,
         ge=1,
-        description="`collect` retrains penguins once this many raw rows arrived since the last retraining "
-        "it started (counted over penguins_raw, so the first collection of an empty table counts all rows).",
     )
     """``collect`` retrains penguins once this many raw rows arrived since the last retraining it started."""
 
-    retrain_estimators: list[str] | None = Field(
-        default=None,
-        description="Penguins estimators a retraining started by `collect` trains (JSON list, e.g. "
-        '["logistic_regression","random_forest"]); null = every candidate.',
-    )
+    retrain_estimators: list[str] | None = None
     """Penguins estimators a retraining started by ``collect`` trains; None = every candidate."""
 
-    retrain_grid_search: bool = Field(
-        default=False,
-        description="Whether a retraining started by `collect` also runs the random-forest grid search (slow).",
-    )
+    retrain_grid_search: bool = False
     """Whether a retraining started by ``collect`` also runs the random-forest grid search (slow)."""
 
     @field_validator("retrain_estimators")

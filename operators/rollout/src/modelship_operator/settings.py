@@ -25,7 +25,7 @@ class OperatorSettings(BaseServiceSettings, DatabaseSettings):
     Shadow and Canary rollouts are judged on its ``predictions`` and recorded in its ``rollouts`` tables.
     """
 
-    target: Target = Field(default=Target.deployment, description="deployment or kserve.")
+    target: Target = Target.deployment
     """``deployment``: a Deployment + Service per model; ``kserve``: a serving.kserve.io/v1beta1 InferenceService."""
 
     serving_image: str = Field(default="modelship-serving:0.1.0", min_length=1)

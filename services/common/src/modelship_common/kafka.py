@@ -34,66 +34,45 @@ class KafkaUnavailable(RuntimeError):
 class KafkaSettings(BaseSettings):
     """How to reach Kafka and which topics to use. Mixed into the gateway's and the worker's settings."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
-
-    kafka_bootstrap_servers: str | None = Field(
-        default=None,
-        description="Kafka bootstrap servers (host:port,...). Empty = no Kafka: the gateway scores uploaded images "
-        "in-process (make demo).",
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=None, extra="ignore", use_attribute_docstrings=True
     )
+
+    kafka_bootstrap_servers: str | None = None
     """Kafka bootstrap servers (``host:port,...``); empty = no Kafka (the gateway scores uploads in-process)."""
 
     kafka_config: dict[str, str] = Field(
         default_factory=dict,
-        description='Extra librdkafka settings as JSON, e.g. {"security.protocol": "SASL_SSL"}; applied to every '
-        "producer, consumer and admin client.",
     )
     """Extra librdkafka settings as JSON, applied to every producer, consumer and admin client."""
 
-    kafka_images_topic: str = Field(default="images.uploaded", description="Topic of uploaded images (key: image id).")
+    kafka_images_topic: str = "images.uploaded"
     """Topic of uploaded images (key: image id)."""
 
-    kafka_predictions_topic: str = Field(
-        default="predictions", description="Topic of the streamed predictions, one message per image (key: image id)."
-    )
+    kafka_predictions_topic: str = "predictions"
     """Topic of the streamed predictions, one message per image (key: image id)."""
 
-    kafka_dlq_topic: str = Field(
-        default="images.uploaded.dlq",
-        description="Dead-letter topic: uploaded images that cannot be decoded, with the reason.",
-    )
+    kafka_dlq_topic: str = "images.uploaded.dlq"
     """Dead-letter topic: uploaded images that cannot be decoded, with the reason."""
 
-    kafka_inference_log_topic: str = Field(
-        default="inference.log", description="Topic receiving every prediction when inference_log is on."
-    )
+    kafka_inference_log_topic: str = "inference.log"
     """Topic receiving every prediction when ``inference_log`` is on."""
 
-    inference_log: bool = Field(
-        default=False,
-        description="Also publish every prediction (streamed and synchronous) to the inference.log topic.",
-    )
+    inference_log: bool = False
     """Also publish every prediction (streamed and synchronous) to the ``inference.log`` topic."""
 
-    kafka_topic_partitions: int = Field(
-        default=3, ge=1, description="Partitions of the topics this service creates when they are missing."
-    )
+    kafka_topic_partitions: int = Field(default=3, ge=1)
     """Partitions of the topics this service creates when they are missing."""
 
-    kafka_replication_factor: int = Field(
-        default=1, ge=1, description="Replication factor of the topics this service creates when they are missing."
-    )
+    kafka_replication_factor: int = Field(default=1, ge=1)
     """Replication factor of the topics this service creates when they are missing."""
 
-    kafka_timeout_s: float = Field(
-        default=10.0, gt=0, description="How long to wait for the broker to acknowledge a message or an admin call."
-    )
+    kafka_timeout_s: float = Field(default=10.0, gt=0)
     """How long to wait for the broker to acknowledge a message or an admin call."""
 
     kafka_wait_s: float = Field(
         default=120.0,
         ge=0,
-        description="At start, how long to keep trying to reach the broker (it may start after this service).",
     )
     """At start, how long to keep trying to reach the broker (it may start after this service)."""
 

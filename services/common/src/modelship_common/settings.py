@@ -26,38 +26,31 @@ def default_database_url() -> str:
 class BaseServiceSettings(BaseSettings):
     """Fields every modelship service understands."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
-
-    mlflow_tracking_uri: str = Field(
-        default="http://127.0.0.1:5000",
-        description="MLflow tracking server (also the model registry).",
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=None, extra="ignore", use_attribute_docstrings=True
     )
+
+    mlflow_tracking_uri: str = "http://127.0.0.1:5000"
     """MLflow tracking server (also the model registry)."""
 
-    log_level: str = Field(default="INFO", description="Python logging level for the service.")
+    log_level: str = "INFO"
     """Python logging level for the service."""
 
-    log_format: Literal["auto", "json", "text"] = Field(
-        default="auto",
-        description="Log lines as JSON objects (json), for people (text), or text on a terminal else JSON (auto).",
-    )
+    log_format: Literal["auto", "json", "text"] = "auto"
     """Log lines as JSON objects (json), for people (text), or text on a terminal else JSON (auto)."""
 
 
 class DatabaseSettings(BaseSettings):
     """Where the predictions store is: mixed into the gateway's and the streaming worker's settings (one database)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=None, extra="ignore", use_attribute_docstrings=True
+    )
 
     database_url: str = Field(
         default_factory=default_database_url,
-        description="SQLAlchemy URL of the predictions store (SQLite file for the demo, PostgreSQL in clusters).",
     )
     """SQLAlchemy URL of the predictions store (SQLite file for the demo, PostgreSQL in clusters)."""
 
-    database_wait_s: float = Field(
-        default=60.0,
-        description="Seconds to keep retrying a database that refuses connections at start-up (a PostgreSQL still "
-        "starting).",
-    )
+    database_wait_s: float = 60.0
     """Seconds to keep retrying a database that refuses connections at start-up (a PostgreSQL still starting)."""

@@ -37,50 +37,37 @@ def default_image_dir() -> Path:
 class StorageSettings(BaseSettings):
     """Where uploaded images are kept. Mixed into the gateway's and the streaming worker's settings."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
-
-    object_store: Literal["auto", "local", "s3"] = Field(
-        default="auto",
-        description="Object store for uploaded images: local (a directory), s3 (MinIO or any S3 endpoint), or "
-        "auto (s3 when s3_endpoint_url is set, else local).",
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=None, extra="ignore", use_attribute_docstrings=True
     )
+
+    object_store: Literal["auto", "local", "s3"] = "auto"
     """Object store for uploaded images: ``local``, ``s3``, or ``auto`` (s3 when an endpoint is set)."""
 
     image_dir: Path = Field(
         default_factory=default_image_dir,
-        description="Directory of the local object store (make demo).",
     )
     """Directory of the local object store (``make demo``)."""
 
-    s3_endpoint_url: str | None = Field(
-        default=None, description="S3 endpoint, e.g. http://modelship-minio:9000; empty = AWS's default endpoint."
-    )
+    s3_endpoint_url: str | None = None
     """S3 endpoint, e.g. ``http://modelship-minio:9000``."""
 
-    s3_bucket: str = Field(default="modelship-images", description="Bucket holding the uploaded images.")
+    s3_bucket: str = "modelship-images"
     """Bucket holding the uploaded images."""
 
-    s3_prefix: str = Field(default="images/", description="Key prefix of the uploaded images inside the bucket.")
+    s3_prefix: str = "images/"
     """Key prefix of the uploaded images inside the bucket."""
 
-    s3_region: str = Field(default="us-east-1", description="S3 region (MinIO accepts any).")
+    s3_region: str = "us-east-1"
     """S3 region (MinIO accepts any)."""
 
-    s3_access_key_id: SecretStr | None = Field(
-        default=None,
-        description="S3 access key id (MinIO root user); empty = the AWS credential chain (environment, ~/.aws, "
-        "instance role).",
-    )
+    s3_access_key_id: SecretStr | None = None
     """S3 access key id (MinIO root user); empty = the AWS credential chain (environment, ~/.aws, instance role)."""
 
-    s3_secret_access_key: SecretStr | None = Field(
-        default=None, description="S3 secret access key (MinIO root password); no default."
-    )
+    s3_secret_access_key: SecretStr | None = None
     """S3 secret access key (MinIO root password); no default."""
 
-    s3_create_bucket: bool = Field(
-        default=True, description="Create the bucket at start when it does not exist (needs the permission)."
-    )
+    s3_create_bucket: bool = True
     """Create the bucket at start when it does not exist (needs the permission)."""
 
     def store_kind(self) -> Literal["local", "s3"]:

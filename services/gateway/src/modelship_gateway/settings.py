@@ -14,61 +14,44 @@ from modelship_scoring.settings import ScoringSettings
 class ImagePipelineSettings(StorageSettings, KafkaSettings):
     """The image pipeline's part of the gateway settings (``MODELSHIP_*``; object store, Kafka, fan-out)."""
 
-    fanout_model_batch: int = Field(
-        default=64, ge=1, le=1024, description="Images per call to a model server in the fan-out."
-    )
+    fanout_model_batch: int = Field(default=64, ge=1, le=1024)
     """Images per call to a model server in the fan-out."""
 
-    fanout_local_batch: int = Field(
-        default=128, ge=1, description="Without Kafka: most uploads the in-process fan-out scores together."
-    )
+    fanout_local_batch: int = Field(default=128, ge=1)
     """Without Kafka: most uploads the in-process fan-out scores together."""
 
 
 class DashboardSettings(BaseServiceSettings):
     """What the dashboard links to and checks. Unset URLs show as "not configured" on the Monitoring page."""
 
-    mlflow_ui_url: str | None = Field(
-        default=None,
-        description="MLflow UI as a browser reaches it (e.g. http://localhost:5000); default: the tracking URI.",
-    )
+    mlflow_ui_url: str | None = None
     """MLflow UI as a browser reaches it; default: the tracking URI."""
 
-    prometheus_url: str | None = Field(default=None, description="Prometheus server, e.g. http://prometheus:9090.")
+    prometheus_url: str | None = None
     """Prometheus server, e.g. ``http://prometheus:9090``."""
 
-    grafana_url: str | None = Field(default=None, description="Grafana, e.g. http://grafana:3000.")
+    grafana_url: str | None = None
     """Grafana, e.g. ``http://grafana:3000``."""
 
-    minio_console_url: str | None = Field(default=None, description="MinIO console, e.g. http://minio:9001.")
+    minio_console_url: str | None = None
     """MinIO console, e.g. ``http://minio:9001``."""
 
-    operator_url: str | None = Field(
-        default=None, description="The rollout operator's health/webhook server, e.g. http://modelship-operator:8080."
-    )
+    operator_url: str | None = None
     """The rollout operator's health/webhook server, e.g. ``http://modelship-operator:8080``."""
 
-    kafka_consumer_group: str = Field(
-        default="modelship-streaming", description="Consumer group of the streaming worker (for its lag)."
-    )
+    kafka_consumer_group: str = "modelship-streaming"
     """Consumer group of the streaming worker (for its lag)."""
 
-    health_timeout_s: float = Field(
-        default=2.0, gt=0, description="Timeout in seconds of each Monitoring-page health check (run concurrently)."
-    )
+    health_timeout_s: float = Field(default=2.0, gt=0)
     """Timeout in seconds of each Monitoring-page health check (run concurrently)."""
 
-    mlflow_timeout_s: float = Field(
-        default=5.0, gt=0, description="Timeout in seconds of the Experiments page's MLflow queries."
-    )
+    mlflow_timeout_s: float = Field(default=5.0, gt=0)
     """Timeout in seconds of the Experiments page's MLflow queries."""
 
-    refresh_s: int = Field(
-        default=30, ge=0, description="Data pages refresh themselves every this many seconds (0 = never)."
-    )
+    refresh_s: int = Field(default=30, ge=0)
     """Data pages refresh themselves every this many seconds (0 = never)."""
 
-    page_size: int = Field(default=25, ge=1, le=500, description="Rows per page of the Predictions table.")
+    page_size: int = Field(default=25, ge=1, le=500)
     """Rows per page of the Predictions table."""
 
 
@@ -82,18 +65,16 @@ class GatewaySettings(ScoringSettings, DatabaseSettings, ImagePipelineSettings, 
     Built once by :func:`get_settings` and carried by the application's lifespan to everything that needs it.
     """
 
-    host: str = Field(default="0.0.0.0", description="Interface the HTTP server binds to.")
+    host: str = "0.0.0.0"
     """Interface the HTTP server binds to."""
 
-    port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    port: int = Field(default=8000, ge=1, le=65535)
     """Port the HTTP server listens on."""
 
     workers: int = Field(
         default=1,
         ge=1,
         le=64,
-        description="Worker processes serving the port (uvicorn's); with more than one, their metrics are shared "
-        "through prometheus_client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR, a temporary one if unset).",
     )
     """Worker processes serving the port (uvicorn's); with more than one, their metrics are shared through
     prometheus_client's multiprocess directory (``PROMETHEUS_MULTIPROC_DIR``, a temporary one if unset)."""
@@ -101,13 +82,10 @@ class GatewaySettings(ScoringSettings, DatabaseSettings, ImagePipelineSettings, 
     rollouts_refresh_s: float = Field(
         default=1.0,
         gt=0,
-        description="How often the rollouts table (traffic splits and mirroring of Shadow/Canary rollouts) is read.",
     )
     """How often the rollouts table (traffic splits and mirroring of Shadow/Canary rollouts) is read."""
 
-    max_upload_bytes: int = Field(
-        default=5 * MIB, gt=0, description="Largest accepted image upload in bytes (larger ones get 413)."
-    )
+    max_upload_bytes: int = Field(default=5 * MIB, gt=0)
     """Largest accepted image upload in bytes (larger ones get 413)."""
 
 

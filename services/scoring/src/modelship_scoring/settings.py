@@ -16,49 +16,34 @@ class ScoringSettings(BaseServiceSettings, DiscoverySettings):
     discovery sources (:class:`DiscoverySettings`), the inference protocol and timeouts, the registry cache and the
     image models of the fan-out."""
 
-    protocol: Literal["v1", "v2"] = Field(
-        default="v2", description="Inference protocol spoken to the model servers (Open Inference Protocol v2 or v1)."
-    )
+    protocol: Literal["v1", "v2"] = "v2"
     """Inference protocol spoken to the model servers (Open Inference Protocol v2 or v1)."""
 
-    request_timeout_s: float = Field(
-        default=30.0, gt=0, description="Timeout in seconds of one inference call to a model server."
-    )
+    request_timeout_s: float = Field(default=30.0, gt=0)
     """Timeout in seconds of one inference call to a model server."""
 
-    probe_timeout_s: float = Field(
-        default=2.0, gt=0, description="Timeout in seconds of the metadata/readiness probes of the model servers."
-    )
+    probe_timeout_s: float = Field(default=2.0, gt=0)
     """Timeout in seconds of the metadata/readiness probes of the model servers."""
 
     registry_timeout_s: float = Field(
         default=3.0,
         gt=0,
-        description="How long to wait for MLflow when looking up a model version's metrics and classes; "
-        "MLflow being slow or down only leaves them empty.",
     )
     """How long to wait for MLflow when looking up a model version's metrics and classes."""
 
-    registry_cache_s: float = Field(
-        default=300.0, ge=0, description="How long a model version's registry metadata is cached, in seconds."
-    )
+    registry_cache_s: float = Field(default=300.0, ge=0)
     """How long a model version's registry metadata is cached, in seconds."""
 
     registry_retry_s: float = Field(
         default=30.0,
         ge=0,
-        description="After MLflow failed to answer for a model version, how long to wait before asking again.",
     )
     """After MLflow failed to answer for a model version, how long to wait before asking again."""
 
     image_models: list[str] = Field(
         default_factory=list,
-        description='Image models the fan-out calls, as JSON (["digits-fast", ...]); empty = every served model '
-        "whose task is image.",
     )
     """Image models the fan-out calls; empty = every served model whose task is ``image``."""
 
-    image_models_refresh_s: float = Field(
-        default=10.0, gt=0, description="How long the list of ready image models is reused before probing again."
-    )
+    image_models_refresh_s: float = Field(default=10.0, gt=0)
     """How long the list of ready image models is reused before probing again."""

@@ -21,44 +21,27 @@ class ServingSettings(BaseServiceSettings):
     max_image_bytes: int = Field(
         default=5 * 1024 * 1024,
         gt=0,
-        description="Largest accepted encoded image (PNG/JPEG/GIF) in bytes; larger images get a 400.",
     )
     """Largest accepted encoded image (PNG/JPEG/GIF) in bytes; larger images get a 400."""
 
-    prefer_onnx: bool = Field(
-        default=True,
-        description="Serve the verified ONNX export (model-version tag modelship.io/onnx) with onnxruntime "
-        "when the version has one; otherwise load the native MLflow flavour.",
-    )
+    prefer_onnx: bool = True
     """Serve the verified ONNX export with onnxruntime when the version has one."""
 
     model_cache_dir: Path = Field(
         default_factory=_default_cache_dir,
-        description="Where downloaded model artifacts and the registry facts of pinned versions are kept; "
-        "a restart that finds them here does not contact MLflow at all.",
     )
     """Where downloaded model artifacts and the registry facts of pinned versions are kept."""
 
     onnx_threads: int = Field(
         default=1,
         ge=0,
-        description="onnxruntime intra-op threads (0 = one per core). One is fastest for the small models here.",
     )
     """onnxruntime intra-op threads (0 = one per core)."""
 
-    fast_path: bool = Field(
-        default=True,
-        description="Answer POST /v1/models/{name}:predict and /v2/models/{name}/infer (plain JSON bodies) with a "
-        "lean ASGI front that calls kserve's DataPlane directly; false sends every request through kserve's "
-        "FastAPI app.",
-    )
+    fast_path: bool = True
     """Answer the two JSON inference routes with the lean front (false: kserve's FastAPI app for everything)."""
 
-    access_log: bool = Field(
-        default=False,
-        description="Log one line per HTTP request (uvicorn access log and kserve timing lines). Off by default: "
-        "it costs a large share of the request time of a small model.",
-    )
+    access_log: bool = False
     """Log one line per HTTP request (uvicorn access log and kserve timing lines)."""
 
 
