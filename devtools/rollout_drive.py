@@ -202,10 +202,14 @@ def canary_rollout(
     min_duration: str = "5s",
     min_samples: int = 40,
     warm_duration: str = "20s",
+    latency_grace_ms: float | None = None,
 ) -> dict[str, Any]:
     """A ``spec.rollout`` block: Canary through ``weights`` (percent of callers), each step held for
     ``min_requests`` candidate requests and ``min_duration``, judged after ``min_samples`` paired answers with the
-    CRD's default thresholds."""
+    CRD's default thresholds (``latency_grace_ms`` replaces the latency gate's 5 ms grace when given)."""
+    analysis: dict[str, Any] = {"minSamples": min_samples}
+    if latency_grace_ms is not None:
+        analysis["latencyGraceMs"] = latency_grace_ms
     return {
         "strategy": "Canary",
         "canary": {
@@ -213,6 +217,6 @@ def canary_rollout(
             "minDuration": min_duration,
             "steps": [{"weight": w} for w in weights],
         },
-        "analysis": {"minSamples": min_samples},
+        "analysis": analysis,
         "warmDuration": warm_duration,
     }

@@ -327,8 +327,12 @@ def test_model_registered_after_install_is_served_without_upgrade(cluster: Clust
 
 
 # Canary through 50 % then 100 % of callers, each step held for 40 candidate requests and 5 s, judged after 40 paired
-# answers with the CRD's default gates; the old champion stays warm 20 s after a promotion.
-CANARY = canary_rollout((50, 100), min_requests=40, min_duration="5s", min_samples=40, warm_duration="20s")
+# answers with the CRD's default gates, except a 50 ms latency grace (instead of 5 ms): on a 2-core node shared by
+# every pod of the release, two model servers' p95 differ by more than 5 ms for reasons that are not the model's.
+# The old champion stays warm 20 s after a promotion.
+CANARY = canary_rollout(
+    (50, 100), min_requests=40, min_duration="5s", min_samples=40, warm_duration="20s", latency_grace_ms=50
+)
 RETRAIN_JOB = "penguins-retrain"
 
 
