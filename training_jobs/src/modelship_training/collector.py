@@ -3,7 +3,8 @@
 One run (``python -m modelship_training collect``, a Kubernetes CronJob):
 
 1. ``GET`` the settings' ``collector_url`` (the sample data API's ``/batch`` or anything answering the same
-   JSON: ``{"batch": k, "rows": [{raw column: value, ...}, ...]}``) and validate it completely.
+   JSON: ``{"batch": k, "rows": [{raw column: value, ...}, ...]}``) and validate it completely with the data
+   API's own model (:class:`~modelship_training.data_api.Batch`).
 2. In one transaction: append the rows whose :func:`~modelship_training.penguins_data.row_key` is not stored
    yet to ``penguins_raw``, rebuild ``penguins_processed`` and record the run in ``collector_runs``.
 3. When ``retrain_threshold_rows`` rows arrived since the last retraining this collector started (rows with a
@@ -25,9 +26,12 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy import Boolean, Column, Connection, DateTime, Integer, MetaData, String, Table, Text, func, select
 
-from modelship_training.tables import RAW_COLUMNS, RAW_DATASET_COLUMNS, penguins_raw
+from modelship_training.data_api import Batch
+from modelship_training.tables import penguins_raw
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -56,8 +60,6 @@ collector_runs = Table(
     Column("error", String(500), nullable=True, doc="Why the retraining of this run failed."),
 )
 
-_KNOWN_COLUMNS = frozenset(RAW_DATASET_COLUMNS) | frozenset(RAW_COLUMNS)
-
 
 class CollectError(RuntimeError):
     """The data API could not be reached or answered something else than a batch; the message says which."""
@@ -65,14 +67,6 @@ class CollectError(RuntimeError):
 
 class RetrainError(CollectError):
     """The batch was stored but the retraining failed (MLflow unreachable, too few rows...); retried next run."""
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A validated response of the data API."""
-
-    batch: int | None
-    rows: list[dict[str, Any]]
 
 
 @dataclass
@@ -113,31 +107,31 @@ def fetch_batch(url: str, timeout: float = 30.0) -> Batch:
 
 
 def parse_batch(payload: Any, url: str = "the data API") -> Batch:
-    """Check the shape of a batch: an object with ``rows``, a list of objects of raw columns and plain values."""
+    """Validate a batch with :class:`~modelship_training.data_api.Batch`: an object with ``rows``, a list of
+    objects of raw columns and plain values; an invalid one is a :class:`CollectError` naming its first fault."""
+    try:
+        return Batch.model_validate(payload)
+    except ValidationError as exc:
+        reason = _reason(exc.errors(include_url=False)[0], payload)
+        raise CollectError(f"data API at {url} answered an invalid batch: {reason}") from exc
 
-    def bad(reason: str) -> CollectError:
-        return CollectError(f"data API at {url} answered an invalid batch: {reason}")
 
-    if not isinstance(payload, dict):
-        raise bad(f"expected a JSON object, got {type(payload).__name__}")
-    rows = payload.get("rows")
-    if not isinstance(rows, list):
-        raise bad("'rows' must be a list")
-    batch = payload.get("batch")
-    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool)):
-        raise bad("'batch' must be an integer")
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise bad(f"row {i} is not an object")
-        unknown = sorted(set(row) - _KNOWN_COLUMNS)
-        if unknown:
-            raise bad(f"row {i} has unknown column(s) {', '.join(unknown)}")
-        for name, value in row.items():
-            if isinstance(value, bool) or (value is not None and not isinstance(value, str | int | float)):
-                raise bad(f"row {i} column {name!r} is not text, a number or null")
-        if not any(value is not None for value in row.values()):
-            raise bad(f"row {i} has no values")
-    return Batch(batch=batch, rows=rows)
+def _reason(error: ErrorDetails, payload: Any) -> str:
+    """One validation error of :class:`Batch` in the words of the batch's shape."""
+    loc = error["loc"]
+    if not loc:
+        return f"expected a JSON object, got {type(payload).__name__}"
+    if loc == ("batch",):
+        return "'batch' must be an integer"
+    if loc == ("rows",):
+        return "'rows' must be a list"
+    if loc[0] == "rows" and len(loc) == 2:
+        if error["type"] == "dict_type":
+            return f"row {loc[1]} is not an object"
+        return f"row {loc[1]} {error['msg']}"  # the row checks' own words ("has no values", ...)
+    if loc[0] == "rows" and len(loc) >= 3:
+        return f"row {loc[1]} column {loc[2]!r} is not text, a number or null"
+    return f"{'.'.join(map(str, loc))}: {error['msg']}"
 
 
 def store_batch(conn: Connection, batch: Batch, *, source: str, url: str) -> tuple[int, int]:
