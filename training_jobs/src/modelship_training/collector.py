@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
-from sqlalchemy import Boolean, Column, Connection, DateTime, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy import Connection, func, select
 
 from modelship_training.data_api import Batch
-from modelship_training.tables import penguins_raw
+from modelship_training.tables import collector_runs, penguins_raw
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -40,25 +40,6 @@ if TYPE_CHECKING:
     from modelship_training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
-
-metadata = MetaData()
-
-#: One row per collector run that got a valid batch: what it fetched, stored and (maybe) trained.
-collector_runs = Table(
-    "collector_runs",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("url", Text, nullable=False),
-    Column("batch", Integer, nullable=True, doc="Batch index the data API reported."),
-    Column("fetched", Integer, nullable=False, doc="Rows in the response."),
-    Column("added", Integer, nullable=False, doc="Rows appended to penguins_raw (not stored before)."),
-    Column("pending", Integer, nullable=False, doc="Rows arrived since the last retraining, after this batch."),
-    Column("retrained", Boolean, nullable=False, default=False, doc="A retraining finished in this run."),
-    Column("trained_up_to", Integer, nullable=True, doc="Highest penguins_raw.id the retraining saw."),
-    Column("versions", Text, nullable=True, doc="Model versions the retraining registered, with their alias."),
-    Column("error", String(500), nullable=True, doc="Why the retraining of this run failed."),
-)
 
 
 class CollectError(RuntimeError):
@@ -187,14 +168,13 @@ def pending_rows(conn: Connection) -> int:
 def collect(settings: TrainingSettings, client: MlflowClient | None = None) -> CollectResult:
     """One collector run (see the module docstring); raises :class:`CollectError` for a bad fetch."""
     from modelship_common.db import make_engine
-    from modelship_training.tables import create_tables
+    from modelship_training.tables import migrate
 
     url = settings.collector_url
     batch = fetch_batch(url, settings.collector_timeout_seconds)
     engine = make_engine(settings.database_url)
     try:
-        create_tables(engine)
-        metadata.create_all(engine)
+        migrate(engine)
         with engine.begin() as conn:
             added, run_id = store_batch(conn, batch, source=settings.collector_source, url=url)
             pending = pending_rows(conn)
