@@ -222,6 +222,11 @@ GARBAGE: dict[str, tuple[int, str, bytes]] = {
     "/unknown-column": (200, "application/json", b'{"batch": 1, "rows": [{"Species": "Adelie", "wingspan": 1}]}'),
     "/nested-value": (200, "application/json", b'{"batch": 1, "rows": [{"Species": {"name": "Adelie"}}]}'),
     "/empty-row": (200, "application/json", b'{"batch": 1, "rows": [{}]}'),
+    "/null-row": (200, "application/json", b'{"batch": 1, "rows": [{"Species": null, "Sex": null}]}'),
+    "/no-rows": (200, "application/json", b'{"batch": 1}'),
+    "/row-not-object": (200, "application/json", b'{"batch": 1, "rows": [{"Species": "Adelie"}, 7]}'),
+    "/boolean-value": (200, "application/json", b'{"batch": 1, "rows": [{"Sample Number": true}]}'),
+    "/batch-text": (200, "application/json", b'{"batch": "1", "rows": []}'),
 }
 
 
@@ -262,6 +267,11 @@ def garbage_url() -> Iterator[str]:
         ("/unknown-column", "answered an invalid batch: row 0 has unknown column(s) wingspan"),
         ("/nested-value", "answered an invalid batch: row 0 column 'Species' is not text, a number or null"),
         ("/empty-row", "answered an invalid batch: row 0 has no values"),
+        ("/null-row", "answered an invalid batch: row 0 has no values"),
+        ("/no-rows", "answered an invalid batch: 'rows' must be a list"),
+        ("/row-not-object", "answered an invalid batch: row 1 is not an object"),
+        ("/boolean-value", "answered an invalid batch: row 0 column 'Sample Number' is not text, a number or null"),
+        ("/batch-text", "answered an invalid batch: 'batch' must be an integer"),
     ],
 )
 def test_garbage_is_refused_and_changes_nothing(

@@ -85,6 +85,27 @@ def test_batch_endpoint_follows_the_clock() -> None:
         assert get_json(f"{url}/batch")["batch"] == 0
 
 
+def test_every_served_batch_passes_the_collectors_validation() -> None:
+    """The collector validates with the model the API answers with (data_api.Batch): each batch the API can
+    serve is one the collector accepts, row for row."""
+    from modelship_training.collector import parse_batch
+
+    app = data_api.create_app(batches=10, batch_seconds=300, seed=2, clock=Clock())
+    with data_api.serve_in_background(app) as url:
+        payload = get_json(f"{url}/batch")
+    batch = parse_batch(payload, url)
+    assert (batch.batch, batch.rows) == (0, data_api.make_batches(10, seed=2)[0])
+    for rows in data_api.make_batches(10, seed=2):
+        assert data_api.Batch.model_validate({"rows": rows}).rows == rows
+
+
+def test_the_response_schema_is_documented_once() -> None:
+    schema = data_api.create_app(batches=1).openapi()["components"]["schemas"]["BatchResponse"]
+    assert schema["required"] == ["batch", "rows", "batches", "next_rotation_at"]
+    assert schema["properties"]["batch"]["description"] == "Index of the current batch, 0 .. batches - 1."
+    assert schema["properties"]["rows"]["description"].startswith("Raw penguins rows with the dataset's original")
+
+
 def test_missing_values_are_null() -> None:
     rows = [row for batch in data_api.make_batches(1) for row in batch]
     assert any(row["Sex"] is None for row in rows)

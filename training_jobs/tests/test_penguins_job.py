@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sklearn.model_selection import ParameterGrid
 
 from modelship_common import registry
 from modelship_training import jobs, penguins_models
@@ -77,7 +78,13 @@ def test_grid_search_logs_each_combination_as_a_nested_run(job) -> None:
         max_results=500,
     )
     combos = [run for run in children if run.info.run_name.startswith("random_forest_grid-")]
-    assert len(combos) == len(list(penguins_models.grid(penguins_models.RF_GRID))) >= 20
+    expected = list(ParameterGrid(penguins_models.RF_GRID))
+    assert len(combos) == len(expected) >= 20
+    # run <index> holds combination <index> of the documented order (ParameterGrid's)
+    by_name = {run.info.run_name: run for run in combos}
+    for index, params in enumerate(expected):
+        logged = by_name[f"random_forest_grid-{index:02d}"].data.params
+        assert {key: logged[key] for key in params} == {key: str(value) for key, value in params.items()}
     for run in combos:
         assert set(penguins_models.RF_GRID) <= set(run.data.params)
         assert {"cv_accuracy", "cv_accuracy_std", "test_accuracy", "test_f1"} <= set(run.data.metrics)

@@ -3,7 +3,8 @@
 One run (``python -m modelship_training collect``, a Kubernetes CronJob):
 
 1. ``GET`` the settings' ``collector_url`` (the sample data API's ``/batch`` or anything answering the same
-   JSON: ``{"batch": k, "rows": [{raw column: value, ...}, ...]}``) and validate it completely.
+   JSON: ``{"batch": k, "rows": [{raw column: value, ...}, ...]}``) and validate it completely with the data
+   API's own model (:class:`~modelship_training.data_api.Batch`).
 2. In one transaction: append the rows whose :func:`~modelship_training.penguins_data.row_key` is not stored
    yet to ``penguins_raw``, rebuild ``penguins_processed`` and record the run in ``collector_runs``.
 3. When ``retrain_threshold_rows`` rows arrived since the last retraining this collector started (rows with a
@@ -25,9 +26,12 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Column, Connection, DateTime, Integer, MetaData, String, Table, Text, func, select
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from sqlalchemy import Connection, func, select
 
-from modelship_training.tables import RAW_COLUMNS, RAW_DATASET_COLUMNS, penguins_raw
+from modelship_training.data_api import Batch
+from modelship_training.tables import collector_runs, penguins_raw
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -37,27 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-metadata = MetaData()
-
-#: One row per collector run that got a valid batch: what it fetched, stored and (maybe) trained.
-collector_runs = Table(
-    "collector_runs",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("url", Text, nullable=False),
-    Column("batch", Integer, nullable=True, doc="Batch index the data API reported."),
-    Column("fetched", Integer, nullable=False, doc="Rows in the response."),
-    Column("added", Integer, nullable=False, doc="Rows appended to penguins_raw (not stored before)."),
-    Column("pending", Integer, nullable=False, doc="Rows arrived since the last retraining, after this batch."),
-    Column("retrained", Boolean, nullable=False, default=False, doc="A retraining finished in this run."),
-    Column("trained_up_to", Integer, nullable=True, doc="Highest penguins_raw.id the retraining saw."),
-    Column("versions", Text, nullable=True, doc="Model versions the retraining registered, with their alias."),
-    Column("error", String(500), nullable=True, doc="Why the retraining of this run failed."),
-)
-
-_KNOWN_COLUMNS = frozenset(RAW_DATASET_COLUMNS) | frozenset(RAW_COLUMNS)
-
 
 class CollectError(RuntimeError):
     """The data API could not be reached or answered something else than a batch; the message says which."""
@@ -65,14 +48,6 @@ class CollectError(RuntimeError):
 
 class RetrainError(CollectError):
     """The batch was stored but the retraining failed (MLflow unreachable, too few rows...); retried next run."""
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A validated response of the data API."""
-
-    batch: int | None
-    rows: list[dict[str, Any]]
 
 
 @dataclass
@@ -113,31 +88,31 @@ def fetch_batch(url: str, timeout: float = 30.0) -> Batch:
 
 
 def parse_batch(payload: Any, url: str = "the data API") -> Batch:
-    """Check the shape of a batch: an object with ``rows``, a list of objects of raw columns and plain values."""
+    """Validate a batch with :class:`~modelship_training.data_api.Batch`: an object with ``rows``, a list of
+    objects of raw columns and plain values; an invalid one is a :class:`CollectError` naming its first fault."""
+    try:
+        return Batch.model_validate(payload)
+    except ValidationError as exc:
+        reason = _reason(exc.errors(include_url=False)[0], payload)
+        raise CollectError(f"data API at {url} answered an invalid batch: {reason}") from exc
 
-    def bad(reason: str) -> CollectError:
-        return CollectError(f"data API at {url} answered an invalid batch: {reason}")
 
-    if not isinstance(payload, dict):
-        raise bad(f"expected a JSON object, got {type(payload).__name__}")
-    rows = payload.get("rows")
-    if not isinstance(rows, list):
-        raise bad("'rows' must be a list")
-    batch = payload.get("batch")
-    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool)):
-        raise bad("'batch' must be an integer")
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise bad(f"row {i} is not an object")
-        unknown = sorted(set(row) - _KNOWN_COLUMNS)
-        if unknown:
-            raise bad(f"row {i} has unknown column(s) {', '.join(unknown)}")
-        for name, value in row.items():
-            if isinstance(value, bool) or (value is not None and not isinstance(value, str | int | float)):
-                raise bad(f"row {i} column {name!r} is not text, a number or null")
-        if not any(value is not None for value in row.values()):
-            raise bad(f"row {i} has no values")
-    return Batch(batch=batch, rows=rows)
+def _reason(error: ErrorDetails, payload: Any) -> str:
+    """One validation error of :class:`Batch` in the words of the batch's shape."""
+    loc = error["loc"]
+    if not loc:
+        return f"expected a JSON object, got {type(payload).__name__}"
+    if loc == ("batch",):
+        return "'batch' must be an integer"
+    if loc == ("rows",):
+        return "'rows' must be a list"
+    if loc[0] == "rows" and len(loc) == 2:
+        if error["type"] == "dict_type":
+            return f"row {loc[1]} is not an object"
+        return f"row {loc[1]} {error['msg']}"  # the row checks' own words ("has no values", ...)
+    if loc[0] == "rows" and len(loc) >= 3:
+        return f"row {loc[1]} column {loc[2]!r} is not text, a number or null"
+    return f"{'.'.join(map(str, loc))}: {error['msg']}"
 
 
 def store_batch(conn: Connection, batch: Batch, *, source: str, url: str) -> tuple[int, int]:
@@ -193,14 +168,13 @@ def pending_rows(conn: Connection) -> int:
 def collect(settings: TrainingSettings, client: MlflowClient | None = None) -> CollectResult:
     """One collector run (see the module docstring); raises :class:`CollectError` for a bad fetch."""
     from modelship_common.db import make_engine
-    from modelship_training.tables import create_tables
+    from modelship_training.tables import migrate
 
     url = settings.collector_url
     batch = fetch_batch(url, settings.collector_timeout_seconds)
     engine = make_engine(settings.database_url)
     try:
-        create_tables(engine)
-        metadata.create_all(engine)
+        migrate(engine)
         with engine.begin() as conn:
             added, run_id = store_batch(conn, batch, source=settings.collector_source, url=url)
             pending = pending_rows(conn)

@@ -8,6 +8,9 @@ at a time: batch ``k = floor(seconds since start / batch_seconds) mod batches``.
   the raw dataset's columns (``studyName``, ``Sample Number``, ``Species``, ... ; NaN as ``null``).
 - ``GET /healthz`` -> ``{"status": "ok"}``.
 
+:class:`BatchResponse` extends :class:`Batch`, the model the collector validates every fetched batch with, so the
+API and its consumer share one definition of a raw row.
+
 The clock is injectable (:func:`create_app`), so tests rotate batches without waiting.
 """
 
@@ -22,26 +25,58 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
+
+from modelship_training.tables import RAW_COLUMNS, RAW_DATASET_COLUMNS
 
 DEFAULT_PORT = 8090
 DEFAULT_BATCHES = 10
 DEFAULT_BATCH_SECONDS = 300.0
 
-#: A raw value as served: text, a number or null.
-RawValue = str | int | float | None
+#: A raw value as served: text, a number or null (strict: ``true`` is not the number 1, ``"1"`` not a number).
+RawValue = StrictStr | StrictInt | StrictFloat | None
+#: Column names a raw row may use: the dataset's own (``Species``) or ``penguins_raw``'s (``species``).
+RAW_ROW_COLUMNS = frozenset(RAW_DATASET_COLUMNS) | frozenset(RAW_COLUMNS)
 
 
-class BatchResponse(BaseModel):
+def _check_row(row: dict[str, RawValue]) -> dict[str, RawValue]:
+    unknown = sorted(set(row) - RAW_ROW_COLUMNS)
+    if unknown:
+        raise PydanticCustomError("unknown_column", "has unknown column(s) {columns}", {"columns": ", ".join(unknown)})
+    if all(value is None for value in row.values()):
+        raise PydanticCustomError("empty_row", "has no values")
+    return row
+
+
+#: One raw penguins row: known columns only, plain values, at least one of them not null.
+RawRow = Annotated[dict[str, RawValue], AfterValidator(_check_row)]
+
+
+class Batch(BaseModel):
+    """A batch of raw penguins rows: the part of a data API's answer the collector reads, from this API or any
+    other answering the same JSON (other keys are ignored)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    batch: StrictInt | None = None
+    """Index of the batch, when the source numbers them."""
+    rows: list[RawRow]
+    """Raw penguins rows with the dataset's original columns (or ``penguins_raw``'s snake_case names)."""
+
+
+class BatchResponse(Batch):
     """The batch being served now."""
 
-    batch: int = Field(description="Index of the current batch, 0 .. batches - 1.")
-    batches: int = Field(description="How many batches rotate.")
-    next_rotation_at: dt.datetime = Field(description="When the next batch replaces this one (UTC).")
-    rows: list[dict[str, RawValue]] = Field(description="Raw penguins rows with the dataset's original columns.")
+    batch: StrictInt
+    """Index of the current batch, 0 .. batches - 1."""
+    batches: int
+    """How many batches rotate."""
+    next_rotation_at: dt.datetime
+    """When the next batch replaces this one (UTC)."""
 
 
 class Health(BaseModel):

@@ -27,7 +27,7 @@ from modelship_training.tables import (
     PROCESSED_COLUMNS,
     RAW_COLUMNS,
     RAW_DATASET_COLUMNS,
-    create_tables,
+    migrate,
     penguins_processed,
     penguins_raw,
 )
@@ -91,7 +91,7 @@ def append_raw(engine: Engine, frame: pd.DataFrame, source: str) -> int:
     Missing columns are stored as NULL; unknown columns are an error. Returns the number of rows added.
     """
     rows = raw_records(frame, source)
-    create_tables(engine)
+    migrate(engine)
     if rows:
         with engine.begin() as conn:
             conn.execute(penguins_raw.insert(), rows)
@@ -121,7 +121,7 @@ def seed_raw(engine: Engine, *, replace: bool = False) -> int:
     A table that already holds rows (a collector's, say) is the training data as it is and is not seeded, so
     a collected dataset grows batch by batch. Seed rows equal to a stored row (:func:`row_key`) are skipped.
     """
-    create_tables(engine)
+    migrate(engine)
     with engine.begin() as conn:
         present = conn.execute(select(func.count()).select_from(penguins_raw)).scalar_one()
         if present and not replace:
@@ -165,7 +165,7 @@ def clean(raw: pd.DataFrame) -> pd.DataFrame:
 
 def rebuild_processed(engine: Engine) -> pd.DataFrame:
     """Rebuild ``penguins_processed`` from all of ``penguins_raw`` (one transaction); returns the new rows."""
-    create_tables(engine)
+    migrate(engine)
     with engine.begin() as conn:
         return replace_processed(conn)
 

@@ -155,13 +155,32 @@ def resolve(client: MlflowClient, uri: str) -> ModelVersionInfo:
     return version_info(client, name, version)
 
 
-def served_models(client: MlflowClient, tag: str = SERVE_TAG, value: str = "true") -> list[str]:
-    """Names of registered models carrying ``tag=value`` (the models the platform serves)."""
+def tag_filter(tag: str, value: str) -> str:
+    """MLflow search filter matching ``tag == value`` exactly: ``tags.`modelship.io/serve` = 'true'`` (the tag name
+    in backticks, since it holds dots and a slash)."""
+    if "`" in tag:
+        raise ValueError(f"tag name {tag!r} cannot be searched: it contains a backtick")
+    if "'" not in value:
+        quoted = f"'{value}'"
+    elif '"' not in value:
+        quoted = f'"{value}"'
+    else:
+        raise ValueError(f"tag value {value!r} cannot be searched: it contains both quote characters")
+    return f"tags.`{tag}` = {quoted}"
+
+
+def served_models(client: MlflowClient, tag: str = SERVE_TAG, value: str = "true", page_size: int = 200) -> list[str]:
+    """Names of registered models carrying ``tag=value`` (the models the platform serves), sorted.
+
+    The registry filters (:func:`tag_filter`), so only the matching models cross the wire, a page of ``page_size``
+    at a time.
+    """
     names: list[str] = []
     token = None
+    filter_string = tag_filter(tag, value)
     while True:
-        page = client.search_registered_models(max_results=200, page_token=token)
-        names += [rm.name for rm in page if (rm.tags or {}).get(tag) == value]
+        page = client.search_registered_models(filter_string=filter_string, max_results=page_size, page_token=token)
+        names += [rm.name for rm in page]
         token = page.token
         if not token:
             return sorted(names)
