@@ -172,6 +172,7 @@ async def isvc_rollout_loop(name: str, namespace: Any, memo: Any, logger: Any, s
             await op.rollouts.wait(namespace, name, op.settings.rollout_seconds)
     finally:
         op.rollouts.unregister(namespace, name)
+        op.metrics.rollout_over(namespace, name)
 
 
 def _wake_rollout(op: Any, namespace: str, labels: Any) -> bool:
