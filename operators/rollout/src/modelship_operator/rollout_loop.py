@@ -33,6 +33,7 @@ from typing import Any
 
 import kopf
 
+from modelship_common import tracing
 from modelship_common.db import utcnow
 from modelship_common.registry import CHALLENGER, CHAMPION
 from modelship_common.rollout.controller import Outcome, tick
@@ -99,7 +100,24 @@ class Pass:
 
 
 async def progress_rollout(op: Operator, namespace: str, name: str) -> Pass:
-    """One pass of the rollout loop of InferenceService ``namespace/name`` (see the module docstring)."""
+    """One pass of the rollout loop of InferenceService ``namespace/name`` (see the module docstring); with tracing
+    on, inside a span ``rollout pass`` saying which rollout it was and which decisions it applied."""
+    attributes = {"k8s.namespace.name": namespace, "modelship.inferenceservice": name}
+    with tracing.span("rollout pass", attributes=attributes) as span:
+        result = await _progress(op, namespace, name)
+        if span is not None and result.rollout is not None:
+            span.set_attributes(
+                {
+                    "modelship.rollout.id": result.rollout.id,
+                    "modelship.rollout.strategy": result.rollout.strategy,
+                    "modelship.rollout.phase": result.rollout.phase,
+                    "modelship.rollout.decisions_applied": [d.action for d in result.applied or []],
+                }
+            )
+        return result
+
+
+async def _progress(op: Operator, namespace: str, name: str) -> Pass:
     async with op.lock(namespace, name):
         isvc = await op.call(op.kube.get, k.ISVC, namespace, name)
         if isvc is None or isvc["metadata"].get("deletionTimestamp"):

@@ -158,7 +158,7 @@ def _gone(world: World, kind: k.Kind, name: str) -> bool:
     return obj is None or bool(obj["metadata"].get("deletionTimestamp"))
 
 
-def test_a_bad_candidate_is_rolled_back_with_tags_event_and_history(world: World, pg_database: str) -> None:
+def test_a_bad_candidate_is_rolled_back_with_tags_event_and_history(world: World, pg_database: str, spans: Any) -> None:
     _use_db(world, pg_database)
     name = f"penguins-{_uid()}"
     _serving(world, name, _canary())
@@ -188,6 +188,18 @@ def test_a_bad_candidate_is_rolled_back_with_tags_event_and_history(world: World
     assert done.rollout.phase == "RolledBack" and [d.action for d in done.applied] == ["rollback"]
     assert _decisions(world.op, "rollback") == rollbacks + 1
     assert _weight(world.op, world.ns, name) is None  # the rollout is over: its series goes
+    # Traced (the `spans` fixture turns tracing on): the pass that applied the rollback, its MLflow calls inside it.
+    finished = spans.get_finished_spans()
+    passes = [s for s in finished if s.name == "rollout pass"]
+    assert len(passes) == 3 and all(s.attributes["modelship.inferenceservice"] == name for s in passes)
+    rolled = passes[-1]
+    assert rolled.attributes["modelship.rollout.decisions_applied"] == ("rollback",)
+    assert rolled.attributes["modelship.rollout.phase"] == "RolledBack"
+    assert rolled.attributes["k8s.namespace.name"] == world.ns
+    inside = {s.name for s in finished if s.parent is not None and s.parent.span_id == rolled.context.span_id}
+    assert {"mlflow tag_version", "mlflow drop_alias"} <= inside, inside
+    reconciled = [s for s in finished if s.name == "reconcile InferenceService"]
+    assert reconciled and all(s.attributes["modelship.inferenceservice"] == name for s in reconciled)
 
     status = world.status(name)
     assert status["rollout"]["phase"] == "RolledBack" and "candidate" not in status["rollout"]

@@ -119,6 +119,20 @@ def tracer() -> trace.Tracer:
     return provider.get_tracer(TRACER_NAME)
 
 
+@contextlib.contextmanager
+def span(
+    name: str, *, kind: trace.SpanKind = trace.SpanKind.INTERNAL, attributes: Mapping[str, Any] | None = None
+) -> Iterator[trace.Span | None]:
+    """A span ``name`` around the block (failed if it raises), the current one inside it; with tracing off nothing
+    at all (yields None). For work no instrumentation sees: the operator's reconciliations and MLflow calls."""
+    if _provider is None:
+        yield None
+        return
+    attrs = {k: v for k, v in (attributes or {}).items() if v is not None}
+    with tracer().start_as_current_span(name, kind=kind, attributes=attrs) as current:
+        yield current
+
+
 def current_trace_id() -> str | None:
     """The 32-hex-digit trace id of the current span, or None (no span, or tracing off)."""
     if _provider is None:
