@@ -830,13 +830,17 @@ def test_predictor_args_parse_with_the_model_servers_own_parser(render: Any) -> 
     )
 
 
-def test_tracing_endpoint_reaches_gateway_worker_and_model_servers(render: Any) -> None:
+def test_tracing_endpoint_reaches_gateway_worker_operator_and_model_servers(render: Any) -> None:
     """``global.tracing.otlpEndpoint`` turns traces on everywhere (the standard OTEL_* variables); unset, none."""
     import json
 
     endpoint = "http://otel-collector.observability:4318"
     objs = render(CHART / "ci" / "default-values.yaml", sets=(f"global.tracing.otlpEndpoint={endpoint}",))
-    for name, service in (("r-gateway", "modelship-gateway"), ("r-streaming", "modelship-streaming")):
+    for name, service in (
+        ("r-gateway", "modelship-gateway"),
+        ("r-streaming", "modelship-streaming"),
+        ("r-operator", "modelship-operator"),
+    ):
         env = env_map(one(objs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0])
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == endpoint, name
         assert env["OTEL_SERVICE_NAME"]["value"] == service, name
@@ -851,3 +855,17 @@ def test_tracing_endpoint_reaches_gateway_worker_and_model_servers(render: Any) 
             assert not [n for n in env_map(c) if n.startswith("OTEL_")], c["name"]
     operator = env_map(one(off, "Deployment", "r-operator")["spec"]["template"]["spec"]["containers"][0])
     assert not [k for k in json.loads(operator["MODELSHIP_SERVING_ENV"]["value"]) if k.startswith("OTEL_")]
+
+
+def test_tracing_endpoint_reaches_the_pinned_model_servers(render: Any) -> None:
+    """Operator disabled: the serving subchart renders the model servers itself, with the same OTEL_* variables."""
+    values = CHART / "ci" / "operator-disabled-values.yaml"
+    endpoint = "http://otel-collector.observability:4318"
+    container = one(
+        render(values, sets=(f"global.tracing.otlpEndpoint={endpoint}",)), "Deployment", "penguins-predictor"
+    )["spec"]["template"]["spec"]["containers"][0]
+    env = env_map(container)
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == endpoint
+    assert env["OTEL_SERVICE_NAME"]["value"] == "modelship-serving"
+    off = one(render(values), "Deployment", "penguins-predictor")["spec"]["template"]["spec"]["containers"][0]
+    assert not [n for n in env_map(off) if n.startswith("OTEL_")]

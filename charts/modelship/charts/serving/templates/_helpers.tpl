@@ -122,6 +122,12 @@ spec:
               value: /tmp
             - name: HOME
               value: /tmp
+            {{- with (($v.global | default dict).tracing | default dict).otlpEndpoint }}
+            - name: OTEL_EXPORTER_OTLP_ENDPOINT
+              value: {{ . | quote }}
+            - name: OTEL_SERVICE_NAME
+              value: modelship-serving
+            {{- end }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
