@@ -118,6 +118,7 @@ spec:
               value: {{ include "modelship-lib.mlflowTrackingUri" $ctx | quote }}
             - name: MODELSHIP_LOG_LEVEL
               value: {{ $v.logLevel | quote }}
+            {{- include "modelship-lib.logFormatEnv" $ctx | nindent 12 }}
             - name: TMPDIR
               value: /tmp
             - name: HOME
