@@ -208,7 +208,8 @@ def test_one_upload_is_one_trace_through_gateway_kafka_worker_and_every_model_se
     send = wait_span(receiver, message_parent, "the worker's send predictions span")
     assert (send.service, send.kind, send.name) == (WORKER, "PRODUCER", f"send {stream.predictions_topic}"), send
     assert send.parent_id == consumer.span_id and send.attributes["messaging.kafka.message.key"] == image_id
-    listing += "\n" + send.line()
+    if send not in trace:  # exported after the snapshot above
+        listing += "\n" + send.line()
     print(f"trace {trace_id}:\n{listing}")
 
     # a dead letter stays in the trace of the message it copies (here one another producer started).
