@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from opentelemetry.trace import SpanKind
-
 from modelship_common import tracing
 from modelship_common.errors import ModelNotFound
 from modelship_common.registry import ModelVersionInfo, resolve_alias, served_models, version_info
@@ -63,7 +61,7 @@ def _traced(*, model_at: int | None = 1) -> Callable[[Callable[P, R]], Callable[
                 "modelship.model.name": model.name if isinstance(model, ModelRef) else model,
             }
             missing: ModelNotFound | None = None
-            with tracing.span(name, kind=SpanKind.CLIENT, attributes=attributes) as span:
+            with tracing.span(name, kind=tracing.SpanKind.CLIENT, attributes=attributes) as span:
                 try:
                     return fn(*args, **kwargs)
                 except ModelNotFound as exc:

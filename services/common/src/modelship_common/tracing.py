@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: A trace context (what the W3C headers carry), as the API defines it.
 Context = otel_context.Context
+#: Span kinds (SERVER, CLIENT, PRODUCER, CONSUMER, INTERNAL), for :func:`span`.
+SpanKind = trace.SpanKind
 #: Either of these (non-empty) turns tracing on.
 ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 TRACER_NAME = "modelship"
