@@ -25,6 +25,7 @@ EXPECTED_ALERTS = {
     "ModelshipStreamingConsumerLag",
     "ModelshipStreamingDeadLetters",
     "ModelshipRolloutFailed",
+    "ModelshipRolloutRolledBack",
     "ModelshipRegistrySyncStale",
 }
 

@@ -132,6 +132,9 @@ def test_exported_names_cover_what_the_dashboards_rely_on() -> None:
         "modelship_operator_rollouts_total",
         "modelship_operator_registry_last_sync_timestamp_seconds",
         "modelship_operator_webhook_deliveries_total",
+        "modelship_operator_rollout_decisions_total",
+        "modelship_operator_rollout_candidate_weight_ratio",
+        "modelship_operator_rollout_phase",
     } <= names["operator"]
     assert "modelship_gateway_requests_total" in names["gateway"]
 

@@ -830,13 +830,17 @@ def test_predictor_args_parse_with_the_model_servers_own_parser(render: Any) -> 
     )
 
 
-def test_tracing_endpoint_reaches_gateway_worker_and_model_servers(render: Any) -> None:
+def test_tracing_endpoint_reaches_gateway_worker_operator_and_model_servers(render: Any) -> None:
     """``global.tracing.otlpEndpoint`` turns traces on everywhere (the standard OTEL_* variables); unset, none."""
     import json
 
     endpoint = "http://otel-collector.observability:4318"
     objs = render(CHART / "ci" / "default-values.yaml", sets=(f"global.tracing.otlpEndpoint={endpoint}",))
-    for name, service in (("r-gateway", "modelship-gateway"), ("r-streaming", "modelship-streaming")):
+    for name, service in (
+        ("r-gateway", "modelship-gateway"),
+        ("r-streaming", "modelship-streaming"),
+        ("r-operator", "modelship-operator"),
+    ):
         env = env_map(one(objs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0])
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == endpoint, name
         assert env["OTEL_SERVICE_NAME"]["value"] == service, name
@@ -851,3 +855,62 @@ def test_tracing_endpoint_reaches_gateway_worker_and_model_servers(render: Any) 
             assert not [n for n in env_map(c) if n.startswith("OTEL_")], c["name"]
     operator = env_map(one(off, "Deployment", "r-operator")["spec"]["template"]["spec"]["containers"][0])
     assert not [k for k in json.loads(operator["MODELSHIP_SERVING_ENV"]["value"]) if k.startswith("OTEL_")]
+
+
+def test_tracing_endpoint_reaches_the_pinned_model_servers(render: Any) -> None:
+    """Operator disabled: the serving subchart renders the model servers itself, with the same OTEL_* variables."""
+    values = CHART / "ci" / "operator-disabled-values.yaml"
+    endpoint = "http://otel-collector.observability:4318"
+    container = one(
+        render(values, sets=(f"global.tracing.otlpEndpoint={endpoint}",)), "Deployment", "penguins-predictor"
+    )["spec"]["template"]["spec"]["containers"][0]
+    env = env_map(container)
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == endpoint
+    assert env["OTEL_SERVICE_NAME"]["value"] == "modelship-serving"
+    off = one(render(values), "Deployment", "penguins-predictor")["spec"]["template"]["spec"]["containers"][0]
+    assert not [n for n in env_map(off) if n.startswith("OTEL_")]
+
+
+def _modelship_containers(objs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, container) of every container running a modelship image that logs through modelship_common.logs
+    (not the MLflow server's image, which runs MLflow, nor `helm test` pods, one-shot checks printing to stdout)."""
+    out = []
+    for obj, spec in workloads(objs):
+        if obj["kind"] == "Pod" and "helm.sh/hook" in (obj["metadata"].get("annotations") or {}):
+            continue
+        for _, c in containers(spec):
+            if "modelship/" in c["image"] and "/mlflow:" not in c["image"]:
+                out.append((f"{ref(obj)}/{c['name']}", c))
+    return out
+
+
+@pytest.mark.parametrize(
+    "values", ["default-values.yaml", "operator-disabled-values.yaml", "collector-values.yaml"], ids=lambda v: v
+)
+def test_global_log_format_reaches_every_modelship_container(render: Any, values: str) -> None:
+    """``global.logFormat`` is MODELSHIP_LOG_FORMAT of every modelship process (the operator hands it to the model
+    servers it creates); unset, none is rendered and the images' default (json) holds."""
+    objs = render(CHART / "ci" / values, sets=("global.logFormat=text",))
+    found = _modelship_containers(objs)
+    names = {where.split("/")[1] for where, _ in found}
+    assert {"r-gateway", "r-streaming"} <= names, names
+    for where, c in found:
+        assert env_map(c).get("MODELSHIP_LOG_FORMAT", {}).get("value") == "text", where
+    if values == "operator-disabled-values.yaml":
+        assert "penguins-predictor" in names
+    else:
+        operator = env_map(one(objs, "Deployment", "r-operator")["spec"]["template"]["spec"]["containers"][0])
+        assert json.loads(operator["MODELSHIP_SERVING_ENV"]["value"])["MODELSHIP_LOG_FORMAT"] == "text"
+        assert "r-operator-uninstall" in names
+    if values == "collector-values.yaml":
+        assert any(obj["kind"] == "CronJob" for obj in objs) and "r-training-collector" in names, names
+
+    for where, c in _modelship_containers(render(CHART / "ci" / values)):
+        assert "MODELSHIP_LOG_FORMAT" not in env_map(c), where
+
+
+def test_a_log_format_other_than_json_text_auto_is_refused(helm: Any, tmp_path: Path) -> None:
+    values = tmp_path / "bad-log-format.yaml"
+    values.write_text("global:\n  logFormat: yaml\n")
+    done = helm.template(values, check=False)
+    assert done.returncode != 0 and "logFormat" in done.stderr, done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import time
@@ -116,7 +117,8 @@ def test_missing_values_are_null() -> None:
 def test_module_runs_and_rotates_on_wall_clock(unused_port: int, tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "modelship_training.data_api", "--port", str(unused_port), "--batch-seconds", "1"]
     log = (tmp_path / "data_api.log").open("wb")
-    proc = subprocess.Popen([*argv, "--seed", "5"], stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "MODELSHIP_LOG_FORMAT": "json"}  # what the image (and global.logFormat) sets
+    proc = subprocess.Popen([*argv, "--seed", "5"], stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{unused_port}"
     try:
         deadline = time.monotonic() + 60
@@ -138,6 +140,9 @@ def test_module_runs_and_rotates_on_wall_clock(unused_port: int, tmp_path: Path)
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+    # uvicorn's lines (startup, access log) come out as modelship's JSON lines, one object each
+    lines = [json.loads(line) for line in (tmp_path / "data_api.log").read_text().splitlines() if line.strip()]
+    assert any(r["logger"].startswith("uvicorn") and r["level"] == "INFO" for r in lines), lines[:5]
 
 
 def test_module_rejects_bad_arguments() -> None:

@@ -97,3 +97,40 @@ def test_webhook_deliveries_counted_on_the_metrics_endpoint():
     assert samples[("modelship_operator_webhook_deliveries_total", (("result", "accepted"),))] == 2
     assert samples[("modelship_operator_webhook_deliveries_total", (("result", "bad_signature"),))] == 1
     assert samples[("modelship_operator_webhook_deliveries_total", (("result", "ignored"),))] == 0
+
+
+def test_rollout_decisions_zeroed_and_counted_by_strategy_action_trigger():
+    metrics = Metrics()
+    samples = _samples(metrics.render().decode())
+    name = "modelship_operator_rollout_decisions_total"
+    zeroed = {labels for (metric, labels) in samples if metric == name}
+    assert len(zeroed) == 2 * 4 * 2  # Shadow/Canary x step/promote/rollback/abort x automatic/manual
+    assert all(samples[(name, labels)] == 0 for labels in zeroed)
+    metrics.decision_applied("Canary", "rollback", manual=False)
+    metrics.decision_applied("Canary", "rollback", manual=False)
+    metrics.decision_applied("Shadow", "promote", manual=True)
+    samples = _samples(metrics.render().decode())
+    assert samples[(name, (("action", "rollback"), ("strategy", "Canary"), ("trigger", "automatic")))] == 2
+    assert samples[(name, (("action", "promote"), ("strategy", "Shadow"), ("trigger", "manual")))] == 1
+    assert samples[(name, (("action", "rollback"), ("strategy", "Canary"), ("trigger", "manual")))] == 0
+
+
+def test_rollout_gauges_exist_while_the_rollout_runs():
+    from modelship_operator.metrics import RolloutGauge
+
+    metrics = Metrics()
+    assert "modelship_operator_rollout_candidate_weight_ratio{" not in metrics.render().decode()
+    metrics.rollout_running("ml", "penguins", RolloutGauge(strategy="Canary", phase="Canary", weight=0.5, shadow=0.0))
+    metrics.rollout_running("ml", "other", RolloutGauge(strategy="Shadow", phase="Shadowing", weight=0.0, shadow=1.0))
+    samples = _samples(metrics.render().decode())
+    key = (("inferenceservice", "penguins"), ("namespace", "ml"))
+    assert samples[("modelship_operator_rollout_candidate_weight_ratio", key)] == 0.5
+    assert samples[("modelship_operator_rollout_shadow_share_ratio", key)] == 0.0
+    phase = (("inferenceservice", "penguins"), ("namespace", "ml"), ("phase", "Canary"), ("strategy", "Canary"))
+    assert samples[("modelship_operator_rollout_phase", phase)] == 1
+    other = (("inferenceservice", "other"), ("namespace", "ml"))
+    assert samples[("modelship_operator_rollout_shadow_share_ratio", other)] == 1.0
+    metrics.rollout_over("ml", "penguins")
+    metrics.rollout_over("ml", "penguins")  # twice is fine
+    text = metrics.render().decode()
+    assert 'inferenceservice="penguins"' not in text and 'inferenceservice="other"' in text

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from modelship_common import tracing
 from modelship_common.kafka import KafkaPublisher, KafkaSettings
-from modelship_common.messages import UploadedImage
+from modelship_common.messages import ImageOutcome, UploadedImage
 
 #: Run in a fresh interpreter: what configure_tracing installed, as JSON.
 PROBE = """
@@ -179,3 +179,50 @@ def test_extract_reads_mappings_and_pairs() -> None:
         ctx = trace.get_current_span(tracing.extract_headers(carrier)).get_span_context()
         assert f"{ctx.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c" and ctx.is_remote
     assert not trace.get_current_span(tracing.extract_headers(None)).get_span_context().is_valid
+
+
+def outcome(n: int, status: str = "processed") -> ImageOutcome:
+    return ImageOutcome(image(n), status, None if status == "processed" else "cannot decode")
+
+
+def test_each_predictions_message_continues_the_trace_of_the_upload_it_scored(spans: InMemorySpanExporter) -> None:
+    """The worker's path: uploads consumed in one batch, then their predictions published together."""
+    producer = Producer()
+    publisher = KafkaPublisher(producer, KafkaSettings())
+    for n in (1, 2, 3):
+        asyncio.run(publisher.uploaded(image(n)))
+    uploads = [Message(t, 0, i, k.encode(), list(h.items())) for i, (t, k, _v, h) in enumerate(producer.sent)]
+    producer.sent.clear()
+    spans.clear()
+    with tracing.kafka_consumer_spans(uploads) as consumed:
+        contexts = tracing.consumed_contexts(uploads, consumed)
+        parents = {f"id-{n}": ctx for n, ctx in zip((1, 2, 3), contexts, strict=True)}
+        with tracing.message_parents(parents):
+            asyncio.run(publisher.predictions([outcome(1), outcome(2), outcome(3, "failed")]))
+        assert tracing.parent_context("id-1") is None  # only inside the block
+    sends = [s for s in spans.get_finished_spans() if s.kind is trace.SpanKind.PRODUCER]
+    by_key = {s.attributes["messaging.kafka.message.key"]: s for s in sends}  # type: ignore[index]
+    consumer_of = {f"id-{n}": span.get_span_context() for n, span in zip((1, 2, 3), consumed, strict=True)}
+    assert [(topic, key) for topic, key, _v, _h in producer.sent] == [("predictions", "id-1"), ("predictions", "id-2")]
+    for _topic, key, _value, headers in producer.sent:
+        send = by_key[key]
+        assert send.name == "send predictions"
+        # under the CONSUMER span of its own upload (not the batch's first), so in that upload's trace
+        assert send.parent is not None and send.parent.span_id == consumer_of[key].span_id
+        assert send.context.trace_id == consumer_of[key].trace_id
+        _, trace_id, parent_id, _ = headers["traceparent"].decode().split("-")
+        assert (trace_id, parent_id) == (f"{send.context.trace_id:032x}", f"{send.context.span_id:016x}")
+    assert consumer_of["id-1"].trace_id != consumer_of["id-2"].trace_id
+
+
+def test_with_tracing_off_predictions_carry_the_uploads_own_traceparent() -> None:
+    header = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    producer = Producer()
+    publisher = KafkaPublisher(producer, KafkaSettings())
+    uploads = [Message("images.uploaded", 0, 0, b"id-1", [("traceparent", header)]), Message("t", 0, 1, b"id-2", None)]
+    contexts = tracing.consumed_contexts(uploads)  # no spans: what the headers carry
+    with tracing.message_parents({"id-1": contexts[0], "id-2": contexts[1]}):
+        asyncio.run(publisher.predictions([outcome(1), outcome(2)]))
+    asyncio.run(publisher.predictions([outcome(3)]))  # outside a worker batch
+    headers = {key: h for _t, key, _v, h in producer.sent}
+    assert headers == {"id-1": {"traceparent": header}, "id-2": None, "id-3": None}

@@ -6,6 +6,10 @@ Kafka, worker and three model servers report spans that share one trace id, link
     worker   CONSUMER process images.uploaded...       (parent: the producer span)
     worker   CLIENT   POST                              (httpx, traceparent to the model server)
     serving  SERVER   POST /v2/models/<name>/infer     (parent: a worker CLIENT span), one per model server
+    worker   PRODUCER send predictions...              (parent: the consumer span; traceparent in the message)
+
+and an unreadable message sent with a traceparent of its own goes to the dead-letter topic in that trace
+(worker CONSUMER -> PRODUCER ``send <dlq>``, whose context the dead letter's headers carry).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,6 +68,22 @@ def rows(database_url: str) -> int:
             return int(session.scalar(select(func.count()).select_from(db.Prediction)) or 0)
     finally:
         engine.dispose()
+
+
+def traceparent(message: Any) -> tuple[str, str]:
+    """(trace id, parent span id) of a consumed Kafka message's ``traceparent`` header."""
+    values = [v for k, v in message.headers() or [] if k == "traceparent"]
+    assert len(values) == 1, f"headers of {message.topic()}: {message.headers()}"
+    _version, trace_id, span_id, _flags = values[0].decode().split("-")
+    return trace_id, span_id
+
+
+def wait_span(receiver: Receiver, span_id: str, what: str) -> ReceivedSpan:
+    deadline = time.monotonic() + 30
+    while not (found := receiver.spans(lambda s: s.span_id == span_id)):
+        assert time.monotonic() < deadline, f"no span {span_id} ({what}) received after 30s"
+        time.sleep(0.2)
+    return found[0]
 
 
 def ancestors(span: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> list[ReceivedSpan]:
@@ -178,4 +199,32 @@ def test_one_upload_is_one_trace_through_gateway_kafka_worker_and_every_model_se
 
     services = {(s.service, s.resource.get("modelship.model.name")) for s in trace}
     assert services >= {(GATEWAY, None), (WORKER, None)} | {(SERVING, n) for n in infra.DIGITS_MODELS}
+
+    # the predictions message: in the upload's trace, its traceparent the worker's PRODUCER span under the consumer.
+    published = infra.consume_all(stream.bootstrap, stream.predictions_topic, expect=1)
+    (prediction,) = [m for m in published if m.key() == image_id.encode()]
+    message_trace, message_parent = traceparent(prediction)
+    assert message_trace == trace_id
+    send = wait_span(receiver, message_parent, "the worker's send predictions span")
+    assert (send.service, send.kind, send.name) == (WORKER, "PRODUCER", f"send {stream.predictions_topic}"), send
+    assert send.parent_id == consumer.span_id and send.attributes["messaging.kafka.message.key"] == image_id
+    if send not in trace:  # exported after the snapshot above
+        listing += "\n" + send.line()
     print(f"trace {trace_id}:\n{listing}")
+
+    # a dead letter stays in the trace of the message it copies (here one another producer started).
+    from confluent_kafka import Producer
+
+    sender_trace, sender_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    producer_client = Producer({"bootstrap.servers": stream.bootstrap})
+    header = f"00-{sender_trace}-{sender_span}-01".encode()
+    producer_client.produce(stream.images_topic, key=b"junk", value=b"{not json", headers=[("traceparent", header)])
+    assert producer_client.flush(30) == 0
+    (letter,) = infra.consume_all(stream.bootstrap, stream.dlq_topic, expect=1)
+    assert dict(letter.headers())["modelship.error"].startswith(b"unreadable message")
+    letter_trace, letter_parent = traceparent(letter)
+    assert letter_trace == sender_trace
+    dead = wait_span(receiver, letter_parent, "the worker's send <dlq> span")
+    assert (dead.service, dead.kind, dead.name) == (WORKER, "PRODUCER", f"send {stream.dlq_topic}"), dead
+    received = wait_span(receiver, dead.parent_id, "the worker's consumer span of the unreadable message")
+    assert received.kind == "CONSUMER" and received.parent_id == sender_span, received

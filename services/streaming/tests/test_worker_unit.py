@@ -20,8 +20,19 @@ from modelship_streaming.worker import consumer_config, dedupe, first_offsets, n
 class Msg:
     """The part of confluent_kafka.Message the worker reads."""
 
-    def __init__(self, value: bytes | None, key: bytes | None = None, partition: int = 0, offset: int = 0) -> None:
+    def __init__(
+        self,
+        value: bytes | None,
+        key: bytes | None = None,
+        partition: int = 0,
+        offset: int = 0,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         self._value, self._key, self._partition, self._offset = value, key, partition, offset
+        self._headers = headers
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
 
     def value(self) -> bytes | None:
         return self._value
@@ -136,12 +147,17 @@ class FakeFanout:
         ]
 
 
+TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
 class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None]] = []
+        self.headers: dict[bytes | None, dict[str, bytes]] = {}
 
     async def publish(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None:
         self.sent.append((topic, key))
+        self.headers[key] = headers
 
 
 def test_handle_counts_every_message_by_outcome_on_the_metrics_endpoint() -> None:
@@ -158,8 +174,8 @@ def test_handle_counts_every_message_by_outcome_on_the_metrics_endpoint() -> Non
         Msg(uploaded("a1"), key=b"a1", offset=0),
         Msg(uploaded("a2"), key=b"a2", offset=1),
         Msg(uploaded("a1"), key=b"a1", offset=2),  # a replayed duplicate
-        Msg(uploaded("bad1"), key=b"bad1", offset=3),
-        Msg(b"{not json", key=b"junk", offset=4),
+        Msg(uploaded("bad1"), key=b"bad1", offset=3, headers=[("traceparent", TRACEPARENT)]),
+        Msg(b"{not json", key=b"junk", offset=4, headers=[("traceparent", TRACEPARENT), ("tracestate", b"v=1")]),
     ]
     port = free_port()
     stop = serve_http("127.0.0.1", port, metrics, heartbeat)
@@ -176,6 +192,10 @@ def test_handle_counts_every_message_by_outcome_on_the_metrics_endpoint() -> Non
     assert 'modelship_streaming_messages_total{outcome="unreadable"} 1.0' in text
     assert 'modelship_streaming_messages_total{outcome="duplicate"} 1.0' in text
     assert "modelship_streaming_dlq_total 2.0" in text
+    # Tracing off: the dead letters still carry the trace of the message they copy (nothing recorded here).
+    assert producer.headers[b"bad1"]["traceparent"] == TRACEPARENT and "tracestate" not in producer.headers[b"bad1"]
+    assert producer.headers[b"junk"]["traceparent"] == TRACEPARENT and producer.headers[b"junk"]["tracestate"] == b"v=1"
+    assert producer.headers[b"junk"]["modelship.source.offset"] == b"4"
     assert "modelship_streaming_failed_total 2.0" in text and "modelship_streaming_processed_total 2.0" in text
     assert 'modelship_streaming_model_latency_seconds_count{model="digits-fast"} 3.0' in text
     assert 'modelship_streaming_model_latency_seconds_bucket{le="0.05",model="digits-fast"} 3.0' in text

@@ -217,7 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     import uvicorn
 
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    from modelship_common.logs import configure_logging
+
+    # uvicorn's loggers write through the process's one handler: JSON lines or text, as MODELSHIP_LOG_FORMAT says.
+    configure_logging(args.log_level.upper(), None, take_over=("uvicorn", "uvicorn.error", "uvicorn.access"))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=None)
     return 0
 
 

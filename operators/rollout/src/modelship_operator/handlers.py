@@ -1,6 +1,7 @@
 """kopf handlers (``kopf run -m modelship_operator.handlers``). Thin: the work is in reconcile/registry_sync.
 
-- startup: settings, kopf storage prefixes, the Kubernetes client, the metrics and webhook servers.
+- startup: settings, logging and tracing (``OTEL_*``), kopf storage prefixes, the Kubernetes client, the metrics
+  and webhook servers.
 - InferenceService: create/update/resume -> reconcile; a daemon re-resolves the alias of InferenceServices
   that no ModelRegistry drives; Deployment / KServe InferenceService events -> Ready + history.
 - Shadow/Canary InferenceServices: a daemon runs one pass of the rollout loop (rollout_loop.py) every
@@ -20,6 +21,7 @@ import kopf
 from aiohttp import web
 
 from modelship_common.logs import configure_logging
+from modelship_common.tracing import configure_tracing, shutdown_tracing
 from modelship_operator import constants as c
 from modelship_operator import mlflow_access as ml
 from modelship_operator.kube import Kube
@@ -69,6 +71,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # kopf set up its own stderr handler before loading us: ours replaces it (root level stays kopf's --verbose).
     configure_logging(None, cfg.log_format)
     logging.getLogger("modelship_operator").setLevel(cfg.log_level.upper())
+    # Spans of the reconciliations, rollout passes, registry syncs and MLflow calls (only with an OTLP endpoint).
+    configure_tracing("modelship-operator")
     # kopf's own state lives in annotations under our prefix; nothing in status (the schema is strict).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -118,6 +122,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if runtime is not None:
         await asyncio.to_thread(release_finalizers, runtime.op.kube, runtime.namespaces | own_namespace())
         await runtime.close()
+    shutdown_tracing()
 
 
 # --- InferenceService -----------------------------------------------------------------------------------
@@ -172,6 +177,7 @@ async def isvc_rollout_loop(name: str, namespace: Any, memo: Any, logger: Any, s
             await op.rollouts.wait(namespace, name, op.settings.rollout_seconds)
     finally:
         op.rollouts.unregister(namespace, name)
+        op.metrics.rollout_over(namespace, name)
 
 
 def _wake_rollout(op: Any, namespace: str, labels: Any) -> bool:

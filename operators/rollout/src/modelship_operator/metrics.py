@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -15,6 +16,59 @@ from prometheus_client.registry import Collector
 ROLLOUT_RESULTS = ("started", "succeeded", "failed")
 #: ``result`` label values of ``modelship_operator_webhook_deliveries_total``.
 WEBHOOK_RESULTS = ("accepted", "ignored", "bad_signature", "bad_request", "too_large")
+#: ``strategy`` label values of ``modelship_operator_rollout_decisions_total`` (the strategies with a rollout loop).
+DECISION_STRATEGIES = ("Shadow", "Canary")
+#: ``action`` label values of ``modelship_operator_rollout_decisions_total`` (the rollouts tables' ``ACTIONS``).
+DECISION_ACTIONS = ("step", "promote", "rollback", "abort")
+#: ``trigger`` label values of ``modelship_operator_rollout_decisions_total``: the analysis or the operator
+#: (``automatic``), or a person through ``modelship promote/rollback`` (``manual``).
+DECISION_TRIGGERS = ("automatic", "manual")
+
+
+@dataclass(frozen=True)
+class RolloutGauge:
+    """What the gauges of one InferenceService's Shadow/Canary rollout show."""
+
+    strategy: str
+    phase: str
+    #: Share of the requests the candidate answers, 0..1 (Canary weight; 0 while shadowing).
+    weight: float
+    #: Share of the requests copied to the candidate, 0..1 (Shadow).
+    shadow: float
+
+
+class _Rollouts(Collector):
+    """The rollout in progress on each InferenceService (one series each, removed when the rollout is over):
+    ``modelship_operator_rollout_candidate_weight_ratio``, ``modelship_operator_rollout_shadow_share_ratio`` and
+    ``modelship_operator_rollout_phase`` (1, labelled with the phase and the strategy)."""
+
+    def __init__(self) -> None:
+        self.current: dict[tuple[str, str], RolloutGauge] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["namespace", "inferenceservice"]
+        weight = GaugeMetricFamily(
+            "modelship_operator_rollout_candidate_weight_ratio",
+            "Share of an InferenceService's requests its rollout candidate answers (0..1), while a rollout runs.",
+            labels=labels,
+        )
+        shadow = GaugeMetricFamily(
+            "modelship_operator_rollout_shadow_share_ratio",
+            "Share of an InferenceService's requests copied to its rollout candidate (0..1), while a rollout runs.",
+            labels=labels,
+        )
+        phase = GaugeMetricFamily(
+            "modelship_operator_rollout_phase",
+            "1 for the phase and strategy of the rollout running on an InferenceService.",
+            labels=[*labels, "strategy", "phase"],
+        )
+        for (namespace, name), g in sorted(self.current.items()):
+            weight.add_metric([namespace, name], g.weight)
+            shadow.add_metric([namespace, name], g.shadow)
+            phase.add_metric([namespace, name, g.strategy, g.phase], 1.0)
+        yield weight
+        yield shadow
+        yield phase
 
 
 class _SyncLag(Collector):
@@ -99,14 +153,27 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.rollout_decisions = Counter(
+            "modelship_operator_rollout_decisions_total",
+            "Shadow/Canary rollout decisions applied, by strategy, action (step, promote, rollback, abort) and "
+            "trigger (automatic, manual).",
+            ["strategy", "action", "trigger"],
+            registry=r,
+        )
         self._lag = _SyncLag()
         r.register(self._lag)
+        self._rollouts = _Rollouts()
+        r.register(self._rollouts)
         # Every value of the bounded labels exported at 0 from the start: increase() and rate() then see the
         # first failed rollout or rejected delivery (a series born at 1 has no increase).
         for result in ROLLOUT_RESULTS:
             self.rollouts.labels(result)
         for result in WEBHOOK_RESULTS:
             self.webhooks.labels(result)
+        for strategy in DECISION_STRATEGIES:
+            for action in DECISION_ACTIONS:
+                for trigger in DECISION_TRIGGERS:
+                    self.rollout_decisions.labels(strategy, action, trigger)
 
     def synced(self, namespace: str, name: str, models: int, at: float | None = None) -> None:
         self._lag.last[(namespace, name)] = time.time() if at is None else at
@@ -116,6 +183,17 @@ class Metrics:
         self._lag.last.pop((namespace, name), None)
         with contextlib.suppress(KeyError):
             self.registry_models.remove(namespace, name)
+
+    def decision_applied(self, strategy: str, action: str, *, manual: bool) -> None:
+        """Count one rollout decision whose effects were applied (once per decision, not per retry)."""
+        self.rollout_decisions.labels(strategy, action, "manual" if manual else "automatic").inc()
+
+    def rollout_running(self, namespace: str, name: str, gauge: RolloutGauge) -> None:
+        self._rollouts.current[(namespace, name)] = gauge
+
+    def rollout_over(self, namespace: str, name: str) -> None:
+        """Remove the InferenceService's rollout series (no rollout runs there any more)."""
+        self._rollouts.current.pop((namespace, name), None)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

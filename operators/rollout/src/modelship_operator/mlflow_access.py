@@ -2,16 +2,23 @@
 
 :class:`RegistryUnreachable` means "try again later, change nothing"; ``ModelNotFound`` (from
 ``modelship_common``) means the registry answered and the model, version or alias does not exist.
+
+With tracing on, each call is a CLIENT span ``mlflow <function>`` (``server.address``/``server.port`` of the
+tracking server, ``modelship.model.name``); a model that does not exist is an answer, not a failed span.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
+from modelship_common import tracing
 from modelship_common.errors import ModelNotFound
 from modelship_common.registry import ModelVersionInfo, resolve_alias, served_models, version_info
 from modelship_operator.spec import ModelRef
@@ -29,6 +36,43 @@ WEBHOOK_EVENTS: list[Any] = [
     "model_version_alias.created",
     "model_version_alias.deleted",
 ]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _traced(*, model_at: int | None = 1) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A CLIENT span around an MLflow call whose first argument is the tracking URI (``model_at``: the index of the
+    argument naming the model, a name or a :class:`ModelRef`; None: none does)."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        name = f"mlflow {fn.__name__}"
+
+        @functools.wraps(fn)
+        def traced(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not tracing.enabled():
+                return fn(*args, **kwargs)
+            url = urlsplit(str(args[0]))
+            model = args[model_at] if model_at is not None and len(args) > model_at else None
+            attributes = {
+                "server.address": url.hostname,
+                "server.port": url.port,
+                "modelship.model.name": model.name if isinstance(model, ModelRef) else model,
+            }
+            missing: ModelNotFound | None = None
+            with tracing.span(name, kind=tracing.SpanKind.CLIENT, attributes=attributes) as span:
+                try:
+                    return fn(*args, **kwargs)
+                except ModelNotFound as exc:
+                    if span is not None:
+                        span.set_attribute("modelship.model.found", False)
+                    missing = exc
+            raise missing
+
+        return traced
+
+    return wrap
 
 
 class RegistryUnreachable(Exception):
@@ -55,6 +99,7 @@ def _unreachable(tracking_uri: str, exc: BaseException) -> RegistryUnreachable:
     return RegistryUnreachable(f"MLflow at {tracking_uri} is unreachable: {text}")
 
 
+@_traced(model_at=1)
 def resolve(tracking_uri: str, ref: ModelRef) -> ModelVersionInfo:
     """The version ``ref`` points at. Raises ModelNotFound or RegistryUnreachable."""
     client = client_for(tracking_uri)
@@ -77,6 +122,7 @@ class RegistryModel:
     version: str | None
 
 
+@_traced(model_at=None)
 def read_registry(tracking_uri: str, tag: str, value: str, alias: str) -> list[RegistryModel]:
     """Every registered model with ``tag=value`` and where ``alias`` points. Raises RegistryUnreachable."""
     client = client_for(tracking_uri)
@@ -93,6 +139,7 @@ def read_registry(tracking_uri: str, tag: str, value: str, alias: str) -> list[R
         raise _unreachable(tracking_uri, exc) from exc
 
 
+@_traced(model_at=None)
 def ensure_webhook(tracking_uri: str, name: str, url: str, secret: str) -> str:
     """Create or update the MLflow webhook ``name`` calling ``url``; returns its id. MLflow errors propagate."""
     client = client_for(tracking_uri)
@@ -116,6 +163,7 @@ def ensure_webhook(tracking_uri: str, name: str, url: str, secret: str) -> str:
     return hook.webhook_id
 
 
+@_traced(model_at=1)
 def alias_version(tracking_uri: str, model: str, alias: str) -> str | None:
     """The version ``alias`` of ``model`` points at, or None (no such alias or model). Raises RegistryUnreachable."""
     try:
@@ -124,6 +172,7 @@ def alias_version(tracking_uri: str, model: str, alias: str) -> str | None:
         return None
 
 
+@_traced(model_at=1)
 def tag_version(tracking_uri: str, model: str, version: str, tags: dict[str, str]) -> None:
     """Set model-version tags. Raises RegistryUnreachable."""
     client = client_for(tracking_uri)
@@ -134,6 +183,7 @@ def tag_version(tracking_uri: str, model: str, version: str, tags: dict[str, str
         raise _unreachable(tracking_uri, exc) from exc
 
 
+@_traced(model_at=1)
 def move_alias(tracking_uri: str, model: str, alias: str, version: str, *, only_from: str | None) -> bool:
     """Point ``alias`` at ``version`` if it points at ``only_from`` now (or is unset, or already there).
 
@@ -154,6 +204,7 @@ def move_alias(tracking_uri: str, model: str, alias: str, version: str, *, only_
     return True
 
 
+@_traced(model_at=1)
 def drop_alias(tracking_uri: str, model: str, alias: str, *, only_at: str) -> bool:
     """Delete ``alias`` if it points at ``only_at``; whether it was deleted. Raises RegistryUnreachable."""
     if alias_version(tracking_uri, model, alias) != only_at:

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import kopf
 
+from modelship_common import tracing
 from modelship_common.db import utcnow
 from modelship_common.errors import ModelNotFound
 from modelship_operator import constants as c
@@ -222,7 +223,14 @@ async def reconcile_isvc(op: Operator, namespace: str, name: str, *, trigger: st
 
     Raises kopf.PermanentError for specs that cannot work until edited, kopf.TemporaryError for
     transient problems (MLflow down, a missing ModelRegistry); never deletes anything on failure.
+    With tracing on, inside a span ``reconcile InferenceService`` (the MLflow calls are its children).
     """
+    attributes = {"k8s.namespace.name": namespace, "modelship.inferenceservice": name, "modelship.trigger": trigger}
+    with tracing.span("reconcile InferenceService", attributes=attributes):
+        await _reconcile_isvc(op, namespace, name, trigger=trigger)
+
+
+async def _reconcile_isvc(op: Operator, namespace: str, name: str, *, trigger: str) -> None:
     started = time.monotonic()
     result = "ok"
     try:

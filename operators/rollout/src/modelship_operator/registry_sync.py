@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import kopf
 
+from modelship_common import tracing
 from modelship_operator import constants as c
 from modelship_operator import kube as k
 from modelship_operator import mlflow_access as ml
@@ -104,7 +105,19 @@ def _patch_status(op: Operator, registry: dict[str, Any], status: dict[str, Any]
 
 
 async def sync_registry(op: Operator, registry: dict[str, Any], *, trigger: str) -> bool:
-    """One sync of one ModelRegistry. Returns False when MLflow could not be read (nothing changed)."""
+    """One sync of one ModelRegistry. Returns False when MLflow could not be read (nothing changed). With tracing
+    on, inside a span ``sync ModelRegistry``."""
+    meta = registry["metadata"]
+    attributes = {
+        "k8s.namespace.name": meta["namespace"],
+        "modelship.registry": meta["name"],
+        "modelship.trigger": trigger,
+    }
+    with tracing.span("sync ModelRegistry", attributes=attributes):
+        return await _sync_registry(op, registry, trigger=trigger)
+
+
+async def _sync_registry(op: Operator, registry: dict[str, Any], *, trigger: str) -> bool:
     started = time.monotonic()
     meta = registry["metadata"]
     namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")

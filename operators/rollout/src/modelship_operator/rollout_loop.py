@@ -33,6 +33,7 @@ from typing import Any
 
 import kopf
 
+from modelship_common import tracing
 from modelship_common.db import utcnow
 from modelship_common.registry import CHALLENGER, CHAMPION
 from modelship_common.rollout.controller import Outcome, tick
@@ -52,6 +53,7 @@ from modelship_operator import kube as k
 from modelship_operator import mlflow_access as ml
 from modelship_operator import rollout_status as rs
 from modelship_operator import status as st
+from modelship_operator.metrics import RolloutGauge
 from modelship_operator.reconcile import (
     Operator,
     _Conflict,
@@ -98,11 +100,29 @@ class Pass:
 
 
 async def progress_rollout(op: Operator, namespace: str, name: str) -> Pass:
-    """One pass of the rollout loop of InferenceService ``namespace/name`` (see the module docstring)."""
+    """One pass of the rollout loop of InferenceService ``namespace/name`` (see the module docstring); with tracing
+    on, inside a span ``rollout pass`` saying which rollout it was and which decisions it applied."""
+    attributes = {"k8s.namespace.name": namespace, "modelship.inferenceservice": name}
+    with tracing.span("rollout pass", attributes=attributes) as span:
+        result = await _progress(op, namespace, name)
+        if span is not None and result.rollout is not None:
+            span.set_attributes(
+                {
+                    "modelship.rollout.id": result.rollout.id,
+                    "modelship.rollout.strategy": result.rollout.strategy,
+                    "modelship.rollout.phase": result.rollout.phase,
+                    "modelship.rollout.decisions_applied": [d.action for d in result.applied or []],
+                }
+            )
+        return result
+
+
+async def _progress(op: Operator, namespace: str, name: str) -> Pass:
     async with op.lock(namespace, name):
         isvc = await op.call(op.kube.get, k.ISVC, namespace, name)
         if isvc is None or isvc["metadata"].get("deletionTimestamp"):
             op.rollouts.unregister(namespace, name)
+            op.metrics.rollout_over(namespace, name)
             return Pass()
         result = await _progress_locked(op, isvc)
     if result.reconcile:  # after the lock: the reconciler takes it itself
@@ -208,6 +228,7 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
         result.reconcile = result.manual.alias_moved
 
     if rollout is None or (not rollout.active and block.get("id") != rollout.id):
+        op.metrics.rollout_over(namespace, name)
         if conditions is not None:
             await write_status(op, isvc, {"conditions": conditions})
         return result  # no rollout, or a finished one this InferenceService did not run
@@ -252,6 +273,7 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
         applied = decision.id
         reason = decision.reason
         result.applied.append(decision)
+        op.metrics.decision_applied(rollout.strategy, decision.action, manual=is_manual(decision))
 
     # -- a finished rollout: when the candidate goes ---------------------------------------------------------
     handed_over = bool(block.get("handedOver"))
@@ -282,6 +304,7 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
         elif rollout.phase in ("RolledBack", "Aborted"):
             candidate = None
 
+    _export_gauges(op, namespace, name, rollout, serving_candidate=candidate is not None and not handed_over)
     new_block = rs.rollout_status(
         rollout,
         candidate=candidate,
@@ -298,6 +321,26 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
         new_status["conditions"] = conditions
     await write_status(op, isvc, new_status)
     return result
+
+
+def is_manual(decision: DecisionRecord) -> bool:
+    """Whether a person asked for ``decision`` (``modelship promote/rollback``), not the analysis or the loop."""
+    return decision.evidence.get("trigger") == "manual" or decision.reason.startswith("manual:")
+
+
+def _export_gauges(op: Operator, namespace: str, name: str, rollout: RolloutRecord, *, serving_candidate: bool) -> None:
+    """The rollout gauges while the candidate gets traffic (an active rollout, or a promoted one in its warm window
+    until the main predictor takes over); removed after."""
+    if rollout.active or (rollout.phase == "Promoted" and serving_candidate):
+        gauge = RolloutGauge(
+            strategy=rollout.strategy,
+            phase=rollout.phase,
+            weight=rollout.candidate_weight / 100.0,
+            shadow=float(rollout.shadow_share),
+        )
+        op.metrics.rollout_running(namespace, name, gauge)
+    else:
+        op.metrics.rollout_over(namespace, name)
 
 
 def _settled(block: dict[str, Any], rollout: RolloutRecord) -> bool:

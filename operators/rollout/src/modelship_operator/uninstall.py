@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 
+from modelship_common.logs import configure_logging
 from modelship_operator.kube import REGISTRY, Kube, KubeError
 from modelship_operator.shutdown import own_namespace, release_finalizers
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", action="append", default=[], help="namespace (repeat); default: the pod's own")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the operator (default 60)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("INFO")  # JSON lines or text, as MODELSHIP_LOG_FORMAT says (the image: json)
     namespaces = args.namespace or sorted(own_namespace())
     if not namespaces:
         parser.error("no --namespace given and not running in a pod")

@@ -22,7 +22,15 @@ from modelship_operator.rollout_loop import progress_rollout
 from . import test_reconcile_bookkeeping_on_kwok as bookkeeping
 from .conftest import Cluster
 from .test_reconcile_bookkeeping_on_kwok import World, _uid, run
-from .test_rollout_loop_on_kwok import _alias, _candidate_ready, _feed, _mlflow_version, _serving, _use_db
+from .test_rollout_loop_on_kwok import (
+    _alias,
+    _candidate_ready,
+    _decisions,
+    _feed,
+    _mlflow_version,
+    _serving,
+    _use_db,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -89,8 +97,11 @@ def test_status_and_a_manual_rollback_through_the_annotation(
     assert annotations[manual.ANN_ACTION] == "rollback" and annotations[manual.ANN_ACTION_ID] == request_id
     assert annotations[manual.ANN_ACTION_BY].endswith(": bad labels")
 
+    manual_rollbacks, automatic = _decisions(world.op, "rollback", "manual"), _decisions(world.op, "rollback")
     done = run(progress_rollout(world.op, world.ns, name))
     assert done.rollout.phase == "RolledBack" and [d.action for d in done.applied] == ["rollback"]
+    assert _decisions(world.op, "rollback", "manual") == manual_rollbacks + 1
+    assert _decisions(world.op, "rollback") == automatic
     engine = world.op.rollouts.engine_
     (decision,) = [d for d in list_decisions(engine, done.rollout.id) if d.action == "rollback"]
     assert decision.reason.startswith(f"manual: rollback request {request_id} by ")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelship_common import db
 from modelship_common.predictions import insert_predictions
@@ -132,12 +133,32 @@ def _alias(world: World, name: str, alias: str) -> str | None:
     return aliases.get(alias) if isinstance(aliases, dict) else None
 
 
+def _decisions(op: Operator, action: str, trigger: str = "automatic") -> float:
+    """``modelship_operator_rollout_decisions_total`` of a Canary ``action``, as the operator's /metrics shows it."""
+    labels = {"strategy": "Canary", "action": action, "trigger": trigger}
+    for family in text_string_to_metric_families(op.metrics.render().decode()):
+        for sample in family.samples:
+            if sample.name == "modelship_operator_rollout_decisions_total" and sample.labels == labels:
+                return sample.value
+    raise AssertionError(f"no modelship_operator_rollout_decisions_total{labels} exported")
+
+
+def _weight(op: Operator, namespace: str, name: str) -> float | None:
+    """The candidate weight gauge of InferenceService ``namespace/name`` (None: no such series)."""
+    labels = {"namespace": namespace, "inferenceservice": name}
+    for family in text_string_to_metric_families(op.metrics.render().decode()):
+        for sample in family.samples:
+            if sample.name == "modelship_operator_rollout_candidate_weight_ratio" and sample.labels == labels:
+                return sample.value
+    return None
+
+
 def _gone(world: World, kind: k.Kind, name: str) -> bool:
     obj = world.get(kind, name)
     return obj is None or bool(obj["metadata"].get("deletionTimestamp"))
 
 
-def test_a_bad_candidate_is_rolled_back_with_tags_event_and_history(world: World, pg_database: str) -> None:
+def test_a_bad_candidate_is_rolled_back_with_tags_event_and_history(world: World, pg_database: str, spans: Any) -> None:
     _use_db(world, pg_database)
     name = f"penguins-{_uid()}"
     _serving(world, name, _canary())
@@ -158,11 +179,27 @@ def test_a_bad_candidate_is_rolled_back_with_tags_event_and_history(world: World
     stepped = run(progress_rollout(world.op, world.ns, name))
     assert stepped.rollout.phase == "Canary" and stepped.rollout.candidate_weight == 50
     assert world.status(name)["rollout"]["candidate"]["ready"] is True
+    assert _weight(world.op, world.ns, name) == 0.5
+    rollbacks = _decisions(world.op, "rollback")
 
     engine = world.op.rollouts.engine_
     _feed(engine, name, stepped.rollout, 40, bad=True)
     done = run(progress_rollout(world.op, world.ns, name))
     assert done.rollout.phase == "RolledBack" and [d.action for d in done.applied] == ["rollback"]
+    assert _decisions(world.op, "rollback") == rollbacks + 1
+    assert _weight(world.op, world.ns, name) is None  # the rollout is over: its series goes
+    # Traced (the `spans` fixture turns tracing on): the pass that applied the rollback, its MLflow calls inside it.
+    finished = spans.get_finished_spans()
+    passes = [s for s in finished if s.name == "rollout pass"]
+    assert len(passes) == 3 and all(s.attributes["modelship.inferenceservice"] == name for s in passes)
+    rolled = passes[-1]
+    assert rolled.attributes["modelship.rollout.decisions_applied"] == ("rollback",)
+    assert rolled.attributes["modelship.rollout.phase"] == "RolledBack"
+    assert rolled.attributes["k8s.namespace.name"] == world.ns
+    inside = {s.name for s in finished if s.parent is not None and s.parent.span_id == rolled.context.span_id}
+    assert {"mlflow tag_version", "mlflow drop_alias"} <= inside, inside
+    reconciled = [s for s in finished if s.name == "reconcile InferenceService"]
+    assert reconciled and all(s.attributes["modelship.inferenceservice"] == name for s in reconciled)
 
     status = world.status(name)
     assert status["rollout"]["phase"] == "RolledBack" and "candidate" not in status["rollout"]
@@ -182,6 +219,7 @@ def test_a_bad_candidate_is_rolled_back_with_tags_event_and_history(world: World
     # Nothing more happens: no challenger, no new rollout.
     again = run(progress_rollout(world.op, world.ns, name))
     assert not again.started and again.applied == []
+    assert _decisions(world.op, "rollback") == rollbacks + 1  # counted once, when applied
 
 
 def test_a_good_candidate_is_promoted_through_the_steps_and_an_operator_restart_resumes(
@@ -210,6 +248,9 @@ def test_a_good_candidate_is_promoted_through_the_steps_and_an_operator_restart_
     finally:
         fresh_engine.dispose()
     assert promoted.rollout.phase == "Promoted", promoted
+    # The restarted operator applied the second step and the promotion (its counters started at 0).
+    assert _decisions(world.op, "step") == 1 and _decisions(world.op, "promote") == 1
+    assert _weight(world.op, world.ns, name) == 1.0  # the candidate answers everything in the warm window
     assert [d.action for d in list_decisions(world.op.rollouts.engine_, promoted.rollout.id)] == [
         "step",
         "step",
@@ -238,6 +279,7 @@ def test_a_good_candidate_is_promoted_through_the_steps_and_an_operator_restart_
     block = world.status(name)["rollout"]
     assert block["handedOver"] is True and "candidate" not in block
     assert _gone(world, k.DEPLOYMENT, f"{name}-candidate")
+    assert _weight(world.op, world.ns, name) is None and _decisions(world.op, "promote") == 1
     actions = [h["action"] for h in world.status(name)["history"] if "action" in h]
     assert actions == ["step", "step", "promote"]
     assert "RolloutHandedOver" in [e[2] for e in world.events if e[0] == name]
@@ -265,6 +307,7 @@ def test_a_decision_recorded_before_a_crash_is_applied_after_the_restart(world: 
     world.op = _fresh_operator(world, pg_database)
     after = run(progress_rollout(world.op, world.ns, name))
     assert [d.action for d in after.applied] == ["rollback"] and not after.started
+    assert _decisions(world.op, "rollback") == 1  # the decision recorded before the crash, counted when applied
     status = world.status(name)
     assert status["rollout"]["phase"] == "RolledBack"
     assert status["rollout"]["appliedDecision"] == outcome.decision.id

@@ -256,12 +256,11 @@ class KafkaPublisher:
             await self.producer.publish(topic, image.image_id, value, headers)
 
     async def predictions(self, outcomes: Sequence[ImageOutcome]) -> None:
-        topic = self.settings.kafka_predictions_topic
-        pending = [
-            self.producer.publish(topic, o.image.image_id, encode_json(o.to_message()))
-            for o in outcomes
-            if o.status == "processed"
-        ]
+        """Publish the processed images' results (and, when enabled, every score to ``inference.log``).
+
+        Each ``predictions`` message carries the W3C context of the upload it scored
+        (:func:`modelship_common.tracing.parent_context` of its image id): with tracing on, inside a PRODUCER span
+        ``send predictions`` under that upload's CONSUMER span; with it off, the upload's own ``traceparent``."""
         if self.settings.inference_log:
             for outcome in outcomes:
                 for score in outcome.scores:
@@ -269,4 +268,24 @@ class KafkaPublisher:
                     self.producer.publish_nowait(
                         self.settings.kafka_inference_log_topic, outcome.image.image_id, encode_json(value)
                     )
-        await asyncio.gather(*pending)
+        topic = self.settings.kafka_predictions_topic
+        processed = [o for o in outcomes if o.status == "processed"]
+        keys = [o.image.image_id for o in processed]
+        if tracing.enabled():
+            with tracing.kafka_producer_spans(topic, keys) as headers:
+                await self._publish_all(topic, processed, headers)
+            return
+        parents = [tracing.parent_context(key) for key in keys]
+        await self._publish_all(
+            topic, processed, [tracing.inject_headers(context=p) if p is not None else {} for p in parents]
+        )
+
+    async def _publish_all(
+        self, topic: str, outcomes: Sequence[ImageOutcome], headers: Sequence[Mapping[str, bytes]]
+    ) -> None:
+        await asyncio.gather(
+            *(
+                self.producer.publish(topic, o.image.image_id, encode_json(o.to_message()), h or None)
+                for o, h in zip(outcomes, headers, strict=True)
+            )
+        )

@@ -12,12 +12,17 @@ When it is off nothing is imported beyond the API, nothing is instrumented, and 
 callers check it first, so the hot paths pay one function call.
 
 Kafka carries the context in message headers: :func:`kafka_producer_span` (the gateway's ``images.uploaded``
-messages) and :func:`kafka_consumer_spans` (the worker's batches).
+messages, the worker's dead letters), :func:`kafka_consumer_spans` (the worker's batches) and
+:func:`kafka_producer_spans` (the worker's ``predictions`` messages, each continuing the trace of the upload it
+scored, found through :func:`message_parents`). With tracing off the worker still passes each upload's
+``traceparent`` on to the messages it writes about it (:func:`inject_headers` of the context its headers carry,
+an API-only operation).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,6 +36,10 @@ from modelship_common import logs
 
 log = logging.getLogger(__name__)
 
+#: A trace context (what the W3C headers carry), as the API defines it.
+Context = otel_context.Context
+#: Span kinds (SERVER, CLIENT, PRODUCER, CONSUMER, INTERNAL), for :func:`span`.
+SpanKind = trace.SpanKind
 #: Either of these (non-empty) turns tracing on.
 ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 TRACER_NAME = "modelship"
@@ -112,6 +121,20 @@ def tracer() -> trace.Tracer:
     return provider.get_tracer(TRACER_NAME)
 
 
+@contextlib.contextmanager
+def span(
+    name: str, *, kind: trace.SpanKind = trace.SpanKind.INTERNAL, attributes: Mapping[str, Any] | None = None
+) -> Iterator[trace.Span | None]:
+    """A span ``name`` around the block (failed if it raises), the current one inside it; with tracing off nothing
+    at all (yields None). For work no instrumentation sees: the operator's reconciliations and MLflow calls."""
+    if _provider is None:
+        yield None
+        return
+    attrs = {k: v for k, v in (attributes or {}).items() if v is not None}
+    with tracer().start_as_current_span(name, kind=kind, attributes=attrs) as current:
+        yield current
+
+
 def current_trace_id() -> str | None:
     """The 32-hex-digit trace id of the current span, or None (no span, or tracing off)."""
     if _provider is None:
@@ -144,10 +167,13 @@ def _text(value: bytes | str | None) -> str:
 _getter = _KafkaHeaders()
 
 
-def inject_headers(headers: dict[str, bytes] | None = None) -> dict[str, bytes]:
-    """``headers`` plus the current context as Kafka headers (``traceparent``, ``tracestate`` when there is one)."""
+def inject_headers(
+    headers: Mapping[str, bytes] | None = None, context: otel_context.Context | None = None
+) -> dict[str, bytes]:
+    """``headers`` plus ``context`` (default: the current one) as Kafka headers (``traceparent``, ``tracestate``
+    when there is one; nothing when the context holds no valid span)."""
     fields: dict[str, str] = {}
-    propagate.inject(fields)
+    propagate.inject(fields, context=context)
     out = dict(headers or {})
     out.update({k: v.encode("latin-1") for k, v in fields.items()})
     return out
@@ -164,6 +190,30 @@ def extract_headers(headers: Headers | Mapping[str, bytes] | None) -> otel_conte
     return propagate.extract(pairs, getter=_getter)
 
 
+#: ``key -> context`` of the messages being handled (see :func:`message_parents`).
+_parents: contextvars.ContextVar[Mapping[str, otel_context.Context] | None] = contextvars.ContextVar(
+    "modelship_kafka_parents", default=None
+)
+
+
+@contextlib.contextmanager
+def message_parents(parents: Mapping[str, otel_context.Context]) -> Iterator[None]:
+    """Inside the block, :func:`parent_context` of ``key`` is ``parents[key]``: the worker maps each image id to the
+    context of the message that announced it, so what it publishes about the image continues that trace (tasks
+    started inside the block see it too)."""
+    token = _parents.set(parents)
+    try:
+        yield
+    finally:
+        _parents.reset(token)
+
+
+def parent_context(key: str) -> otel_context.Context | None:
+    """The context :func:`message_parents` gave ``key`` (None outside such a block, or for another key)."""
+    parents = _parents.get()
+    return parents.get(key) if parents is not None else None
+
+
 def _messaging(operation: str, topic: str, **more: Any) -> dict[str, Any]:
     attributes = {
         "messaging.system": "kafka",
@@ -176,11 +226,34 @@ def _messaging(operation: str, topic: str, **more: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def kafka_producer_span(topic: str, key: str | None = None) -> Iterator[dict[str, bytes]]:
-    """A PRODUCER span ``send <topic>`` around publishing one message; yields the headers that carry it."""
+def kafka_producer_span(
+    topic: str, key: str | None = None, *, context: otel_context.Context | None = None
+) -> Iterator[dict[str, bytes]]:
+    """A PRODUCER span ``send <topic>`` around publishing one message, a child of ``context`` (default: the current
+    one); yields the headers that carry it."""
     attributes = _messaging("send", topic, **{"messaging.kafka.message.key": key})
-    with tracer().start_as_current_span(f"send {topic}", kind=trace.SpanKind.PRODUCER, attributes=attributes):
+    with tracer().start_as_current_span(
+        f"send {topic}", context=context, kind=trace.SpanKind.PRODUCER, attributes=attributes
+    ):
         yield inject_headers()
+
+
+@contextlib.contextmanager
+def kafka_producer_spans(topic: str, keys: Sequence[str]) -> Iterator[list[dict[str, bytes]]]:
+    """One PRODUCER span ``send <topic>`` per message about to be published together (one per key, in order), each
+    a child of :func:`parent_context` of its key (else of the current context); yields the headers carrying each.
+    The spans end when the block does (marked failed if it raised)."""
+    t = tracer()
+    headers: list[dict[str, bytes]] = []
+    with contextlib.ExitStack() as stack:
+        for key in keys:
+            attributes = _messaging("send", topic, **{"messaging.kafka.message.key": key})
+            span = t.start_span(
+                f"send {topic}", context=parent_context(key), kind=trace.SpanKind.PRODUCER, attributes=attributes
+            )
+            stack.enter_context(_ending(span))
+            headers.append(inject_headers(context=trace.set_span_in_context(span)))
+        yield headers
 
 
 @contextlib.contextmanager
@@ -223,6 +296,14 @@ def kafka_consumer_spans(messages: Sequence[Any], *, group: str | None = None) -
             return
         with trace.use_span(spans[0], end_on_exit=True, record_exception=True, set_status_on_exception=True):
             yield spans
+
+
+def consumed_contexts(messages: Sequence[Any], spans: Sequence[trace.Span] | None = None) -> list[otel_context.Context]:
+    """The context each consumed message's work continues: its CONSUMER span's (``spans`` from
+    :func:`kafka_consumer_spans`), or with tracing off the one its headers carry (nothing recorded, passed on)."""
+    if spans is not None:
+        return [trace.set_span_in_context(span) for span in spans]
+    return [extract_headers(m.headers()) for m in messages]
 
 
 @contextlib.contextmanager

@@ -208,15 +208,26 @@ class StreamWorker:
                 log.warning("consume error: %s", err)
         return good
 
-    async def _dead_letter(self, parsed: Parsed, reason: str) -> None:
+    async def _dead_letter(self, parsed: Parsed, reason: str, context: tracing.Context) -> None:
+        """Copy the message to the dead-letter topic with why, where it came from and its trace: with tracing on
+        a PRODUCER span ``send <dlq topic>`` under the message's CONSUMER span, off the message's own
+        ``traceparent``/``tracestate``."""
         m = parsed.message
+        topic = self.settings.kafka_dlq_topic
         headers = {
             ERROR_HEADER: reason[:4000].encode(),
             "modelship.source.topic": m.topic().encode(),
             "modelship.source.partition": str(m.partition()).encode(),
             "modelship.source.offset": str(m.offset()).encode(),
         }
-        await self.producer.publish(self.settings.kafka_dlq_topic, m.key(), m.value() or b"", headers)
+        if not tracing.enabled():
+            headers = tracing.inject_headers(headers, context=context)
+            await self.producer.publish(topic, m.key(), m.value() or b"", headers)
+        else:
+            key = m.key()
+            text_key = key.decode("utf-8", "replace") if key is not None else None
+            with tracing.kafka_producer_span(topic, text_key, context=context) as trace_headers:
+                await self.producer.publish(topic, key, m.value() or b"", {**headers, **trace_headers})
         self.metrics.dlq.inc()
 
     # ----------------------------------------------------------------------------------------------- main
@@ -228,19 +239,23 @@ class StreamWorker:
         PRODUCER span); the batch's model-server calls are in the first message's trace.
         """
         if not tracing.enabled():
-            await self._handle(messages)
+            await self._handle(messages, tracing.consumed_contexts(messages))
             return
-        with tracing.kafka_consumer_spans(messages, group=self.settings.consumer_group):
-            await self._handle(messages)
+        with tracing.kafka_consumer_spans(messages, group=self.settings.consumer_group) as spans:
+            await self._handle(messages, tracing.consumed_contexts(messages, spans))
 
-    async def _handle(self, messages: Sequence[Any]) -> None:
+    async def _handle(self, messages: Sequence[Any], contexts: Sequence[tracing.Context]) -> None:
+        """``contexts``: the trace each message's results continue (:func:`tracing.consumed_contexts`)."""
+        of_message = {id(m): ctx for m, ctx in zip(messages, contexts, strict=True)}
         every = [parse_message(m) for m in messages]
         parsed = dedupe(every)
         readable = [p for p in parsed if p.image is not None]
-        outcomes = await self.fanout.process([p.image for p in readable if p.image is not None])
+        parents = {p.image.image_id: of_message[id(p.message)] for p in readable if p.image is not None}
+        with tracing.message_parents(parents):  # each predictions message continues its upload's trace
+            outcomes = await self.fanout.process([p.image for p in readable if p.image is not None])
         letters = [(p, p.error or "unreadable message") for p in parsed if p.image is None]
         letters += [(p, o.error or "failed") for p, o in zip(readable, outcomes, strict=True) if o.dead_letter]
-        await asyncio.gather(*(self._dead_letter(p, reason) for p, reason in letters))
+        await asyncio.gather(*(self._dead_letter(p, reason, of_message[id(p.message)]) for p, reason in letters))
         counts = {  # every message of the batch by outcome (a batch replayed after a crash counts again)
             "processed": sum(1 for o in outcomes if o.status == "processed"),
             "failed": sum(1 for o in outcomes if o.status == "failed"),

@@ -4,6 +4,17 @@ the object store and the model servers are. Every helper takes the chart's conte
 values (mlflowTrackingUri, database, objectStore, discovery); empty addresses mean the release's own servers.
 */}}
 
+{{/*
+MODELSHIP_LOG_FORMAT from global.logFormat (json: one JSON object per line, text: for a terminal, auto: text on a
+TTY); nothing when unset, so the images' own default (json) holds.
+*/}}
+{{- define "modelship-lib.logFormatEnv" -}}
+{{- with (.Values.global | default dict).logFormat }}
+- name: MODELSHIP_LOG_FORMAT
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+
 {{/* MLflow tracking URI: mlflowTrackingUri, else http://<release>-mlflow:5000. */}}
 {{- define "modelship-lib.mlflowTrackingUri" -}}
 {{- .Values.mlflowTrackingUri | default (printf "http://%s-mlflow:5000" .Release.Name) }}

@@ -118,10 +118,17 @@ spec:
               value: {{ include "modelship-lib.mlflowTrackingUri" $ctx | quote }}
             - name: MODELSHIP_LOG_LEVEL
               value: {{ $v.logLevel | quote }}
+            {{- include "modelship-lib.logFormatEnv" $ctx | nindent 12 }}
             - name: TMPDIR
               value: /tmp
             - name: HOME
               value: /tmp
+            {{- with (($v.global | default dict).tracing | default dict).otlpEndpoint }}
+            - name: OTEL_EXPORTER_OTLP_ENDPOINT
+              value: {{ . | quote }}
+            - name: OTEL_SERVICE_NAME
+              value: modelship-serving
+            {{- end }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}

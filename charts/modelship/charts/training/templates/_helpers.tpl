@@ -54,6 +54,7 @@ spec:
         {{- end }}
         - name: MODELSHIP_LOG_LEVEL
           value: {{ $v.logLevel | quote }}
+        {{- include "modelship-lib.logFormatEnv" $ctx | nindent 8 }}
         - name: HOME
           value: /tmp
         - name: TMPDIR
