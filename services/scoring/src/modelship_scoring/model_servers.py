@@ -7,6 +7,7 @@ is most of what the gateway spends on a prediction). Failures become :class:`Ups
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json as jsonlib
 from collections.abc import Sequence
@@ -79,6 +80,25 @@ def _dumps(value: Any) -> str:
     return jsonlib.dumps(value, separators=(",", ":"))
 
 
+#: Pauses before the retries of a request whose connection could not be made. Nothing was sent, so any request may
+#: be retried: a model server pod that is being replaced refuses connections until its Service stops naming it.
+CONNECT_RETRY_DELAYS_S = (0.05, 0.2, 0.5)
+
+
+async def _request(
+    http: aiohttp.ClientSession, method: str, url: str, kwargs: dict[str, Any]
+) -> tuple[int, str | None, bytes]:
+    for delay in (*CONNECT_RETRY_DELAYS_S, None):
+        try:
+            async with http.request(method, url, **kwargs) as response:
+                return response.status, response.reason, await response.read()
+        except aiohttp.ClientConnectorError:
+            if delay is None:
+                raise
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 async def call_json(
     http: aiohttp.ClientSession, method: str, url: str, *, json: Any = None, timeout: float | None = None
 ) -> dict[str, Any]:
@@ -90,9 +110,7 @@ async def call_json(
     if timeout is not None:
         kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
     try:
-        async with http.request(method, url, **kwargs) as response:
-            status, reason = response.status, response.reason
-            content = await response.read()
+        status, reason, content = await _request(http, method, url, kwargs)
     except TimeoutError as exc:
         raise UpstreamError(f"model server timed out: {method} {url} ({type(exc).__name__})") from exc
     except aiohttp.ClientError as exc:

@@ -1,0 +1,55 @@
+"""A model server that refuses connections for a moment (its pod being replaced) costs the caller nothing; one that
+stays down is a clear UpstreamError after the retries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from devtools.procs import free_port
+from modelship_scoring.errors import UpstreamError
+from modelship_scoring.model_servers import CONNECT_RETRY_DELAYS_S, call_json
+
+pytestmark = pytest.mark.integration  # listens on a loopback port
+
+
+async def _serve_later(port: int, after_s: float) -> web.AppRunner:
+    await asyncio.sleep(after_s)
+    app = web.Application()
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.json_response({"ready": True})
+
+    app.router.add_get("/v2/health/ready", ready)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+def test_a_refused_connection_is_retried_until_the_server_listens() -> None:
+    async def main() -> dict[str, object]:
+        port = free_port()
+        starting = asyncio.create_task(_serve_later(port, 0.1))  # refused at first: nothing listens yet
+        async with aiohttp.ClientSession() as http:
+            body = await call_json(http, "GET", f"http://127.0.0.1:{port}/v2/health/ready", timeout=5)
+        await (await starting).cleanup()
+        return body
+
+    assert asyncio.run(main()) == {"ready": True}
+
+
+def test_a_server_that_stays_down_fails_after_the_retries() -> None:
+    async def main() -> float:
+        port = free_port()
+        t0 = time.monotonic()
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(UpstreamError, match=r"model server unreachable: GET http://127\.0\.0\.1"):
+                await call_json(http, "GET", f"http://127.0.0.1:{port}/v2/health/ready", timeout=5)
+        return time.monotonic() - t0
+
+    assert asyncio.run(main()) >= sum(CONNECT_RETRY_DELAYS_S)
