@@ -31,7 +31,7 @@ test: sync services browser k8s-tools images ## Install what the tests need and 
 	  scripts/images/build.sh docker-down; exit $$rc
 
 .PHONY: test-unit
-test-unit: sync ## Unit tests only: no server process, no training (deselects the integration and slow markers)
+test-unit: sync unit-tools ## Unit tests only: no server, no training (deselects the integration and slow markers)
 	@$(RUN) $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/scoring/tests services/streaming/tests training_jobs/tests operators/rollout/tests cli/tests charts/tests tests -m "not integration and not slow" $(PYTEST_ARGS)
 
 .PHONY: lint
@@ -67,6 +67,11 @@ services: ## PostgreSQL, wrk and promtool (apt), a Kafka broker (Maven Central) 
 .PHONY: browser
 browser: ## Debian's chromium for the dashboard browser tests (driven by Playwright; never downloads a browser)
 	@scripts/install-browser.sh
+
+.PHONY: unit-tools
+unit-tools: ## The two binaries the unit chart tests run: promtool (apt, with postgresql and wrk) and helm (built alone)
+	@devtools/install_services.sh
+	@scripts/k8s/install-tools.sh helm
 
 .PHONY: k8s-tools
 k8s-tools: ## Build helm, kwok, etcd, kube-apiserver/controller-manager/scheduler and kubectl

@@ -67,9 +67,14 @@ def run(
     return done
 
 
+#: PyYAML's safe loader on libyaml (the same safe constructors; parses a rendered chart about ten times faster
+#: than the pure-Python one, which took most of the chart unit tests' time).
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def docs(text: str) -> list[dict[str, Any]]:
     """The non-empty YAML documents of a rendered manifest."""
-    return [d for d in yaml.safe_load_all(text) if d]
+    return [d for d in yaml.load_all(text, Loader=SAFE_LOADER) if d]
 
 
 @dataclass
@@ -106,7 +111,7 @@ class Helm:
         out: list[tuple[str, dict[str, Any]]] = []
         for text in re.split(r"^---\s*$", self.template(*values, **kwargs).stdout, flags=re.MULTILINE):
             m = re.search(r"^# Source: modelship/(?:charts/([^/]+)/)?", text, flags=re.MULTILINE)
-            obj = yaml.safe_load(text)
+            obj = yaml.load(text, Loader=SAFE_LOADER)
             if obj:
                 out.append(((m.group(1) or "modelship") if m else "modelship", obj))
         return out

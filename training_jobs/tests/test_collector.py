@@ -1,4 +1,5 @@
-"""The collector against the real sample data API (uvicorn, settable clock), real SQLite and a real MLflow server."""
+"""The collector against the real sample data API (uvicorn in a thread, settable clock), real SQLite and a real MLflow
+server. Every test that reaches the data API or the garbage server listens on a loopback port: marked integration."""
 
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration  # the sample data API (api_url)
 def test_new_rows_are_appended_once_and_rotation_brings_more(settings: TrainingSettings, clock: Clock) -> None:
     first = collect(settings)
     assert (first.batch, first.fetched, first.added, first.pending, first.report) == (0, 35, 35, 35, None)
@@ -137,6 +139,7 @@ def test_new_rows_are_appended_once_and_rotation_brings_more(settings: TrainingS
     ]
 
 
+@pytest.mark.integration  # the sample data API (api_url)
 def test_rows_already_stored_by_the_seed_are_not_collected(settings: TrainingSettings) -> None:
     engine = make_engine(settings.database_url)
     try:
@@ -189,6 +192,7 @@ def test_retrain_starts_exactly_at_the_threshold(settings: TrainingSettings, clo
     assert client.get_model_version_by_alias(name, "challenger").version == "2"
 
 
+@pytest.mark.integration  # the sample data API (api_url)
 def test_failed_retraining_keeps_the_rows_and_is_retried(settings: TrainingSettings) -> None:
     settings = settings.model_copy(update={"retrain_threshold_rows": 35})
     with pytest.raises(RetrainError, match=r"^batch stored, retraining failed: cannot reach MLflow at "):
@@ -201,6 +205,7 @@ def test_failed_retraining_keeps_the_rows_and_is_retried(settings: TrainingSetti
         collect(settings)
 
 
+@pytest.mark.integration  # the sample data API (api_url)
 def test_unreachable_url_is_one_error_line_and_changes_nothing(settings: TrainingSettings, unused_port: int) -> None:
     collect(settings)
     before = snapshot(settings.database_url)
@@ -256,6 +261,7 @@ def garbage_url() -> Iterator[str]:
         server.server_close()
 
 
+@pytest.mark.integration  # the sample data API and the garbage server
 @pytest.mark.parametrize(
     ("path", "message"),
     [
@@ -287,6 +293,7 @@ def test_garbage_is_refused_and_changes_nothing(
     assert snapshot(settings.database_url) == before
 
 
+@pytest.mark.integration  # the sample data API and the garbage server
 def test_garbage_through_the_cli_exits_1(settings: TrainingSettings, garbage_url: str) -> None:
     collect(settings)
     before = snapshot(settings.database_url)
@@ -299,6 +306,7 @@ def test_garbage_through_the_cli_exits_1(settings: TrainingSettings, garbage_url
     assert snapshot(settings.database_url) == before
 
 
+@pytest.mark.integration  # the sample data API (api_url)
 def test_cli_collects_and_reports(settings: TrainingSettings) -> None:
     done = run_cli("collect", "--url", settings.collector_url, database_url=settings.database_url)
     assert done.returncode == 0, done.stderr

@@ -62,6 +62,7 @@ def test_schedule_rotates_every_period() -> None:
     assert schedule.current(50.0) == (0, 110.0)  # a clock behind the start serves the first batch
 
 
+@pytest.mark.integration  # uvicorn in a thread on a loopback port (uvloop: the listen guard cannot see it)
 def test_batch_endpoint_follows_the_clock() -> None:
     clock = Clock()
     app = data_api.create_app(batches=10, batch_seconds=300, seed=1, clock=clock)

@@ -1,5 +1,6 @@
 import asyncio
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from modelship_operator.metrics import Metrics, create_metrics_app
@@ -18,6 +19,7 @@ def test_metrics_exposed():
     assert 'registry="mlflow"' not in metrics.render().decode()
 
 
+@pytest.mark.integration  # aiohttp's TestServer listens on a loopback port
 def test_metrics_endpoint():
     async def main():
         metrics = Metrics()
@@ -58,6 +60,7 @@ def test_last_sync_timestamp_and_zeroed_counters():
     assert "modelship_operator_registry_last_sync_timestamp_seconds{" not in metrics.render().decode()
 
 
+@pytest.mark.integration  # two TestServers on loopback ports
 def test_webhook_deliveries_counted_on_the_metrics_endpoint():
     """The real webhook app wired to the metrics as the operator does, then a scrape of GET /metrics."""
     import json

@@ -108,6 +108,7 @@ def _run(coro_fn):
     asyncio.run(main())
 
 
+@pytest.mark.integration  # aiohttp's TestServer listens on a loopback port
 def test_app_accepts_signed_alias_event():
     body = json.dumps(
         {
@@ -132,6 +133,7 @@ def test_app_accepts_signed_alias_event():
     _run(check)
 
 
+@pytest.mark.integration  # aiohttp's TestServer listens on a loopback port
 def test_app_rejects_bad_signature_with_401_json():
     body = b'{"entity": "model_version", "action": "created", "data": {}}'
 
@@ -148,6 +150,7 @@ def test_app_rejects_bad_signature_with_401_json():
     _run(check)
 
 
+@pytest.mark.integration  # aiohttp's TestServer listens on a loopback port
 def test_app_bad_payload_and_ignored_events():
     async def check(client, got, results):
         body = b"not json"

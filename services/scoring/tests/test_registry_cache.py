@@ -75,6 +75,7 @@ def test_failures_are_retried_after_retry_s(dead_url: str) -> None:
     assert CountingClient.lookups == 2
 
 
+@pytest.mark.integration  # a silent listener on a loopback port stands in for a registry that never answers
 def test_timeout_is_logged_with_a_message(caplog: pytest.LogCaptureFixture) -> None:
     """A registry that accepts connections but never answers: the warning says what happened (not an empty text)."""
     with socket.socket() as silent:

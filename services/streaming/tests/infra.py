@@ -262,15 +262,22 @@ def start_gateway(env: Mapping[str, str], tracking_uri: str, database_url: str, 
 
 
 def metric(text: str, name: str, labels: Mapping[str, str] | None = None) -> float:
-    """Sum of the samples of ``name`` (with ``labels``) in a Prometheus text exposition."""
+    """Sum of the samples of ``name`` (with ``labels``) in a Prometheus text exposition.
+
+    Raises ``LookupError`` when no sample matches: a missing series is not a 0 (a check like ``== 0`` would pass
+    for a metric the worker stopped exporting).
+    """
     from prometheus_client.parser import text_string_to_metric_families
 
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in (labels or {}).items()):
-                total += sample.value
-    return total
+    matched = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in (labels or {}).items())
+    ]
+    if not matched:
+        raise LookupError(f"no sample of {name} with labels {dict(labels or {})} in the exposition")
+    return sum(matched)
 
 
 def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:

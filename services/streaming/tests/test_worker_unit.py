@@ -1,4 +1,5 @@
-"""The worker's pure pieces, without servers: message parsing, offsets, dedupe, settings, metrics endpoint."""
+"""The worker's pure pieces, without servers: message parsing, offsets, dedupe, settings, the metrics it counts;
+and the metrics/probes HTTP endpoint on a loopback port (marked integration)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,7 @@ def test_settings_fields_are_documented_and_kafka_is_required(monkeypatch: pytes
     ]
 
 
+@pytest.mark.integration
 def test_metrics_and_probes_endpoint() -> None:
     metrics, heartbeat = WorkerMetrics(), Heartbeat(stall_after_s=60)
     port = free_port()
@@ -160,9 +162,12 @@ class FakeProducer:
         self.headers[key] = headers
 
 
-def test_handle_counts_every_message_by_outcome_on_the_metrics_endpoint() -> None:
-    """One batch through StreamWorker.handle (fake fan-out and producer), then a scrape of the real /metrics."""
+def test_handle_counts_every_message_by_outcome() -> None:
+    """One batch through StreamWorker.handle (fake fan-out and producer), then the exposition /metrics serves
+    (``generate_latest`` of the worker's registry; the endpoint itself is test_metrics_and_probes_endpoint)."""
     import asyncio
+
+    from prometheus_client import generate_latest
 
     from modelship_streaming.worker import StreamWorker
 
@@ -177,16 +182,11 @@ def test_handle_counts_every_message_by_outcome_on_the_metrics_endpoint() -> Non
         Msg(uploaded("bad1"), key=b"bad1", offset=3, headers=[("traceparent", TRACEPARENT)]),
         Msg(b"{not json", key=b"junk", offset=4, headers=[("traceparent", TRACEPARENT), ("tracestate", b"v=1")]),
     ]
-    port = free_port()
-    stop = serve_http("127.0.0.1", port, metrics, heartbeat)
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        for outcome in ("processed", "failed", "unreadable", "duplicate"):  # all exported at 0 from the start
-            assert f'modelship_streaming_messages_total{{outcome="{outcome}"}} 0.0' in text
-        asyncio.run(worker.handle(batch))
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-    finally:
-        stop()
+    text = generate_latest(metrics.registry).decode()
+    for outcome in ("processed", "failed", "unreadable", "duplicate"):  # all exported at 0 from the start
+        assert f'modelship_streaming_messages_total{{outcome="{outcome}"}} 0.0' in text
+    asyncio.run(worker.handle(batch))
+    text = generate_latest(metrics.registry).decode()
     assert 'modelship_streaming_messages_total{outcome="processed"} 2.0' in text
     assert 'modelship_streaming_messages_total{outcome="failed"} 1.0' in text
     assert 'modelship_streaming_messages_total{outcome="unreadable"} 1.0' in text
