@@ -158,6 +158,12 @@ class MlflowModel(Model):
                 + (" (or BYTES images, base64 in JSON)" if predictor.task == TASK_IMAGE else ""),
                 inputs.REASON_DATATYPE,
             )
+        if not all(type(d) is int and d >= 0 for d in tensor.shape):
+            # numpy's reshape reads any negative dimension as "whatever fits": [1, 28, -5] would be served.
+            raise inputs.invalid(
+                f"input {tensor.name!r}: shape must be a list of non-negative integers, got {tensor.shape}",
+                inputs.REASON_SHAPE,
+            )
         try:
             array = tensor.as_numpy()
         except (ValueError, TypeError, struct.error) as exc:

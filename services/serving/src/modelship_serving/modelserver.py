@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
+import orjson
 from kserve.model_server import ModelServer
 from kserve.model_server import app as kserve_app
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
@@ -88,4 +90,32 @@ class _TracingMiddleware:
         self.app = tracing.asgi_middleware(app, excluded_urls=UNTRACED_PATHS)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+_V1_VERB = re.compile(r"/v1/models/[^/]+:(predict|explain)")
+
+
+class PostOnlyVerbs:
+    """405 with ``Allow: POST`` for any other method on ``/v1/models/{name}:predict`` (and ``:explain``).
+
+    In kserve's app the model-readiness route ``/v1/models/{model_name}`` (GET) matches those paths too, with
+    ``penguins:predict`` as the name, so an OPTIONS got a 405 that advertised ``Allow: GET`` and a GET a 404
+    about a model named ``penguins:predict``.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] != "POST" and _V1_VERB.fullmatch(scope["path"]):
+            body = orjson.dumps({"error": f"method {scope['method']} not allowed here; use POST"})
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"allow", b"POST"),
+            ]
+            await send({"type": "http.response.start", "status": 405, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         await self.app(scope, receive, send)
