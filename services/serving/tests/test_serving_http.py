@@ -217,8 +217,13 @@ def test_requests_the_fast_path_does_not_answer_reach_kserve(servers):
     )
     assert response.status_code == 400
     assert "expected a JSON object" in response.json()["error"]
-    # Other methods on the inference routes are kserve's too.
+    # Other methods on the inference routes are kserve's too; on the V1 verb a 405 that says POST (kserve's app
+    # matched its model-readiness route there, for a model named "penguins:predict").
     assert httpx.get(f"{url}/v2/models/penguins/infer").status_code == 405
+    for method in ("GET", "OPTIONS", "PUT"):
+        response = httpx.request(method, f"{url}/v1/models/penguins:predict")
+        assert (response.status_code, response.headers.get("allow")) == (405, "POST"), (method, response.text)
+        assert "use POST" in response.json()["error"]
 
 
 def test_no_per_request_log_lines(server):
