@@ -145,6 +145,20 @@ def test_unknown_model_is_404(server):
     assert response.status_code == 404
 
 
+def test_the_served_model_cannot_be_unloaded(server):
+    """kserve's repository extension unloaded it on one POST: every prediction then 404, the server still ready."""
+    repository = f"{server.url}/v2/repository/models"
+    response = httpx.post(f"{repository}/penguins/unload")
+    assert response.status_code == 400, response.text
+    assert "unloading it is not supported" in response.json()["error"]
+    assert httpx.post(f"{server.url}/v1/models/penguins:predict", json={"instances": [ROW]}).status_code == 200
+    assert httpx.post(f"{repository}/penguins/load").json() == {"name": "penguins", "load": True}
+    for action in ("load", "unload"):
+        response = httpx.post(f"{repository}/nope/{action}")
+        assert response.status_code == 404, (action, response.text)  # kserve's load answered 503
+        assert "nope" in response.json()["error"]
+
+
 def test_metrics(server, mlflow_registry):
     httpx.post(f"{server.url}/v1/models/penguins:predict", json={"instances": [ROW, ROW]}).raise_for_status()
     httpx.post(f"{server.url}/v1/models/nope:predict", json={"instances": [ROW]})

@@ -8,11 +8,13 @@ import re
 from typing import Any
 
 import orjson
+from kserve.errors import InvalidInput, ModelNotFound
 from kserve.model_server import ModelServer
 from kserve.model_server import app as kserve_app
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import server as kserve_grpc_server
 from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
 from modelship_common import tracing
 from modelship_serving.fastpath import InferenceFastPath
@@ -54,12 +56,35 @@ class ModelshipInferenceServicer(InferenceServicer):
         )
 
 
+class FixedModelRepository(ModelRepositoryExtension):
+    """The model repository extension (``POST /v2/repository/models/{name}/load|unload``, gRPC
+    ``RepositoryModelLoad|Unload``) of a server whose one model is loaded at start and stays.
+
+    kserve's unloads the model on request: one unauthenticated POST left the pod answering 404 to every
+    prediction while ``/v2/health/ready`` still said ready. And a load of an unknown name answered 503. Here a
+    load of the served model is the no-op it is, a load of any other name a 404, an unload a 400 that says why.
+    """
+
+    async def load(self, model_name: str) -> None:
+        if self._model_registry.get_model(model_name) is None:
+            raise ModelNotFound(model_name)
+
+    async def unload(self, model_name: str) -> None:
+        if self._model_registry.get_model(model_name) is None:
+            raise ModelNotFound(model_name)
+        raise InvalidInput(
+            f"model {model_name} is served by this server for its whole life; unloading it is not supported "
+            "(scale or delete the deployment instead)"
+        )
+
+
 class ModelshipModelServer(ModelServer):
     """A kserve ``ModelServer`` whose single-process REST server answers the inference routes with the fast path."""
 
     def __init__(self, *, fast_path: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.fast_path = fast_path
+        self.model_repository_extension = FixedModelRepository(model_registry=self.registered_models)
         # kserve's GRPCServer builds its servicer from this module global (one model server per process).
         kserve_grpc_server.InferenceServicer = ModelshipInferenceServicer
 
