@@ -145,6 +145,34 @@ def test_unknown_model_is_404(server):
     assert response.status_code == 404
 
 
+ENCODED = [45.2, 14.8, 212.0, 5200.0, 1.0, 0.0, 0.0, 1.0, 0.0]
+
+
+def test_binary_outputs_are_octet_stream_and_their_switches_booleans(server):
+    """The binary tensor extension: outputs asked for per output or for all (``binary_data_output``, which the
+    server ignored) come as binary, typed application/octet-stream (was application/json, or no type at all)."""
+    tensor = {"name": "x", "shape": [1, 9], "datatype": "FP32", "data": ENCODED}
+    url = f"{server.url}/v2/models/penguins/infer"
+    for body in (
+        {"inputs": [tensor], "outputs": [{"name": "class_id", "parameters": {"binary_data": True}}]},
+        {"inputs": [tensor], "parameters": {"binary_data_output": True}},
+    ):
+        response = httpx.post(url, json=body)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/octet-stream"
+        header = json.loads(response.content[: int(response.headers["inference-header-content-length"])])
+        assert header["outputs"][0]["parameters"]["binary_data_size"] == 8
+    response = httpx.post(url, json={"inputs": [tensor]})
+    assert response.headers["content-type"] == "application/json"
+    for body in (
+        {"inputs": [tensor], "parameters": {"binary_data_output": 0}},
+        {"inputs": [tensor], "outputs": [{"name": "class_id", "parameters": {"binary_data": "yes"}}]},
+    ):
+        response = httpx.post(url, json=body)
+        assert response.status_code == 400, response.text
+        assert "must be true or false" in response.json()["error"]
+
+
 def test_the_served_model_cannot_be_unloaded(server):
     """kserve's repository extension unloaded it on one POST: every prediction then 404, the server still ready."""
     repository = f"{server.url}/v2/repository/models"

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import orjson
+from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
 from kserve.errors import InvalidInput, ModelNotFound
 from kserve.model_server import ModelServer
 from kserve.model_server import app as kserve_app
@@ -17,7 +18,7 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
 from modelship_common import tracing
-from modelship_serving.fastpath import InferenceFastPath
+from modelship_serving.fastpath import BINARY_MEDIA_TYPE, InferenceFastPath
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class _TracingMiddleware:
         await self.app(scope, receive, send)
 
 
+_BINARY_HEADER = INFERENCE_CONTENT_LENGTH_HEADER.encode()
 _V1_VERB = re.compile(r"/v1/models/[^/]+:(predict|explain)")
 
 
@@ -144,3 +146,26 @@ class PostOnlyVerbs:
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
+
+
+class BinaryResponseType:
+    """``Content-Type: application/octet-stream`` on a response with binary tensors (it has the
+    ``Inference-Header-Content-Length`` header), as the binary tensor extension says; kserve's V2 route sent none."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_typed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers") or []
+                if any(name.lower() == _BINARY_HEADER for name, _ in headers):
+                    kept = [(name, value) for name, value in headers if name.lower() != b"content-type"]
+                    message = {**message, "headers": [*kept, (b"content-type", BINARY_MEDIA_TYPE)]}
+            await send(message)
+
+        await self.app(scope, receive, send_typed)

@@ -19,7 +19,10 @@ document: it is JSON only. ``tests/test_oip_conformance.py`` covers the binary e
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+
+import numpy as np
 
 from modelship_common.schemas import TASK_IMAGE, digits, penguins
 
@@ -35,18 +38,21 @@ BASE64 = {
 }
 _SCALAR = {"anyOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}]}
 _PARAMETERS = {"anyOf": [{"type": "object", "additionalProperties": _SCALAR}, {"type": "null"}]}
-_JSON_PARAMETERS = {
-    "description": "Free-form parameters of scalars. The binary tensor extension's `binary_data_output` is not "
-    "part of this JSON-only document.",
-    "anyOf": [
-        {
-            "type": "object",
-            "additionalProperties": _SCALAR,
-            "properties": {"binary_data_output": {"const": False}},
-        },
-        {"type": "null"},
-    ],
-}
+
+
+def _parameters_with(flag: str) -> dict[str, Any]:
+    """Parameters of scalars, ``flag`` a boolean: the binary tensor extension's switch (true asks for binary
+    outputs, a response this JSON-only document does not describe)."""
+    described = {
+        "type": "boolean",
+        "description": "true: binary tensor extension (not described here); false or absent: JSON",
+    }
+    return {
+        "anyOf": [
+            {"type": "object", "properties": {flag: described}, "additionalProperties": _SCALAR},
+            {"type": "null"},
+        ]
+    }
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -181,6 +187,20 @@ def _v2_inputs(task: str | None) -> dict[str, Any]:
     return _tensor(["FP32", "FP64"], _batch_shape(penguins.N_FEATURES), numbers)
 
 
+def _examples(task: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A V1 and a V2 request the model answers 200 (a Gentoo row; a digit drawn as a vertical stroke)."""
+    if task == TASK_IMAGE:
+        stroke = np.zeros((digits.IMAGE_SIZE, digits.IMAGE_SIZE), dtype=np.float32)
+        stroke[4:24, 13:15] = 1.0
+        png = base64.b64encode(digits.encode_png(stroke)).decode("ascii")
+        v1 = {"instances": [{"b64": png}]}
+        v2 = {"inputs": [{"name": "images", "shape": [1], "datatype": "BYTES", "data": [png]}]}
+        return v1, v2
+    row = penguins.encode_rows([penguins.EXAMPLE_ROW])
+    tensor = {"name": "features", "shape": list(row.shape), "datatype": "FP32", "data": row.ravel().tolist()}
+    return {"instances": [penguins.EXAMPLE_ROW]}, {"inputs": [tensor]}
+
+
 def _schemas(model_name: str, task: str | None, classes: list[str]) -> dict[str, Any]:
     name = {"type": "string", "const": model_name}
     metadata_tensor = {
@@ -218,6 +238,7 @@ def _schemas(model_name: str, task: str | None, classes: list[str]) -> dict[str,
         "required": ["class_id", "class_name", "probabilities"],
     }
     instances = _image_instances() if task == TASK_IMAGE else _tabular_rows()
+    v1_example, v2_example = _examples(task)
     return {
         "Error": {
             "type": "object",
@@ -229,6 +250,7 @@ def _schemas(model_name: str, task: str | None, classes: list[str]) -> dict[str,
             "description": "Other keys are ignored; `inputs` (the V1 columnar form) is not taken.",
             "properties": {"instances": {"type": "array", "items": instances, "minItems": 1}},
             "required": ["instances"],
+            "examples": [v1_example],
         },
         "V1PredictResponse": {
             "type": "object",
@@ -243,7 +265,7 @@ def _schemas(model_name: str, task: str | None, classes: list[str]) -> dict[str,
             "type": "object",
             "properties": {
                 "id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                "parameters": _JSON_PARAMETERS,
+                "parameters": _parameters_with("binary_data_output"),
                 "inputs": {"type": "array", "items": _v2_inputs(task), "minItems": 1, "maxItems": 1},
                 "outputs": {
                     "anyOf": [
@@ -253,7 +275,7 @@ def _schemas(model_name: str, task: str | None, classes: list[str]) -> dict[str,
                                 "type": "object",
                                 "properties": {
                                     "name": {"type": "string", "enum": list(OUTPUTS)},
-                                    "parameters": _JSON_PARAMETERS,
+                                    "parameters": _parameters_with("binary_data"),
                                 },
                                 "required": ["name"],
                             },
@@ -263,6 +285,7 @@ def _schemas(model_name: str, task: str | None, classes: list[str]) -> dict[str,
                 },
             },
             "required": ["inputs"],
+            "examples": [v2_example],
         },
         "InferenceResponse": {
             "type": "object",
@@ -319,13 +342,28 @@ def document(model_name: str, model_version: str, task: str | None, classes: lis
             operation["parameters"] = [name_parameter]
         return {"get": operation}
 
+    schemas = _schemas(model_name, task, classes)
+
+    def answer(response: str) -> dict[str, Any]:
+        ok = _json(_ref(response), "The model's answer")
+        if response == "InferenceResponse":
+            binary = {
+                "type": "string",
+                "format": "binary",
+                "description": "Binary outputs asked for (binary tensor extension, not described here): the JSON "
+                "response (Inference-Header-Content-Length bytes), then the outputs' bytes.",
+            }
+            ok["content"]["application/octet-stream"] = {"schema": binary}
+        return ok
+
     def post(summary: str, request: str, response: str) -> dict[str, Any]:
+        body = {"schema": _ref(request), "example": schemas[request]["examples"][0]}
         return {
             "post": {
                 "summary": summary,
                 "parameters": [name_parameter],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
-                "responses": {"200": _json(_ref(response), "The model's answer"), **_errors(400, 404, 503)},
+                "requestBody": {"required": True, "content": {"application/json": body}},
+                "responses": {"200": answer(response), **_errors(400, 404, 503)},
             }
         }
 
@@ -377,5 +415,5 @@ def document(model_name: str, model_version: str, task: str | None, classes: lis
             "/v2/models/{name}/ready": get("V2: model readiness", _ref("ModelReady"), 404, 503, by_name=True),
             "/v2/models/{name}/infer": post("V2: inference", "InferenceRequest", "InferenceResponse"),
         },
-        "components": {"schemas": _schemas(model_name, task, classes)},
+        "components": {"schemas": schemas},
     }

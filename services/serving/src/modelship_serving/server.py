@@ -92,7 +92,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     from modelship_serving.dataplane import ModelshipDataPlane
     from modelship_serving.metrics import ServingMetrics
     from modelship_serving.model import MlflowModel, default_model_name
-    from modelship_serving.modelserver import ModelshipModelServer, PostOnlyVerbs, use_uvloop
+    from modelship_serving.modelserver import BinaryResponseType, ModelshipModelServer, PostOnlyVerbs, use_uvloop
 
     metrics = ServingMetrics()
     model = MlflowModel(
@@ -128,6 +128,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     kserve_app.add_exception_handler(RequestValidationError, _bad_request_handler())
     serve_openapi_document(kserve_app, model)
     kserve_app.add_middleware(PostOnlyVerbs)
+    kserve_app.add_middleware(BinaryResponseType)
     try:
         server.start([model])
     finally:
