@@ -4,8 +4,17 @@ schemathesis, every check and every phase (examples, coverage, fuzzing, stateful
 
 Bounded and reproducible: a fixed seed, derandomized generation, no example database, few examples per operation.
 Any server error or contract violation (undocumented status, body or content type off the document, schema-valid
-data rejected, invalid data accepted) fails the test. JSON only: the binary tensor extension is not in the
-document (test_oip_conformance.py sends it with a standard client).
+data rejected, invalid data accepted) fails the test. JSON only: the binary tensor extension's bodies are not
+described (its 200 is documented as application/octet-stream; test_oip_conformance.py sends it with a standard
+client).
+
+What schemathesis found before the fixes. Against the document FastAPI derives from kserve's handlers: every
+404 and 400 undocumented (422 HTTPValidationError instead), /metrics typed application/json, a ``model_version``
+query parameter answered 501, a repository load of an unknown name 503, the V2 body typed as a JSON string
+too. Hence this server's own document. Against it: OPTIONS on ``:predict`` a 405 with ``Allow: GET``; a negative
+dimension served (``[1, 28, -58800]`` read as ``[1, 28, 28]``); ``binary_data`` switches of any type taken as
+true or false; a binary response typed application/json; an empty base64 string (the document now asks for
+base64). Found by hand on the way: the served model could be unloaded by one POST, ``binary_data_output`` ignored.
 """
 
 from __future__ import annotations
