@@ -13,11 +13,11 @@ from kserve.errors import InvalidInput, ModelNotFound
 from kserve.model_server import ModelServer
 from kserve.model_server import app as kserve_app
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
-from kserve.protocol.grpc import server as kserve_grpc_server
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
 from modelship_common import tracing
+from modelship_serving import kserve_private
 from modelship_serving.fastpath import BINARY_MEDIA_TYPE, InferenceFastPath
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class ModelshipInferenceServicer(InferenceServicer):
     """kserve's gRPC servicer, whose ModelMetadata also carries the served versions (as the REST metadata does)."""
 
     async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
-        metadata = await self._data_plane.model_metadata(model_name=request.name)
+        metadata = await kserve_private.servicer_data_plane(self).model_metadata(model_name=request.name)
         return pb.ModelMetadataResponse(
             name=metadata["name"],
             versions=metadata.get("versions", []),
@@ -67,11 +67,11 @@ class FixedModelRepository(ModelRepositoryExtension):
     """
 
     async def load(self, model_name: str) -> None:
-        if self._model_registry.get_model(model_name) is None:
+        if kserve_private.repository_models(self).get_model(model_name) is None:
             raise ModelNotFound(model_name)
 
     async def unload(self, model_name: str) -> None:
-        if self._model_registry.get_model(model_name) is None:
+        if kserve_private.repository_models(self).get_model(model_name) is None:
             raise ModelNotFound(model_name)
         raise InvalidInput(
             f"model {model_name} is served by this server for its whole life; unloading it is not supported "
@@ -87,11 +87,11 @@ class ModelshipModelServer(ModelServer):
         self.fast_path = fast_path
         self.model_repository_extension = FixedModelRepository(model_registry=self.registered_models)
         # kserve's GRPCServer builds its servicer from this module global (one model server per process).
-        kserve_grpc_server.InferenceServicer = ModelshipInferenceServicer
+        kserve_private.replace_grpc_servicer(ModelshipInferenceServicer)
 
-    async def _serve(self) -> None:
+    async def _serve(self) -> None:  # kserve's private hook (see modelship_serving.kserve_private)
         # ModelServer.start has built the REST server (uvicorn not started yet); put the front before kserve's app.
-        rest = getattr(self, "_rest_server", None)
+        rest = kserve_private.rest_server(self)
         if self.fast_path and rest is not None:
             rest.config.app = InferenceFastPath(kserve_app, self.dataplane, kserve_app.exception_handlers)
             log.info("inference fast path in front of kserve's REST app")
