@@ -173,6 +173,38 @@ def test_binary_outputs_are_octet_stream_and_their_switches_booleans(server):
         assert "must be true or false" in response.json()["error"]
 
 
+def test_the_served_version_has_the_versioned_routes(server, mlflow_registry):
+    """``/v2/models/{name}/versions/{version}[/ready|/infer]`` (kserve answered every version 501)."""
+    version = mlflow_registry.penguins_version
+    versioned = f"{server.url}/v2/models/penguins/versions/{version}"
+    assert httpx.get(versioned).json()["versions"] == [version]
+    assert httpx.get(f"{versioned}/ready").json() == {"name": "penguins", "ready": True}
+    tensor = {"name": "x", "shape": [1, 9], "datatype": "FP32", "data": ENCODED}
+    response = httpx.post(f"{versioned}/infer", json={"inputs": [tensor]})
+    assert response.status_code == 200, response.text
+    assert response.json()["model_version"] == version
+    other = f"{server.url}/v2/models/penguins/versions/{int(version) + 1}"
+    for response in (httpx.get(other), httpx.get(f"{other}/ready"), httpx.post(f"{other}/infer", json={})):
+        assert response.status_code == 404, response.text
+        assert f"version {version} is" in response.json()["error"]
+    response = httpx.get(f"{server.url}/v2/models/nope/versions/1")
+    assert response.status_code == 404 and "nope" in response.json()["error"]
+
+
+def test_routing_errors_have_the_error_body(server):
+    """kserve's app answered these with FastAPI's ``{"detail": ...}``; every error body is ``{"error": ...}``."""
+    response = httpx.get(f"{server.url}/v2/nothing-here")
+    assert response.status_code == 404 and response.json() == {"error": "Not Found"}
+    response = httpx.delete(f"{server.url}/v2/health/live")
+    assert response.status_code == 405 and response.headers["allow"] == "GET", response.headers
+    assert response.json() == {"error": "Method Not Allowed"}
+    # An unparseable JSON body on a route the fast path leaves to kserve (a versioned one).
+    response = httpx.post(
+        f"{server.url}/v2/models/nope/versions/1/infer", content=b"\x0c}~", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400 and set(response.json()) == {"error"}, response.text
+
+
 def test_the_served_model_cannot_be_unloaded(server):
     """kserve's repository extension unloaded it on one POST: every prediction then 404, the server still ready."""
     repository = f"{server.url}/v2/repository/models"

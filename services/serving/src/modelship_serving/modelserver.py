@@ -169,3 +169,35 @@ class BinaryResponseType:
             await send(message)
 
         await self.app(scope, receive, send_typed)
+
+
+_V2_VERSIONED = re.compile(r"/v2/models/([^/]+)/versions/([^/]+)(/ready|/infer)?")
+
+
+class ServedVersionRoutes:
+    """The protocol's versioned V2 routes (``/v2/models/{name}/versions/{version}[/ready|/infer]``) for the one
+    version served: answered as the unversioned route; another version of the served model is a 404.
+
+    kserve's handlers answer any version with 501 ("Model versioning not supported yet").
+    """
+
+    def __init__(self, app: Any, model_name: str, version: str) -> None:
+        self.app = app
+        self.model_name = model_name
+        self.version = version
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        match = _V2_VERSIONED.fullmatch(scope["path"]) if scope["type"] == "http" else None
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        name, version, rest = match.group(1), match.group(2), match.group(3) or ""
+        if name == self.model_name and version != self.version:
+            error = f"version {version} of model {name} is not served here; version {self.version} is"
+            body = orjson.dumps({"error": error})
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        path = f"/v2/models/{name}{rest}"  # an unknown model's name gets kserve's 404 there
+        await self.app({**scope, "path": path, "raw_path": path.encode()}, receive, send)

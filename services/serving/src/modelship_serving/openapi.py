@@ -336,10 +336,20 @@ def document(model_name: str, model_version: str, task: str | None, classes: lis
         "schema": {"type": "string", "enum": [model_name]},
     }
 
-    def get(summary: str, schema: dict[str, Any], *errors: int, by_name: bool = False) -> dict[str, Any]:
+    version_parameter = {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "description": "The served version; any other version of the model is answered 404.",
+        "schema": {"type": "string", "enum": [model_version]},
+    }
+
+    def get(
+        summary: str, schema: dict[str, Any], *errors: int, by_name: bool = False, versioned: bool = False
+    ) -> dict[str, Any]:
         operation: dict[str, Any] = {"summary": summary, "responses": {"200": _json(schema, "OK"), **_errors(*errors)}}
         if by_name:
-            operation["parameters"] = [name_parameter]
+            operation["parameters"] = [name_parameter, version_parameter] if versioned else [name_parameter]
         return {"get": operation}
 
     schemas = _schemas(model_name, task, classes)
@@ -356,12 +366,12 @@ def document(model_name: str, model_version: str, task: str | None, classes: lis
             ok["content"]["application/octet-stream"] = {"schema": binary}
         return ok
 
-    def post(summary: str, request: str, response: str) -> dict[str, Any]:
+    def post(summary: str, request: str, response: str, versioned: bool = False) -> dict[str, Any]:
         body = {"schema": _ref(request), "example": schemas[request]["examples"][0]}
         return {
             "post": {
                 "summary": summary,
-                "parameters": [name_parameter],
+                "parameters": [name_parameter, version_parameter] if versioned else [name_parameter],
                 "requestBody": {"required": True, "content": {"application/json": body}},
                 "responses": {"200": answer(response), **_errors(400, 404, 503)},
             }
@@ -414,6 +424,15 @@ def document(model_name: str, model_version: str, task: str | None, classes: lis
             "/v2/models/{name}": get("V2: model metadata", _ref("ModelMetadata"), 404, by_name=True),
             "/v2/models/{name}/ready": get("V2: model readiness", _ref("ModelReady"), 404, 503, by_name=True),
             "/v2/models/{name}/infer": post("V2: inference", "InferenceRequest", "InferenceResponse"),
+            "/v2/models/{name}/versions/{version}": get(
+                "V2: model metadata (the served version)", _ref("ModelMetadata"), 404, by_name=True, versioned=True
+            ),
+            "/v2/models/{name}/versions/{version}/ready": get(
+                "V2: model readiness (the served version)", _ref("ModelReady"), 404, 503, by_name=True, versioned=True
+            ),
+            "/v2/models/{name}/versions/{version}/infer": post(
+                "V2: inference (the served version)", "InferenceRequest", "InferenceResponse", versioned=True
+            ),
         },
         "components": {"schemas": schemas},
     }
