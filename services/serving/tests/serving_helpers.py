@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -111,3 +112,32 @@ def v2_body(array, datatype: str = "FP32", name: str = "input-0") -> dict:
 
 def v2_outputs(response: dict) -> dict:
     return {o["name"]: o for o in response["outputs"]}
+
+
+@dataclass(frozen=True)
+class Server:
+    model: str
+    http: str  # host:port, as tritonclient wants it
+    grpc: str
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.http}"
+
+
+def start_server(root: Path, registry_uri: str, model: str, model_uri: str) -> tuple[subprocess.Popen, Server]:
+    """``python -m modelship_serving`` serving ``model_uri`` as ``model`` (REST and gRPC), once it is ready."""
+    http_port, grpc_port = free_port(), free_port()
+    argv = [
+        sys.executable, "-m", "modelship_serving",
+        "--model-uri", model_uri,
+        "--http_port", str(http_port), "--grpc_port", str(grpc_port),
+    ]  # fmt: skip
+    child = child_env(MODELSHIP_MLFLOW_TRACKING_URI=registry_uri, MODELSHIP_MODEL_CACHE_DIR=str(root / "cache"))
+    log_path = root / "serving.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child, start_new_session=True)
+    server = Server(model, f"127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", log_path)
+    wait_http(f"{server.url}/v2/models/{model}/ready", proc, log_path, f"model server ({model})")
+    return proc, server

@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,39 +20,11 @@ import numpy as np
 import pytest
 
 from modelship_common.schemas import digits
-from services.serving.tests.serving_helpers import child_env, free_port, stop, wait_http
+from services.serving.tests.serving_helpers import Server, child_env, start_server, stop
 
 pytestmark = pytest.mark.integration
 
 OUTPUTS = ("class_id", "class_name", "probabilities")
-
-
-@dataclass(frozen=True)
-class Server:
-    model: str
-    http: str  # host:port, as tritonclient wants it
-    grpc: str
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.http}"
-
-
-def _start(root: Path, registry_uri: str, model: str, model_uri: str) -> tuple[subprocess.Popen, Server]:
-    http_port, grpc_port = free_port(), free_port()
-    argv = [
-        sys.executable, "-m", "modelship_serving",
-        "--model-uri", model_uri,
-        "--http_port", str(http_port), "--grpc_port", str(grpc_port),
-    ]  # fmt: skip
-    child = child_env(MODELSHIP_MLFLOW_TRACKING_URI=registry_uri, MODELSHIP_MODEL_CACHE_DIR=str(root / "cache"))
-    log_path = root / "serving.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child, start_new_session=True)
-    server = Server(model, f"127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", log_path)
-    wait_http(f"{server.url}/v2/models/{model}/ready", proc, log_path, f"model server ({model})")
-    return proc, server
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +36,7 @@ def servers(mlflow_registry, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             ("penguins", "models:/penguins@champion"),
             ("digits-fast", f"models:/digits-fast/{mlflow_registry.digits_version}"),
         ):
-            proc, started[model] = _start(tmp_path_factory.mktemp("oip"), mlflow_registry.uri, model, uri)
+            proc, started[model] = start_server(tmp_path_factory.mktemp("oip"), mlflow_registry.uri, model, uri)
             procs.append(proc)
         yield started
     finally:

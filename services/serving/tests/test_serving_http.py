@@ -145,6 +145,80 @@ def test_unknown_model_is_404(server):
     assert response.status_code == 404
 
 
+ENCODED = [45.2, 14.8, 212.0, 5200.0, 1.0, 0.0, 0.0, 1.0, 0.0]
+
+
+def test_binary_outputs_are_octet_stream_and_their_switches_booleans(server):
+    """The binary tensor extension: outputs asked for per output or for all (``binary_data_output``, which the
+    server ignored) come as binary, typed application/octet-stream (was application/json, or no type at all)."""
+    tensor = {"name": "x", "shape": [1, 9], "datatype": "FP32", "data": ENCODED}
+    url = f"{server.url}/v2/models/penguins/infer"
+    for body in (
+        {"inputs": [tensor], "outputs": [{"name": "class_id", "parameters": {"binary_data": True}}]},
+        {"inputs": [tensor], "parameters": {"binary_data_output": True}},
+    ):
+        response = httpx.post(url, json=body)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/octet-stream"
+        header = json.loads(response.content[: int(response.headers["inference-header-content-length"])])
+        assert header["outputs"][0]["parameters"]["binary_data_size"] == 8
+    response = httpx.post(url, json={"inputs": [tensor]})
+    assert response.headers["content-type"] == "application/json"
+    for body in (
+        {"inputs": [tensor], "parameters": {"binary_data_output": 0}},
+        {"inputs": [tensor], "outputs": [{"name": "class_id", "parameters": {"binary_data": "yes"}}]},
+    ):
+        response = httpx.post(url, json=body)
+        assert response.status_code == 400, response.text
+        assert "must be true or false" in response.json()["error"]
+
+
+def test_the_served_version_has_the_versioned_routes(server, mlflow_registry):
+    """``/v2/models/{name}/versions/{version}[/ready|/infer]`` (kserve answered every version 501)."""
+    version = mlflow_registry.penguins_version
+    versioned = f"{server.url}/v2/models/penguins/versions/{version}"
+    assert httpx.get(versioned).json()["versions"] == [version]
+    assert httpx.get(f"{versioned}/ready").json() == {"name": "penguins", "ready": True}
+    tensor = {"name": "x", "shape": [1, 9], "datatype": "FP32", "data": ENCODED}
+    response = httpx.post(f"{versioned}/infer", json={"inputs": [tensor]})
+    assert response.status_code == 200, response.text
+    assert response.json()["model_version"] == version
+    other = f"{server.url}/v2/models/penguins/versions/{int(version) + 1}"
+    for response in (httpx.get(other), httpx.get(f"{other}/ready"), httpx.post(f"{other}/infer", json={})):
+        assert response.status_code == 404, response.text
+        assert f"version {version} is" in response.json()["error"]
+    response = httpx.get(f"{server.url}/v2/models/nope/versions/1")
+    assert response.status_code == 404 and "nope" in response.json()["error"]
+
+
+def test_routing_errors_have_the_error_body(server):
+    """kserve's app answered these with FastAPI's ``{"detail": ...}``; every error body is ``{"error": ...}``."""
+    response = httpx.get(f"{server.url}/v2/nothing-here")
+    assert response.status_code == 404 and response.json() == {"error": "Not Found"}
+    response = httpx.delete(f"{server.url}/v2/health/live")
+    assert response.status_code == 405 and response.headers["allow"] == "GET", response.headers
+    assert response.json() == {"error": "Method Not Allowed"}
+    # An unparseable JSON body on a route the fast path leaves to kserve (a versioned one).
+    response = httpx.post(
+        f"{server.url}/v2/models/nope/versions/1/infer", content=b"\x0c}~", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400 and set(response.json()) == {"error"}, response.text
+
+
+def test_the_served_model_cannot_be_unloaded(server):
+    """kserve's repository extension unloaded it on one POST: every prediction then 404, the server still ready."""
+    repository = f"{server.url}/v2/repository/models"
+    response = httpx.post(f"{repository}/penguins/unload")
+    assert response.status_code == 400, response.text
+    assert "unloading it is not supported" in response.json()["error"]
+    assert httpx.post(f"{server.url}/v1/models/penguins:predict", json={"instances": [ROW]}).status_code == 200
+    assert httpx.post(f"{repository}/penguins/load").json() == {"name": "penguins", "load": True}
+    for action in ("load", "unload"):
+        response = httpx.post(f"{repository}/nope/{action}")
+        assert response.status_code == 404, (action, response.text)  # kserve's load answered 503
+        assert "nope" in response.json()["error"]
+
+
 def test_metrics(server, mlflow_registry):
     httpx.post(f"{server.url}/v1/models/penguins:predict", json={"instances": [ROW, ROW]}).raise_for_status()
     httpx.post(f"{server.url}/v1/models/nope:predict", json={"instances": [ROW]})
@@ -217,8 +291,13 @@ def test_requests_the_fast_path_does_not_answer_reach_kserve(servers):
     )
     assert response.status_code == 400
     assert "expected a JSON object" in response.json()["error"]
-    # Other methods on the inference routes are kserve's too.
+    # Other methods on the inference routes are kserve's too; on the V1 verb a 405 that says POST (kserve's app
+    # matched its model-readiness route there, for a model named "penguins:predict").
     assert httpx.get(f"{url}/v2/models/penguins/infer").status_code == 405
+    for method in ("GET", "OPTIONS", "PUT"):
+        response = httpx.request(method, f"{url}/v1/models/penguins:predict")
+        assert (response.status_code, response.headers.get("allow")) == (405, "POST"), (method, response.text)
+        assert "use POST" in response.json()["error"]
 
 
 def test_no_per_request_log_lines(server):

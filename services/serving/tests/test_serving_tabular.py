@@ -144,6 +144,11 @@ def _encoded(n: int = 1) -> np.ndarray:
         ({"inputs": []}, "exactly one input tensor"),
         (v2_body(np.where(np.arange(9) == 0, 500.0, _encoded()).astype(np.float32)), "outside the valid range"),
         (v2_body(np.full((1, 9), np.nan, dtype=np.float32)), "outside the valid range"),
+        # numpy's reshape takes any negative dimension for "whatever fits"; the protocol's shapes are not negative.
+        (
+            {"inputs": [{"name": "x", "shape": [-7, 9], "datatype": "FP32", "data": _encoded().ravel().tolist()}]},
+            "shape must be a list of non-negative integers, got [-7, 9]",
+        ),
     ],
 )
 def test_v2_bad_input(penguins_onnx, body, message):

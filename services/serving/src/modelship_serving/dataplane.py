@@ -16,6 +16,7 @@ from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse, 
 from kserve.protocol.rest.v2_datamodels import InferenceResponse
 from kserve.utils.numpy_codec import from_np_dtype, to_np_dtype
 
+from modelship_serving import kserve_private
 from modelship_serving.metrics import REASON_MODEL_NOT_FOUND, ServingMetrics
 
 
@@ -83,7 +84,9 @@ def plain_rest(response: InferResponse) -> dict[str, Any] | None:
     Equal to what kserve's V2 handler sends for the same response (``to_rest`` then its ``InferenceResponse``
     model), so both the fast path and kserve's own route can use it.
     """
-    if response.parameters or getattr(response, "_requested_outputs", None) or response._use_binary_outputs:
+    if response.parameters or kserve_private.requested_outputs(response):
+        return None
+    if kserve_private.uses_binary_outputs(response):
         return None
     outputs = []
     for output in response.outputs:
@@ -213,7 +216,7 @@ def _binary_input(spec: Any, position: int, body: bytes, offset: int) -> tuple[I
             raise InvalidInput(
                 f"{what}: shape {shape} of {datatype} is {expected} bytes but binary_data_size is {size}"
             )
-    infer_input._raw_data = raw
+    kserve_private.set_raw_data(infer_input, raw)
     return infer_input, end
 
 

@@ -23,8 +23,10 @@ import sys
 import types
 from typing import Any
 
+from modelship_serving.kserve_private import FAST_IMPORT_MODULES
+
 #: What the server imports from kserve; imported here while the stand-ins are in place.
-KSERVE_MODULES = ("kserve.model", "kserve.model_server", "kserve.protocol.infer_type", "kserve.utils.utils")
+KSERVE_MODULES = FAST_IMPORT_MODULES
 
 
 def _pandas() -> types.ModuleType:

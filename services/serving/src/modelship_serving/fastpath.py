@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 from fastapi.exceptions import RequestValidationError
-from kserve.constants.constants import PredictorProtocol
+from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER, PredictorProtocol
 from kserve.errors import ModelNotReady
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.rest.v2_datamodels import InferenceRequest
@@ -37,6 +37,8 @@ Handler = Callable[[Request, Exception], Awaitable[Any]]
 _V1_PREDICT = re.compile(r"/v1/models/([^/]+):predict")
 _V2_INFER = re.compile(r"/v2/models/([^/]+)/infer")
 _JSON_MEDIA_TYPE = b"application/json"
+#: A response with binary tensors: its JSON header, then the tensors' bytes (the binary tensor extension).
+BINARY_MEDIA_TYPE = b"application/octet-stream"
 #: Request headers that select a kserve feature this front does not implement (it then delegates).
 _BINARY_TENSORS = b"inference-header-content-length"
 _CLOUDEVENT_PREFIX = b"ce-"
@@ -171,7 +173,9 @@ async def _read_body(receive: Any) -> bytes | None:
 
 
 async def _respond(send: Any, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    binary = any(name.lower() == INFERENCE_CONTENT_LENGTH_HEADER for name in headers)
+    content_type = BINARY_MEDIA_TYPE if binary else b"application/json"
+    raw_headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
     raw_headers += [
         (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items() if k.lower() != "content-type"
     ]

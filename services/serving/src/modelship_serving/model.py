@@ -148,6 +148,7 @@ class MlflowModel(Model):
         }
 
     def _v2(self, predictor: Predictor, request: InferRequest) -> InferResponse:
+        _check_binary_flags(request)
         if len(request.inputs) != 1:
             raise inputs.invalid(f"expected exactly one input tensor, got {len(request.inputs)}", inputs.REASON_REQUEST)
         tensor = request.inputs[0]
@@ -157,6 +158,12 @@ class MlflowModel(Model):
                 f"unsupported datatype {datatype}: send FP32 or FP64"
                 + (" (or BYTES images, base64 in JSON)" if predictor.task == TASK_IMAGE else ""),
                 inputs.REASON_DATATYPE,
+            )
+        if not all(type(d) is int and d >= 0 for d in tensor.shape):
+            # numpy's reshape reads any negative dimension as "whatever fits": [1, 28, -5] would be served.
+            raise inputs.invalid(
+                f"input {tensor.name!r}: shape must be a list of non-negative integers, got {tensor.shape}",
+                inputs.REASON_SHAPE,
             )
         try:
             array = tensor.as_numpy()
@@ -174,6 +181,8 @@ class MlflowModel(Model):
             model_version=predictor.version,
             infer_outputs=_v2_outputs(predictor, scores),
             requested_outputs=request.request_outputs,
+            # The binary extension's "binary_data_output": true (over REST; gRPC keeps kserve's default).
+            use_binary_outputs=not request.from_grpc and request.use_binary_outputs,
         )
 
     def _count(self, protocol: str, n: int) -> None:
@@ -194,6 +203,20 @@ class MlflowModel(Model):
             {"name": "class_name", "datatype": "BYTES", "shape": [-1]},
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, n_classes]},
         ]
+
+
+def _check_binary_flags(request: InferRequest) -> None:
+    """The binary tensor extension's switches are booleans: kserve reads any value as true or false (``0``, ``""``
+    as JSON output, ``"no"`` as binary), so a client that sent a number or a string gets a 400 instead. (Over
+    gRPC they have no effect, and the parameters are protobuf values.)"""
+    if request.from_grpc:
+        return
+    flags = [("parameters.binary_data_output", (request.parameters or {}).get("binary_data_output"))]
+    for output in request.request_outputs or []:
+        flags.append((f"outputs[{output.name!r}].parameters.binary_data", (output.parameters or {}).get("binary_data")))
+    for where, value in flags:
+        if value is not None and not isinstance(value, bool):
+            raise inputs.invalid(f"{where} must be true or false, got {value!r}", inputs.REASON_REQUEST)
 
 
 def _v2_outputs(predictor: Predictor, scores: Scores) -> list[InferOutput]:

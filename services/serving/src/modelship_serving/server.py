@@ -71,6 +71,25 @@ def _bad_request_handler() -> Any:
     return handler
 
 
+def _http_error_handler() -> Any:
+    from fastapi.responses import JSONResponse
+
+    async def handler(_request: Any, exc: Any) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"error": str(exc.detail)}, headers=exc.headers)
+
+    return handler
+
+
+def serve_openapi_document(app: Any, model: Any) -> None:
+    """``GET /openapi.json`` answers this server's own document (:mod:`modelship_serving.openapi`), not the one
+    FastAPI derives from kserve's handlers (FastAPI's openapi route calls ``app.openapi()``)."""
+    from modelship_serving.openapi import document
+
+    predictor = model.predictor
+    doc = document(model.name, str(model.version), predictor.task, list(predictor.classes))
+    app.openapi = lambda: doc
+
+
 def run(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings = get_settings()
@@ -78,11 +97,18 @@ def run(argv: Sequence[str] | None = None) -> None:
 
     from fastapi.exceptions import RequestValidationError
     from kserve.model_server import app as kserve_app
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from modelship_serving.dataplane import ModelshipDataPlane
     from modelship_serving.metrics import ServingMetrics
     from modelship_serving.model import MlflowModel, default_model_name
-    from modelship_serving.modelserver import ModelshipModelServer, use_uvloop
+    from modelship_serving.modelserver import (
+        BinaryResponseType,
+        ModelshipModelServer,
+        PostOnlyVerbs,
+        ServedVersionRoutes,
+        use_uvloop,
+    )
 
     metrics = ServingMetrics()
     model = MlflowModel(
@@ -116,6 +142,13 @@ def run(argv: Sequence[str] | None = None) -> None:
     server.dataplane = ModelshipDataPlane(server.registered_models, metrics)
     # A V2 body that does not fit the protocol's schema is bad input (400 {"error": ...}), like the rest.
     kserve_app.add_exception_handler(RequestValidationError, _bad_request_handler())
+    # FastAPI's and Starlette's own errors (a body that does not parse, no such route, a wrong method) too, with
+    # their headers (Allow): they answered {"detail": ...}.
+    kserve_app.add_exception_handler(StarletteHTTPException, _http_error_handler())
+    serve_openapi_document(kserve_app, model)
+    kserve_app.add_middleware(PostOnlyVerbs)
+    kserve_app.add_middleware(BinaryResponseType)
+    kserve_app.add_middleware(ServedVersionRoutes, model_name=model.name, version=str(model.version))
     try:
         server.start([model])
     finally:
