@@ -181,21 +181,39 @@ class Registry:
     digits_version: str
 
 
+@contextlib.contextmanager
+def mlflow_at(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking *and* registry URIs at ``uri`` while the block runs, then put back what
+    was there. ``log_model(registered_model_name=…)`` registers through the registry URI: with only the tracking URI
+    set, a registry URI another suite's fixture left behind (the platform's session server) got the
+    ``model-versions/create`` for a model logged here, and answered 500, "Logged model … not found"."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+
+
 @pytest.fixture(scope="session")
 def mlflow_registry(mlflow_uri: str, penguins_data: PenguinsData, tmp_path_factory: pytest.TempPathFactory) -> Registry:
     """The session's MLflow server with the penguins and digits models registered and tagged."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(mlflow_uri)
-    mlflow.set_experiment("serving-tests")
-    client = MlflowClient(mlflow_uri, registry_uri=mlflow_uri)
-    workdir = tmp_path_factory.mktemp("models")
-    return Registry(
-        uri=mlflow_uri,
-        penguins_version=_log_penguins(client, penguins_data, workdir),
-        digits_version=_log_digits(client),
-    )
+    with mlflow_at(mlflow_uri):
+        mlflow.set_experiment("serving-tests")
+        client = MlflowClient(mlflow_uri, registry_uri=mlflow_uri)
+        workdir = tmp_path_factory.mktemp("models")
+        return Registry(
+            uri=mlflow_uri,
+            penguins_version=_log_penguins(client, penguins_data, workdir),
+            digits_version=_log_digits(client),
+        )
 
 
 @pytest.fixture(scope="session")
@@ -209,13 +227,10 @@ def other_registry(
 
     root = tmp_path_factory.mktemp("other-mlflow")
     with running_mlflow(root) as uri:
-        mlflow.set_tracking_uri(uri)
-        try:
+        with mlflow_at(uri):
             mlflow.set_experiment("serving-tests")
             workdir = tmp_path_factory.mktemp("other-models")
             version = _log_penguins(MlflowClient(uri, registry_uri=uri), penguins_data, workdir, label_shift=1)
-        finally:
-            mlflow.set_tracking_uri(mlflow_registry.uri)
         assert version == mlflow_registry.penguins_version
         yield Registry(uri=uri, penguins_version=version, digits_version="")
 
