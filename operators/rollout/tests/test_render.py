@@ -74,6 +74,14 @@ def test_probes():
     assert v1["readinessProbe"]["httpGet"]["path"] == "/v1/models/penguins"
 
 
+def test_a_pod_that_goes_away_keeps_serving_while_its_endpoints_are_removed():
+    spec = parse_spec({"model": {"name": "penguins", "alias": "champion"}})
+    for dep in (_deployment(), render_deployment("penguins", "ml", spec, RESOLVED, PodConfig(), candidate=True)):
+        pod = dep["spec"]["template"]["spec"]
+        assert _container(dep)["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "5"]}}}
+        assert pod["terminationGracePeriodSeconds"] >= 5 + 20  # the pause, then the server's graceful stop
+
+
 def test_security_context_and_tmp():
     dep = _deployment()
     pod = dep["spec"]["template"]["spec"]

@@ -4,6 +4,8 @@ stays down is a clear UpstreamError after the retries."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 
 import aiohttp
@@ -53,3 +55,50 @@ def test_a_server_that_stays_down_fails_after_the_retries() -> None:
         return time.monotonic() - t0
 
     assert asyncio.run(main()) >= sum(CONNECT_RETRY_DELAYS_S)
+
+
+async def _dropping_server(port: int, drops: int) -> tuple[asyncio.Server, list[str]]:
+    """An HTTP server that reads each request and resets the connection for the first ``drops`` of them (as a server
+    does that stops while a request arrives on a kept-alive connection), then answers ``{"ready": true}``."""
+    seen: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if len(seen) < drops:
+            seen.append("reset")
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+            writer.close()
+            return
+        seen.append("answered")
+        body = b'{"ready":true}'
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", port), seen
+
+
+def test_a_connection_reset_before_the_answer_is_sent_again_once() -> None:
+    async def main() -> tuple[dict[str, object], list[str]]:
+        port = free_port()
+        server, seen = await _dropping_server(port, drops=1)
+        async with server, aiohttp.ClientSession() as http:
+            body = await call_json(http, "POST", f"http://127.0.0.1:{port}/v2/models/m/infer", json={}, timeout=5)
+        return body, seen
+
+    assert asyncio.run(main()) == ({"ready": True}, ["reset", "answered"])
+
+
+def test_a_server_that_drops_every_request_gets_it_twice_and_then_a_clear_error() -> None:
+    async def main() -> list[str]:
+        port = free_port()
+        server, seen = await _dropping_server(port, drops=10)
+        async with server, aiohttp.ClientSession() as http:
+            with pytest.raises(UpstreamError, match=r"model server unreachable: POST http://127\.0\.0\.1"):
+                await call_json(http, "POST", f"http://127.0.0.1:{port}/v2/models/m/infer", json={}, timeout=5)
+        return seen
+
+    assert asyncio.run(main()) == ["reset", "reset"]  # one resend, not four: a request may be what kills a server

@@ -234,6 +234,22 @@ def with_hash(manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
+#: Seconds a model server pod that is going away keeps serving before it is told to stop. The kubelet's SIGTERM and
+#: the Service's endpoint removal start together; without the pause the server closed its listener and its kept-alive
+#: connections while callers (the gateway, kube-proxy's rules) still sent it requests: a replaced predictor pod cost
+#: callers a refused connection or a reset one (seen in the real-node canary e2e). Debian's ``sleep`` in the image:
+#: the kubelet's own ``sleep`` action needs Kubernetes 1.30, the charts support 1.27.
+PRE_STOP_SLEEP_S = 5
+#: The pause, then the server's own graceful stop (in-flight requests finish), well inside the kubelet's deadline.
+TERMINATION_GRACE_S = 30
+
+
+def draining(container: dict[str, Any]) -> dict[str, Any]:
+    """The container with the pre-stop pause of :data:`PRE_STOP_SLEEP_S`."""
+    container["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SLEEP_S)]}}}
+    return container
+
+
 def render_deployment(
     name: str, namespace: str, spec: ServiceSpec, resolved: Resolved, pod: PodConfig, *, candidate: bool = False
 ) -> dict[str, Any]:
@@ -269,8 +285,8 @@ def render_deployment(
                     "spec": {
                         "automountServiceAccountToken": False,
                         "enableServiceLinks": False,
-                        "terminationGracePeriodSeconds": 30,
-                        "containers": [predictor_container(spec, resolved, pod)],
+                        "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
+                        "containers": [draining(predictor_container(spec, resolved, pod))],
                         **pod_spec_extras(pod),
                     },
                 },
