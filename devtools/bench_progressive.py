@@ -37,7 +37,16 @@ from typing import Any
 import httpx
 
 from devtools.bench import run_bench, verdict
-from devtools.cluster import CHART, E2E_VALUES, Cluster, clean_install, image_names, local_node, wait_for
+from devtools.cluster import (
+    CHART,
+    E2E_VALUES,
+    Cluster,
+    clean_install,
+    image_names,
+    local_node,
+    refuse_other_operators,
+    wait_for,
+)
 from devtools.rollout_drive import Callers, canary_rollout, failures, log_penguins_version, penguins_rows, share
 
 NAMESPACE = "modelship-bench"
@@ -74,16 +83,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--check", action="store_true", help="exit 1 when a row FAILs")
     p.add_argument("--keep", action="store_true", help="leave the release installed")
     return p.parse_args(argv)
-
-
-def refuse_other_operators(cluster: Cluster) -> None:
-    """Two modelship operators (each watches every namespace) would both drive the bench's InferenceServices."""
-    found = cluster.kubectl("get", "deployments", "-A", "-l", "app.kubernetes.io/component=operator", "-o", "name")
-    if found.strip():
-        raise RuntimeError(
-            f"a modelship operator already runs on node ({' '.join(found.split())}): `helm uninstall` its release "
-            "first (make e2e uninstalls it at its end)"
-        )
 
 
 def register_champion(mlflow_url: str) -> str:

@@ -49,6 +49,7 @@ import yaml
 
 from devtools import servers
 from devtools.bench import verdict
+from devtools.cluster import refuse_other_operators
 from devtools.procs import LOCALHOST, Proc, ProcGroup, ServerError, free_port, poll_until, start, tail
 
 REPO = servers.REPO_ROOT
@@ -162,15 +163,6 @@ class Cluster:
             for name in self.kubectl("get", kind, "-n", namespace, "-o", "name", "--ignore-not-found").split():
                 self.kubectl("patch", name, "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
         self.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true", "--timeout=180s")
-
-    def refuse_other_operators(self) -> None:
-        """A modelship release's operator watches every namespace too; two operators would fight over the bench's."""
-        found = self.kubectl("get", "deployments", "-A", "-l", "app.kubernetes.io/component=operator", "-o", "name")
-        if found.strip():
-            raise RuntimeError(
-                f"a modelship operator already runs on node {self.name} ({' '.join(found.split())}): "
-                "`helm uninstall` its release first (make e2e uninstalls it at its end)"
-            )
 
     def apply(self, obj: dict[str, Any]) -> None:
         self.kubectl("apply", "--server-side", "--field-manager=bench", "-f", "-", input=yaml.safe_dump(obj))
@@ -455,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
     operator: Proc | None = None
     try:
         cluster.up()
-        cluster.refuse_other_operators()
+        refuse_other_operators(cluster)
         for namespace in BENCH_NAMESPACES:
             cluster.delete_namespace(namespace)  # of an earlier run on the same node
         mlflow_poll = group.add(start_mlflow(state / "mlflow-polling", webhooks=False))

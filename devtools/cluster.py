@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from devtools.procs import free_port
 
@@ -53,6 +53,21 @@ def run(
         out = (proc.stdout + proc.stderr)[-4000:]
         raise ClusterError(f"exit {proc.returncode}: {shlex.join(cmd)}\n{out}")
     return proc
+
+
+class Kubectl(Protocol):
+    def kubectl(self, *args: str) -> str: ...
+
+
+def refuse_other_operators(cluster: Kubectl) -> None:
+    """A bench's own modelship operator and a release's (each watches every namespace) would both drive the bench's
+    InferenceServices: refuse to start while a release's operator runs on the node."""
+    found = cluster.kubectl("get", "deployments", "-A", "-l", "app.kubernetes.io/component=operator", "-o", "name")
+    if found.strip():
+        raise RuntimeError(
+            f"a modelship operator already runs on the node ({' '.join(found.split())}): `helm uninstall` its "
+            "release first (make e2e uninstalls it at its end)"
+        )
 
 
 def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float, interval: float = 2.0) -> T:

@@ -1,9 +1,9 @@
 """The gateway's OpenAPI document is the truth: schemathesis, every check and every phase (examples, coverage,
 fuzzing, stateful), against a live gateway in front of the stand-in model server, on SQLite and on PostgreSQL.
 
-Bounded and reproducible: a fixed seed, derandomized generation, no example database, few examples per operation.
-Any server error or contract violation (undocumented status, body or content type off the document, schema-valid
-data rejected, invalid data accepted) fails the test.
+The harness (seed, bounds, phases) is :mod:`devtools.contract`'s. Any server error or contract violation
+(undocumented status, body or content type off the document, schema-valid data rejected, invalid data accepted)
+fails the test.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hypothesis
 import numpy as np
 import pytest
 import schemathesis
 from hypothesis import strategies as st
 from PIL import Image
 
-from devtools import servers
+from devtools import contract, servers
+from devtools.contract import lazy_schema_node_id  # noqa: F401  (the fixture, found here by pytest)
 from modelship_common.db import make_engine
 from modelship_common.rollout import parse_rollout_spec, record_decision, start_rollout
 from modelship_gateway.settings import GatewaySettings
@@ -30,7 +30,6 @@ from services.gateway.tests.testkit import LiveGateway, free_port
 
 pytestmark = pytest.mark.integration
 
-SEED = 20260109
 #: Per operation and generation mode in the fuzzing phase; the examples and coverage phases add their own cases.
 MAX_EXAMPLES = 20
 #: Stateful scenarios, each at most this many calls.
@@ -40,22 +39,10 @@ STATEFUL_STEPS = 6
 #: The stand-in's working models; its ``broken`` one answers 500 on purpose (test_predict covers the 502).
 SERVED = {name: kind for name, (_, kind) in STANDIN_MODELS.items() if kind != "broken"}
 
-CONFIG = schemathesis.Config.from_dict(
-    {
-        "seed": SEED,
-        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
-        "request-timeout": 30,
-        # A model server rejects schema-valid input that its kind of model cannot take (rows sent to an image
-        # model, an image to a tabular one): 400, documented, and no schema can tell the kinds apart by name.
-        "operations": [
-            {
-                "include-path-regex": "^/api/models/\\{name\\}/predict",
-                "checks": {
-                    "positive_data_acceptance": {"expected-statuses": ["2xx", "400", "404"]},
-                },
-            }
-        ],
-    }
+# A model server rejects schema-valid input that its kind of model cannot take (rows sent to an image model, an
+# image to a tabular one): 400, documented, and no schema can tell the kinds apart by name.
+CONFIG = contract.config(
+    max_examples=MAX_EXAMPLES, loose_paths="^/api/models/\\{name\\}/predict", loose_statuses=["400", "404"]
 )
 
 
@@ -154,14 +141,6 @@ def test_upload_names_the_database_cannot_hold(contract_gateway: LiveGateway) ->
     assert response.status_code == 422, response.text
 
 
-@pytest.fixture(autouse=True)
-def lazy_schema_node_id(request: pytest.FixtureRequest) -> None:
-    """schemathesis 4.32's ``from_fixture`` reads (and renames, for its reports) ``item._nodeid``, which pytest 9.2
-    no longer has; give it one. Only its subtest names are affected, not what runs or what fails."""
-    if not hasattr(request.node, "_nodeid"):
-        request.node._nodeid = request.node.nodeid
-
-
 schema = schemathesis.pytest.from_fixture("contract_schema")
 
 
@@ -172,15 +151,4 @@ def test_every_operation_keeps_the_contract(case: schemathesis.Case) -> None:
 
 def test_stateful_scenarios_keep_the_contract(contract_schema: Any) -> None:
     """Chains of calls along the links schemathesis infers (upload an image, then read it back, ...)."""
-    machine = contract_schema.as_state_machine()
-    machine.run(
-        settings=hypothesis.settings(
-            max_examples=STATEFUL_SCENARIOS,
-            stateful_step_count=STATEFUL_STEPS,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            phases=[hypothesis.Phase.generate],
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
-    )
+    contract.run_stateful(contract_schema, scenarios=STATEFUL_SCENARIOS, steps=STATEFUL_STEPS)

@@ -2,9 +2,9 @@
 schemathesis, every check and every phase (examples, coverage, fuzzing, stateful), against two real
 ``python -m modelship_serving`` processes, a tabular one (penguins) and an image one (digits-fast).
 
-Bounded and reproducible: a fixed seed, derandomized generation, no example database, few examples per operation.
-Any server error or contract violation (undocumented status, body or content type off the document, schema-valid
-data rejected, invalid data accepted) fails the test. JSON only: the binary tensor extension's bodies are not
+The harness (seed, bounds, phases) is :mod:`devtools.contract`'s. Any server error or contract violation
+(undocumented status, body or content type off the document, schema-valid data rejected, invalid data accepted)
+fails the test. JSON only: the binary tensor extension's bodies are not
 described (its 200 is documented as application/octet-stream; test_oip_conformance.py sends it with a standard
 client).
 
@@ -24,15 +24,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import hypothesis
 import pytest
 import schemathesis
 
+from devtools import contract
+from devtools.contract import lazy_schema_node_id  # noqa: F401  (the fixture, found here by pytest)
 from services.serving.tests.serving_helpers import Server, start_server, stop
 
 pytestmark = pytest.mark.integration
 
-SEED = 20260109
 #: Per operation and generation mode in the fuzzing phase; the examples and coverage phases add their own cases.
 MAX_EXAMPLES = 25
 #: Stateful scenarios, each at most this many calls.
@@ -49,19 +49,7 @@ LOOSE_OPERATIONS = {
 
 
 def config(model: str) -> schemathesis.Config:
-    return schemathesis.Config.from_dict(
-        {
-            "seed": SEED,
-            "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
-            "request-timeout": 30,
-            "operations": [
-                {
-                    "include-path-regex": LOOSE_OPERATIONS[model],
-                    "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400"]}},
-                }
-            ],
-        }
-    )
+    return contract.config(max_examples=MAX_EXAMPLES, loose_paths=LOOSE_OPERATIONS[model], loose_statuses=["400"])
 
 
 @pytest.fixture(scope="module", params=["penguins", "digits-fast"])
@@ -104,14 +92,6 @@ def test_the_document_is_this_servers(contract_server: Server) -> None:
     assert sorted(infer) == ["200", "400", "404", "500", "503"]
 
 
-@pytest.fixture(autouse=True)
-def lazy_schema_node_id(request: pytest.FixtureRequest) -> None:
-    """schemathesis 4.32's ``from_fixture`` reads (and renames, for its reports) ``item._nodeid``, which pytest 9.2
-    no longer has; give it one. Only its subtest names are affected, not what runs or what fails."""
-    if not hasattr(request.node, "_nodeid"):
-        request.node._nodeid = request.node.nodeid
-
-
 schema = schemathesis.pytest.from_fixture("contract_schema")
 
 
@@ -122,15 +102,4 @@ def test_every_operation_keeps_the_contract(case: schemathesis.Case) -> None:
 
 def test_stateful_scenarios_keep_the_contract(contract_schema: Any) -> None:
     """Chains of calls along the links schemathesis infers (list the models, then read one's metadata, ...)."""
-    machine = contract_schema.as_state_machine()
-    machine.run(
-        settings=hypothesis.settings(
-            max_examples=STATEFUL_SCENARIOS,
-            stateful_step_count=STATEFUL_STEPS,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            phases=[hypothesis.Phase.generate],
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
-    )
+    contract.run_stateful(contract_schema, scenarios=STATEFUL_SCENARIOS, steps=STATEFUL_STEPS)
