@@ -57,34 +57,44 @@ def test_a_server_that_stays_down_fails_after_the_retries() -> None:
     assert asyncio.run(main()) >= sum(CONNECT_RETRY_DELAYS_S)
 
 
-async def _dropping_server(port: int, drops: int) -> tuple[asyncio.Server, list[str]]:
-    """An HTTP server that reads each request and resets the connection for the first ``drops`` of them (as a server
-    does that stops while a request arrives on a kept-alive connection), then answers ``{"ready": true}``."""
+async def _dropping_server(
+    port: int, drops: int, armed_below: int = 10**6
+) -> tuple[asyncio.Server, list[str], list[int]]:
+    """An HTTP/1.1 server with kept-alive connections that resets the connection for the first ``drops`` requests
+    it reads on a connection opened before ``armed[0]`` connections existed (as a server does that stops while
+    requests arrive on its kept-alive connections), and answers ``{"ready": true}`` to the others."""
     seen: list[str] = []
+    armed = [armed_below]  # connections numbered below this are reset on their next request
+    opened = [0]
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        if len(seen) < drops:
-            seen.append("reset")
-            sock = writer.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
-            writer.close()
-            return
-        seen.append("answered")
-        body = b'{"ready":true}'
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-        )
-        await writer.drain()
-        writer.close()
+        number = opened[0]
+        opened[0] += 1
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                return
+            if number < armed[0] and seen.count("reset") < drops:
+                seen.append("reset")
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+                writer.close()
+                return
+            seen.append("answered")
+            body = b'{"ready":true}'
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+            writer.write(head + body)
+            await writer.drain()
 
-    return await asyncio.start_server(handle, "127.0.0.1", port), seen
+    return await asyncio.start_server(handle, "127.0.0.1", port), seen, armed
 
 
 def test_a_connection_reset_before_the_answer_is_sent_again_once() -> None:
     async def main() -> tuple[dict[str, object], list[str]]:
         port = free_port()
-        server, seen = await _dropping_server(port, drops=1)
+        server, seen, _ = await _dropping_server(port, drops=1)
         async with server, aiohttp.ClientSession() as http:
             body = await call_json(http, "POST", f"http://127.0.0.1:{port}/v2/models/m/infer", json={}, timeout=5)
         return body, seen
@@ -92,10 +102,28 @@ def test_a_connection_reset_before_the_answer_is_sent_again_once() -> None:
     assert asyncio.run(main()) == ({"ready": True}, ["reset", "answered"])
 
 
+def test_the_resend_takes_a_new_connection_not_another_dying_one_from_the_pool() -> None:
+    """Two kept-alive connections in the pool, both reset on their next request (the server stopping): the resend
+    must not pick the second one; a pooled resend failed here."""
+
+    async def main() -> tuple[dict[str, object], list[str]]:
+        port = free_port()
+        server, seen, armed = await _dropping_server(port, drops=2, armed_below=0)
+        url = f"http://127.0.0.1:{port}/v2/models/m/infer"
+        async with server, aiohttp.ClientSession() as http:
+            await asyncio.gather(*(call_json(http, "POST", url, json={}, timeout=5) for _ in range(2)))
+            assert seen == ["answered", "answered"]  # on two connections, now idle in the pool
+            armed[0] = 2
+            body = await call_json(http, "POST", url, json={}, timeout=5)
+        return body, seen[2:]
+
+    assert asyncio.run(main()) == ({"ready": True}, ["reset", "answered"])
+
+
 def test_a_server_that_drops_every_request_gets_it_twice_and_then_a_clear_error() -> None:
     async def main() -> list[str]:
         port = free_port()
-        server, seen = await _dropping_server(port, drops=10)
+        server, seen, _ = await _dropping_server(port, drops=10)
         async with server, aiohttp.ClientSession() as http:
             with pytest.raises(UpstreamError, match=r"model server unreachable: POST http://127\.0\.0\.1"):
                 await call_json(http, "POST", f"http://127.0.0.1:{port}/v2/models/m/infer", json={}, timeout=5)

@@ -88,8 +88,8 @@ CONNECT_RETRY_DELAYS_S = (0.05, 0.2, 0.5)
 async def _request(
     http: aiohttp.ClientSession, method: str, url: str, kwargs: dict[str, Any]
 ) -> tuple[int, str | None, bytes]:
-    """Send once; again after a refused connection (:data:`CONNECT_RETRY_DELAYS_S`); and again, once and at once,
-    when the server dropped the connection before it answered.
+    """Send once; again after a refused connection (:data:`CONNECT_RETRY_DELAYS_S`); and again, once and at once, on
+    a new connection outside the pool, when the server dropped the connection before it answered.
 
     A server that stops closes its kept-alive connections, and a request sent on one as it closes is reset: a
     replaced model server pod cost a caller a 502 (``Connection reset by peer``) in the real-node canary e2e. The
@@ -98,7 +98,6 @@ async def _request(
     Timeouts are not retried.
     """
     pauses = iter(CONNECT_RETRY_DELAYS_S)
-    resent = False
     while True:
         try:
             async with http.request(method, url, **kwargs) as response:
@@ -109,9 +108,18 @@ async def _request(
                 raise
             await asyncio.sleep(delay)
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-            if resent:
-                raise
-            resent = True
+            # Not through the pool: its other kept-alive connections to that server are being closed too (the
+            # real-node e2e saw a resend reset again). A new connection goes where the Service routes now.
+            async with (
+                aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(force_close=True),
+                    timeout=http.timeout,
+                    cookie_jar=aiohttp.DummyCookieJar(),
+                    trust_env=False,
+                ) as fresh,
+                fresh.request(method, url, **kwargs) as response,
+            ):
+                return response.status, response.reason, await response.read()
 
 
 async def call_json(
