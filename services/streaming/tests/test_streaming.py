@@ -17,8 +17,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from devtools.procs import Proc, ProcGroup
+from devtools import servers
+from devtools.procs import Proc, ProcGroup, free_port
 from modelship_common import db
+from modelship_common.rollout.spec import parse_rollout_spec
+from modelship_common.rollout.tables import record_decision, set_candidate_url, start_rollout
 from modelship_common.schemas import digits
 from services.streaming.tests import infra
 
@@ -229,3 +232,78 @@ def test_worker_recovers_from_a_broker_restart(
     assert sum(ends.values()) >= 200, ends  # a producer retry across the restart may have written one twice
     assert_exactly_once(engine, first + second)
     assert worker.running()
+
+
+@pytest.fixture(scope="module")
+def digits_candidate(
+    mlflow_server: Proc, digits_versions: dict[str, str], stream_logs: Path
+) -> Iterator[tuple[str, str]]:
+    """A second registered version of digits-fast (the champion's artifacts) and its own model server: (version,
+    URL)."""
+    from mlflow import MlflowClient
+
+    uri = str(mlflow_server.url)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    champion = client.get_model_version("digits-fast", digits_versions["digits-fast"])
+    model_id = getattr(champion, "model_id", None) or champion.source.rsplit("/", 1)[-1]
+    version = client.create_model_version(
+        "digits-fast", champion.source, run_id=champion.run_id, tags=champion.tags, model_id=model_id
+    )
+    proc = servers.start_model_server(
+        f"models:/digits-fast/{version.version}", tracking_uri=uri, log_dir=stream_logs, model_name="digits-fast"
+    )
+    try:
+        yield str(version.version), str(proc.url)
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("healthy", [True, False], ids=["candidate", "dead-candidate"])
+def test_the_worker_has_a_shadow_candidate_score_every_image_too(
+    stream: infra.Pipeline,
+    engine: object,
+    pngs: list[bytes],
+    procs: ProcGroup,
+    stream_logs: Path,
+    digits_versions: dict[str, str],
+    digits_candidate: tuple[str, str],
+    healthy: bool,
+) -> None:
+    """Uploads read from Kafka by the worker: every image is scored by the three champions and, in a Shadow rollout
+    of digits-fast, by its candidate too (a ``mirror`` row under the image's id). A dead candidate fails no image:
+    each copy is an error row and the image is processed."""
+    champion = digits_versions["digits-fast"]
+    candidate_version, url = digits_candidate
+    if not healthy:
+        url = f"http://127.0.0.1:{free_port()}"  # nothing listens: every call to the candidate fails
+    rollout = start_rollout(
+        engine,
+        model_name="digits-fast",
+        champion_version=champion,
+        candidate_version=candidate_version,
+        spec=parse_rollout_spec({"strategy": "Shadow", "shadow": {"share": 1.0}}),
+    )
+    set_candidate_url(engine, rollout.id, url)
+    gateway = procs.add(
+        infra.start_gateway(stream.env, stream.env["MLFLOW_TRACKING_URI"], stream.database_url, stream_logs)
+    )
+    worker = procs.add(infra.start_worker(stream.env, stream_logs))
+    ids = upload(gateway, pngs[:20])
+    wait_rows(engine, 20 * N_MODELS + 20, workers=[worker])
+    record_decision(engine, rollout, "rollback", reason="test over")
+    with Session(engine) as session:  # type: ignore[call-overload]
+        rows = list(session.scalars(select(db.Prediction)))
+        statuses = dict(session.execute(select(db.Image.status, func.count()).group_by(db.Image.status)).all())
+    assert statuses == {"processed": 20}
+    streamed = sorted((r.request_id, r.model_name) for r in rows if r.source == "stream")
+    assert streamed == sorted((i, m) for i in ids for m in infra.DIGITS_MODELS)
+    copies = [r for r in rows if r.source == "mirror"]
+    assert sorted(r.request_id for r in copies) == sorted(ids)
+    assert all(r.model_name == "digits-fast" and r.model_version == candidate_version for r in copies)
+    if healthy:
+        by_id = {
+            r.request_id: r.predicted_class for r in rows if r.source == "stream" and r.model_name == "digits-fast"
+        }
+        assert all(r.error is None and r.predicted_class == by_id[r.request_id] for r in copies)  # same artifacts
+    else:
+        assert all(r.error and r.predicted_class is None for r in copies)
