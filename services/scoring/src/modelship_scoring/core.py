@@ -16,7 +16,7 @@ from modelship_common.storage import ObjectStore
 from modelship_scoring.discovery import Discovery, open_discovery
 from modelship_scoring.fanout import STREAM_SOURCE, ImageFanout, ImageModels, Publisher
 from modelship_scoring.inventory import ModelInventory
-from modelship_scoring.model_servers import ModelServerClient, make_client
+from modelship_scoring.model_servers import ModelServerClient, make_client, model_server_session
 from modelship_scoring.registry_cache import RegistryCache, limit_mlflow_http, mlflow_client_factory
 from modelship_scoring.settings import ScoringSettings
 
@@ -73,12 +73,8 @@ async def open_scoring(settings: ScoringSettings, *, max_connections: int = 100)
         retry_s=settings.registry_retry_s,
     )
     await registry.open()  # imports MLflow now, not inside the first lookup's deadline
-    http_client = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max_connections),
-        timeout=aiohttp.ClientTimeout(total=settings.request_timeout_s),
-        # Responses are read whole and parsed here; no cookies or proxies from the environment between services.
-        cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=False,
+    http_client = model_server_session(
+        aiohttp.TCPConnector(limit=max_connections), aiohttp.ClientTimeout(total=settings.request_timeout_s)
     )
     async with (
         http_client as http,

@@ -80,6 +80,14 @@ def _dumps(value: Any) -> str:
     return jsonlib.dumps(value, separators=(",", ":"))
 
 
+def model_server_session(connector: aiohttp.BaseConnector, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
+    """An HTTP client to model servers. Responses are read whole and parsed here; no cookies or proxies from the
+    environment between services."""
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+    )
+
+
 #: Pauses before the retries of a request whose connection could not be made. Nothing was sent, so any request may
 #: be retried: a model server pod that is being replaced refuses connections until its Service stops naming it.
 CONNECT_RETRY_DELAYS_S = (0.05, 0.2, 0.5)
@@ -111,12 +119,7 @@ async def _request(
             # Not through the pool: its other kept-alive connections to that server are being closed too (the
             # real-node e2e saw a resend reset again). A new connection goes where the Service routes now.
             async with (
-                aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(force_close=True),
-                    timeout=http.timeout,
-                    cookie_jar=aiohttp.DummyCookieJar(),
-                    trust_env=False,
-                ) as fresh,
+                model_server_session(aiohttp.TCPConnector(force_close=True), http.timeout) as fresh,
                 fresh.request(method, url, **kwargs) as response,
             ):
                 return response.status, response.reason, await response.read()
