@@ -29,7 +29,7 @@ BASE=modelship-local/debian:bookworm
 MC_MODULE=github.com/minio/mc
 MC_REF=${MODELSHIP_MC_REF:-v0.0.0-20250313080218-cf909e1063a9}
 
-# name:Dockerfile dir, built with the repository root as context.
+# name:Dockerfile dir, built with the repository root as context (the Python ones: see check_dockerfiles).
 MODELSHIP_IMAGES=(serving:services/serving gateway:services/gateway training:training_jobs operator:operators/rollout
   streaming:services/streaming mlflow:docker/mlflow)
 # stand-in dir under docker/local : the tag it carries (what the Dockerfiles and the chart's values name).
@@ -167,8 +167,17 @@ standins() {
   done
 }
 
+# The Python images' Dockerfiles are scripts/images/dockerfiles.py's renderings of one template (one shape, every
+# workspace member's pyproject.toml copied): refuse to build one edited by hand or left behind by a workspace change.
+check_dockerfiles() {
+  local python=python3
+  [ -x "$root/.venv/bin/python" ] && python=$root/.venv/bin/python
+  "$python" "$here/dockerfiles.py" --check || die "run scripts/images/dockerfiles.py, then build again"
+}
+
 modelship() {
   local entry name dir
+  check_dockerfiles
   for entry in "${MODELSHIP_IMAGES[@]}"; do
     name=${entry%%:*} dir=${entry#*:}
     # The build stage gets a tag of its own, so that pruning dangling images below (old builds of a tag) keeps
