@@ -2,8 +2,9 @@
 
 - startup: settings, logging and tracing (``OTEL_*``), kopf storage prefixes, the Kubernetes client, the metrics
   and webhook servers.
-- InferenceService: create/update/resume -> reconcile; a daemon re-resolves the alias of InferenceServices
-  that no ModelRegistry drives; Deployment / KServe InferenceService events -> Ready + history.
+- InferenceService: create/update/resume -> reconcile; a timer re-resolves the alias of InferenceServices
+  that no ModelRegistry drives (every MODELSHIP_RESYNC_SECONDS); Deployment / KServe InferenceService events ->
+  Ready + history.
 - Shadow/Canary InferenceServices: a daemon runs one pass of the rollout loop (rollout_loop.py) every
   MODELSHIP_ROLLOUT_SECONDS, sooner when an MLflow webhook or the candidate predictor changes.
 - ModelRegistry: a daemon syncs every spec.pollSeconds or when triggered (webhook, spec change).
@@ -29,7 +30,7 @@ from modelship_operator.metrics import Metrics, create_metrics_app
 from modelship_operator.reconcile import Operator, observe_child, reconcile_isvc
 from modelship_operator.registry_sync import Registries, ensure_registry_webhook, poke_from_webhook, sync_registry
 from modelship_operator.rollout_loop import in_scope, progress_rollout
-from modelship_operator.settings import Target, get_settings
+from modelship_operator.settings import OperatorSettings, Target, get_settings
 from modelship_operator.shutdown import own_namespace, release_finalizers
 from modelship_operator.webhook import Delivery, create_webhook_app
 
@@ -89,6 +90,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
     if cfg.target != import_time_target():  # pragma: no cover - same environment variable
         raise kopf.PermanentError(f"MODELSHIP_TARGET changed after import ({cfg.target} vs {import_time_target()})")
+    if cfg.resync_seconds != import_time_resync_seconds():  # pragma: no cover - same environment variable
+        raise kopf.PermanentError(
+            f"MODELSHIP_RESYNC_SECONDS changed after import ({cfg.resync_seconds} vs {import_time_resync_seconds()})"
+        )
     op = Operator(settings=cfg, kube=Kube(), metrics=Metrics())
     runtime = Runtime(op, Registries(), cfg.resolved_webhook_secret())
     memo.runtime = runtime
@@ -143,19 +148,42 @@ def _follows_alias_alone(spec: Any, **_: Any) -> bool:
     return bool(model.get("alias")) and not spec.get("registry")
 
 
-@kopf.daemon(c.GROUP, c.VERSION, c.ISVC_PLURAL, when=_follows_alias_alone, cancellation_timeout=5.0)
+def import_time_resync_seconds() -> float:
+    """``MODELSHIP_RESYNC_SECONDS`` as read at import: a kopf timer's interval is fixed when it is registered.
+    A value the settings refuse falls back to the default here; the startup handler then fails on it."""
+    default = float(OperatorSettings.model_fields["resync_seconds"].default)
+    try:
+        seconds = float(os.environ.get("MODELSHIP_RESYNC_SECONDS", default))
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else default
+
+
+@kopf.timer(
+    c.GROUP,
+    c.VERSION,
+    c.ISVC_PLURAL,
+    when=_follows_alias_alone,
+    interval=import_time_resync_seconds(),
+    initial_delay=import_time_resync_seconds(),
+)
 async def isvc_alias_resync(name: str, namespace: Any, memo: Any, logger: Any, **_: Any) -> None:
+    """Re-resolve the alias every MODELSHIP_RESYNC_SECONDS (the first time that long after the object is seen).
+
+    Errors are logged, never raised: kopf would retry a failed timer with its own backoff, off the schedule."""
     op = _runtime(memo).op
-    while True:
-        await asyncio.sleep(op.settings.resync_seconds)
-        try:
-            await reconcile_isvc(op, namespace, name, trigger="resync")
-        except (kopf.TemporaryError, kopf.PermanentError) as exc:
-            logger.debug("resync of %s/%s: %s", namespace, name, exc)  # already in the status
-        except Exception:
-            logger.exception("resync of %s/%s failed", namespace, name)
+    try:
+        await reconcile_isvc(op, namespace, name, trigger="resync")
+    except (kopf.TemporaryError, kopf.PermanentError) as exc:
+        logger.debug("resync of %s/%s: %s", namespace, name, exc)  # already in the status
+    except Exception:
+        logger.exception("resync of %s/%s failed", namespace, name)
 
 
+# The rollout loop and the registry sync stay daemons: each waits on an event that a webhook, a spec change or a
+# candidate's Deployment sets (op.rollouts.wait, Registries.trigger_for), so a pass starts at once instead of at
+# the next tick; the registry's period is its own spec.pollSeconds, not one interval fixed at import; and their
+# ``finally`` drops the per-object state (wake-up events, metrics series) when the object goes.
 @kopf.daemon(
     c.GROUP,
     c.VERSION,

@@ -1,7 +1,7 @@
 """The InferenceService reconciler: resolve, render, apply on a diff, write status and events.
 
 Every write to an InferenceService's status happens under a per-object asyncio lock, by direct merge
-patches of the status subresource: the spec handlers, the alias re-resolution daemon and the child
+patches of the status subresource: the spec handlers, the alias re-resolution timer and the child
 watchers all update the same ``conditions``/``history`` lists, and kopf's ``patch.status`` (applied after
 the handler returns, outside any lock of ours) could overwrite a newer Ready written by a child watcher.
 """

@@ -1,11 +1,11 @@
 """What the operator undoes when it stops: kopf's finalizers on the objects it watches.
 
-kopf puts its finalizer on every object a daemon runs for (each ModelRegistry, and InferenceServices that follow
-an alias alone) and removes it only while the operator runs. ``helm uninstall`` deletes the operator's Deployment
-and those objects at the same moment, so an operator already gone would leave them, and their namespace,
+kopf puts its finalizer on every object a daemon or a timer runs for (each ModelRegistry, and InferenceServices that
+follow an alias alone) and removes it only while the operator runs. ``helm uninstall`` deletes the operator's
+Deployment and those objects at the same moment, so an operator already gone would leave them, and their namespace,
 terminating forever. A stopping operator therefore releases them; the next start puts the finalizers back. The
-children stay safe meanwhile: they are owned (ownerReferences), so the garbage collector removes them with
-their InferenceService.
+children stay safe meanwhile: they are owned (ownerReferences), so the garbage collector removes them with their
+InferenceService.
 """
 
 from __future__ import annotations

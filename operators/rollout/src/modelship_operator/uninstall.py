@@ -1,10 +1,10 @@
 """``python -m modelship_operator.uninstall``: the chart's pre-delete hook.
 
-``helm uninstall`` deletes the operator's Deployment and the ModelRegistry at the same moment; kopf's finalizer
-on the registry (kopf puts one on every object a daemon runs for) is then left with no operator to remove it, and
-the registry and its namespace stay terminating. The hook runs first, while the operator still runs: it deletes
-the ModelRegistries and waits until the operator has let them go (their InferenceServices and model servers go
-with them, through ownerReferences). An operator that does not answer in time gets its finalizer released here,
+``helm uninstall`` deletes the operator's Deployment and the ModelRegistry at the same moment; kopf's finalizer on
+the registry (kopf puts one on every object a daemon or a timer runs for) is then left with no operator to remove
+it, and the registry and its namespace stay terminating. The hook runs first, while the operator still runs: it
+deletes the ModelRegistries and waits until the operator has let them go (their InferenceServices and model servers
+go with them, through ownerReferences). An operator that does not answer in time gets its finalizer released here,
 so the uninstall always completes. Exit 0 unless the API server refuses.
 """
 
