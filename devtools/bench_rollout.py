@@ -37,7 +37,6 @@ import random
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -49,11 +48,10 @@ import yaml
 
 from devtools import servers
 from devtools.bench import verdict
-from devtools.cluster import refuse_other_operators
+from devtools.cluster import Cluster, local_node, refuse_other_operators
 from devtools.procs import LOCALHOST, Proc, ProcGroup, ServerError, free_port, poll_until, start, tail
 
 REPO = servers.REPO_ROOT
-NODE = REPO / "scripts" / "k8s" / "node.sh"
 CRDS = REPO / "k8s" / "crds"
 RBAC = REPO / "operators" / "rollout" / "deploy" / "rbac.yaml"
 OPERATOR_NS = "modelship-system"
@@ -89,25 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_cmd(
-    args: list[str], *, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 300
-) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, env=env, input=input, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} exited {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return done.stdout
-
-
 # ------------------------------------------------------------------------------------------------ cluster
-
-
-def parse_env(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().removeprefix("export ").partition("=")
-        if sep and key in ("KUBECONFIG", "MODELSHIP_K8S_DIR", "MODELSHIP_K8S_SERVER", "MODELSHIP_K8S_NODES"):
-            out[key] = value.strip().strip("'\"")
-    return out
 
 
 def node_host_ip() -> str:
@@ -116,84 +96,33 @@ def node_host_ip() -> str:
     return str(next(ipaddress.ip_network(cidr).hosts()))
 
 
-@dataclass
-class Cluster:
-    name: str
-    env: dict[str, str] = field(default_factory=dict)
-    kubectl_bin: str = str(servers.cache_dir() / "bin" / "kubectl")
-    started: bool = False
-
-    def node(self, *args: str, timeout: float = 900) -> str:
-        return run_cmd(["bash", str(NODE), *args, "--name", self.name], env=self.env, timeout=timeout)
-
-    def up(self) -> None:
-        """Use the node when it is up (``KEEP=1 make e2e``); start it otherwise (and stop it in :meth:`down`)."""
-        self.env = servers.server_env()
-        status = subprocess.run(
-            ["bash", str(NODE), "status", "--name", self.name], capture_output=True, text=True, env=self.env
-        )
-        if status.returncode != 0 or "Ready" not in status.stdout:
-            log(f"node {self.name}: up")
-            self.started = True  # `up` stops what it started when it fails; `down` is harmless either way
-            self.node("up")
-        self.env.update(parse_env(self.node("env")))
-        self.node("load", SERVING_IMAGE)
-
-    def down(self) -> None:
-        if self.started:
-            try:
-                self.node("down", timeout=300)
-            except Exception as exc:
-                log(f"warning: node down failed: {exc}")
-            self.started = False
-
-    @property
-    def kubeconfig(self) -> Path:
-        return Path(self.env["KUBECONFIG"])
-
-    def kubectl(self, *args: str, input: str | None = None) -> str:
-        return run_cmd([self.kubectl_bin, *args], env=self.env, input=input)
-
-    def ensure_namespace(self, namespace: str) -> None:
-        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-
-    def delete_namespace(self, namespace: str) -> None:
-        """Delete ``namespace``; its modelship objects first lose kopf's finalizer (no operator may be left)."""
-        for kind in ("inferenceservices.modelship.io", "modelregistries.modelship.io"):
-            for name in self.kubectl("get", kind, "-n", namespace, "-o", "name", "--ignore-not-found").split():
-                self.kubectl("patch", name, "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
-        self.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true", "--timeout=180s")
-
-    def apply(self, obj: dict[str, Any]) -> None:
-        self.kubectl("apply", "--server-side", "--field-manager=bench", "-f", "-", input=yaml.safe_dump(obj))
-
-    def service_account_kubeconfig(self, where: Path) -> Path:
-        """A kubeconfig with a token of the operator's ServiceAccount (the RBAC of deploy/rbac.yaml)."""
-        self.ensure_namespace(OPERATOR_NS)
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(RBAC))
-        token = self.kubectl("create", "token", "modelship-operator", "-n", OPERATOR_NS, "--duration=2h").strip()
-        admin = yaml.safe_load(self.kubeconfig.read_text())
-        entry = admin["clusters"][0]["cluster"]
-        if "certificate-authority" in entry:
-            ca = Path(entry["certificate-authority"])
-            ca = ca if ca.is_absolute() else self.kubeconfig.parent / ca
-            entry = {
-                "server": entry["server"],
-                "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
-            }
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "bench", "cluster": entry}],
-            "users": [{"name": "modelship-operator", "user": {"token": token}}],
-            "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "modelship-operator"}}],
-            "current-context": "bench",
+def service_account_kubeconfig(cluster: Cluster, where: Path) -> Path:
+    """A kubeconfig with a token of the operator's ServiceAccount (the RBAC of deploy/rbac.yaml)."""
+    cluster.ensure_namespace(OPERATOR_NS)
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(RBAC))
+    token = cluster.kubectl("create", "token", "modelship-operator", "-n", OPERATOR_NS, "--duration=2h").strip()
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    entry = admin["clusters"][0]["cluster"]
+    if "certificate-authority" in entry:
+        ca = Path(entry["certificate-authority"])
+        ca = ca if ca.is_absolute() else cluster.kubeconfig.parent / ca
+        entry = {
+            "server": entry["server"],
+            "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
         }
-        where.mkdir(parents=True, exist_ok=True)
-        path = where / "operator-kubeconfig"
-        path.write_text(yaml.safe_dump(config))
-        path.chmod(0o600)
-        return path
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "bench", "cluster": entry}],
+        "users": [{"name": "modelship-operator", "user": {"token": token}}],
+        "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "modelship-operator"}}],
+        "current-context": "bench",
+    }
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / "operator-kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
 
 
 def custom_objects(kubeconfig: Path) -> Any:
@@ -368,7 +297,8 @@ def setup_mode(cluster: Cluster, api: Any, mode: Mode, operator: Proc) -> None:
             "kind": "ModelRegistry",
             "metadata": {"name": "mlflow", "namespace": mode.namespace},
             "spec": spec,
-        }
+        },
+        field_manager="bench",
     )
     registry = get(api, "modelregistries", mode.namespace, "mlflow") or {}
     mode.poll_seconds = int(registry["spec"]["pollSeconds"])  # the CRD default when unset
@@ -442,20 +372,25 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(state)
     state.mkdir(parents=True)
     rng = random.Random(args.seed)
-    cluster = Cluster(args.name)
+    cluster: Cluster | None = None
     group = ProcGroup()
     operator: Proc | None = None
     try:
-        cluster.up()
+        # The node when it is up (``KEEP=1 make e2e``), else started here and stopped again at the end.
+        cluster = local_node(args.name, [], env=servers.server_env())
+        cluster.namespace = ""  # every call names its namespace (the bench's, the operator's) or is cluster-wide
+        if cluster.started:
+            log(f"node {args.name}: started")
+        cluster.load([SERVING_IMAGE])  # a failure here still stops the node this run started (finally)
         refuse_other_operators(cluster)
         for namespace in BENCH_NAMESPACES:
-            cluster.delete_namespace(namespace)  # of an earlier run on the same node
+            cluster.delete_namespace(namespace, timeout=180)  # of an earlier run on the same node
         mlflow_poll = group.add(start_mlflow(state / "mlflow-polling", webhooks=False))
         mlflow_hook = group.add(start_mlflow(state / "mlflow-webhook", webhooks=True))
         cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
         for crd in ("inferenceservices.modelship.io", "modelregistries.modelship.io"):
             cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-        sa_kubeconfig = cluster.service_account_kubeconfig(state)
+        sa_kubeconfig = service_account_kubeconfig(cluster, state)
         api = custom_objects(cluster.kubeconfig)
 
         for proc in (mlflow_poll, mlflow_hook):
@@ -487,20 +422,23 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         log("deleting the bench namespaces; stopping the operator and MLflow servers")
-        if cluster.env:
+        if cluster is not None:
             for namespace in BENCH_NAMESPACES:
                 try:
-                    cluster.delete_namespace(namespace)
+                    cluster.delete_namespace(namespace, timeout=180)
                 except RuntimeError as exc:
                     log(f"warning: {exc}")
         group.stop_all()
-        if cluster.env:
+        if cluster is not None:
             try:  # the node is make e2e's: leave nothing a helm install of the chart would collide with
                 cluster.kubectl("delete", "-f", str(RBAC), "--ignore-not-found", "--wait=true")
-                cluster.delete_namespace(OPERATOR_NS)
+                cluster.delete_namespace(OPERATOR_NS, timeout=180)
             except RuntimeError as exc:
                 log(f"warning: {exc}")
-        cluster.down()
+            try:
+                cluster.stop_node()
+            except RuntimeError as exc:
+                log(f"warning: node down failed: {exc}")
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -19,7 +19,7 @@ import shlex
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -94,23 +94,69 @@ class Cluster:
     kind: str
     env: dict[str, str]
     namespace: str = "modelship"
+    """The ``-n`` of every kubectl and helm call; empty: none (each command names its own, as manifests do)."""
     release: str = "modelship"
     port_forwards: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    node: str = ""
+    """The name of the scripts/k8s/node.sh node (kind ``local``)."""
+    started: bool = False
+    """Whether :func:`local_node` brought that node up (then :meth:`stop_node` stops it; a node that was up stays)."""
+
+    def _namespace_flag(self) -> list[str]:
+        return ["-n", self.namespace] if self.namespace else []
 
     def kubectl(self, *args: str, timeout: float = 300, check: bool = True, input: str | None = None) -> str:
-        return run(
-            [self.tool("kubectl"), "-n", self.namespace, *args], env=self.env, timeout=timeout, check=check, input=input
-        ).stdout
+        argv = [self.tool("kubectl"), *self._namespace_flag(), *args]
+        return run(argv, env=self.env, timeout=timeout, check=check, input=input).stdout
 
     def json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json"))
 
     def helm(self, *args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run([self.tool("helm"), "-n", self.namespace, *args], env=self.env, timeout=timeout, check=check)
+        return run([self.tool("helm"), *self._namespace_flag(), *args], env=self.env, timeout=timeout, check=check)
 
     def tool(self, name: str) -> str:
         path = BIN / name
         return str(path) if path.exists() else name
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig the calls use (``KUBECONFIG`` of :attr:`env`)."""
+        return Path(self.env["KUBECONFIG"])
+
+    def apply(self, obj: dict[str, Any], *, field_manager: str = "devtools") -> None:
+        """Server-side apply of one object (its own ``metadata.namespace``, if any, must match :attr:`namespace`)."""
+        self.kubectl("apply", "--server-side", f"--field-manager={field_manager}", "-f", "-", input=json.dumps(obj))
+
+    def ensure_namespace(self, namespace: str) -> None:
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+
+    def release_finalizers(self, namespace: str) -> None:
+        """Remove the finalizers of the modelship objects in ``namespace`` (kopf's, left when no operator runs to
+        remove them: a namespace holding them would stay terminating). Best effort: no CRDs, nothing to do."""
+        for kind in ("modelregistries.modelship.io", "inferenceservices.modelship.io"):
+            names = self.kubectl("get", kind, "-n", namespace, "-o", "name", "--ignore-not-found", check=False)
+            for name in names.split():
+                patch = '{"metadata": {"finalizers": null}}'
+                self.kubectl("patch", name, "-n", namespace, "--type=merge", "-p", patch, check=False)
+
+    def delete_namespace(self, namespace: str, *, timeout: float = 300) -> None:
+        """Delete ``namespace`` and wait until it is gone; its modelship objects lose their finalizers first."""
+        self.release_finalizers(namespace)
+        self.kubectl(
+            "delete", "namespace", namespace, "--ignore-not-found", "--wait=true", f"--timeout={timeout:.0f}s",
+            timeout=timeout + 30,
+        )  # fmt: skip
+
+    def load(self, images: list[str]) -> None:
+        """Import Docker ``images`` into the local node's containerd (``node.sh load``; skips what is there)."""
+        run([str(NODE), "load", "--name", self.node, *images], timeout=1800)
+
+    def stop_node(self) -> None:
+        """``node.sh down`` of the local node if :func:`local_node` started it; otherwise nothing."""
+        if self.started:
+            run([str(NODE), "down", "--name", self.node], env=self.env, timeout=300)
+            self.started = False
 
     def psql(self, sql: str, database: str = "modelship") -> list[list[str]]:
         """Run SQL in the release's PostgreSQL pod (as a user would with kubectl exec); rows as lists of text."""
@@ -189,12 +235,19 @@ CHART = ROOT / "charts/modelship"
 E2E_VALUES = CHART / "ci/e2e-values.yaml"
 
 
-def local_node(name: str, images: list[str]) -> Cluster:
-    """The local real node ``name`` (``scripts/k8s/node.sh up``; a no-op when it is up) with ``images`` imported."""
-    out = run([str(NODE), "up", "--name", name], timeout=900).stdout
-    env = {**os.environ, **parse_env(out)}
-    run([str(NODE), "load", "--name", name, *images], timeout=1800)
-    return Cluster(kind="local", env=env)
+def local_node(name: str, images: list[str], *, env: Mapping[str, str] | None = None) -> Cluster:
+    """The local real node ``name`` (``scripts/k8s/node.sh up``; a no-op when it is up) with ``images`` imported.
+
+    ``env`` (default: this process's) is the environment of the calls, with the node's ``export`` lines on top. The
+    Cluster's ``started`` says whether the node was down before (:meth:`Cluster.stop_node` stops only such a node).
+    """
+    base = dict(os.environ if env is None else env)
+    started = run([str(NODE), "status", "--name", name], env=base, timeout=120, check=False).returncode != 0
+    out = run([str(NODE), "up", "--name", name], env=base, timeout=900).stdout
+    cluster = Cluster(kind="local", env={**base, **parse_env(out)}, node=name, started=started)
+    if images:
+        cluster.load(images)
+    return cluster
 
 
 def clean_install(cluster: Cluster, values: list[Path], *, node: str = "e2e", timeout_s: int = 1500) -> float:
@@ -203,9 +256,7 @@ def clean_install(cluster: Cluster, values: list[Path], *, node: str = "e2e", ti
 
     A run whose node was stopped under it can leave objects with kopf's finalizer and no operator to release them:
     those lose the finalizer first."""
-    for kind in ("modelregistries.modelship.io", "inferenceservices.modelship.io"):
-        for name in cluster.kubectl("get", kind, "-o", "name", check=False).split():
-            cluster.kubectl("patch", name, "--type=merge", "-p", '{"metadata": {"finalizers": null}}', check=False)
+    cluster.release_finalizers(cluster.namespace)
     try:
         cluster.helm("uninstall", cluster.release, "--wait", check=False, timeout=300)
     except ClusterError as exc:  # whatever it left, deleting the namespace below removes
