@@ -241,6 +241,31 @@ def test_standalone_pinned_version_and_cascading_delete(
     )
 
 
+def test_standalone_alias_follower_resyncs(
+    cluster: Cluster, operator: Operator, namespace: str, default_mlflow: MlflowServer
+) -> None:
+    """No ModelRegistry drives it and no webhook pokes it: the operator's resync timer (every
+    MODELSHIP_RESYNC_SECONDS, 5 s here) is what notices the alias move."""
+    model = f"follower-{_uid()}"
+    register_version(default_mlflow, model, seed=12)
+    register_version(default_mlflow, model, alias=None, seed=13)
+    cluster.apply(
+        {
+            "apiVersion": "modelship.io/v1alpha1",
+            "kind": "InferenceService",
+            "metadata": {"name": model, "namespace": namespace},
+            "spec": {"model": {"name": model, "alias": "champion"}},
+        }
+    )
+    wait_for(lambda: _ready_on(cluster, namespace, model, "1"), timeout=60, what="Ready on v1")
+    default_mlflow.client().set_registered_model_alias(model, "champion", "2")
+    moved = time.monotonic()
+    _wait_ready_on(cluster, operator, namespace, model, "2", "Ready on v2 by the resync timer")
+    assert time.monotonic() - moved < 60, "two resync ticks (5 s) and a rollout fit well within a minute"
+    args = _deployment_args(cluster, namespace, model)
+    assert args and args[1] == f"models:/{model}/2"
+
+
 def test_bad_specs(cluster: Cluster, operator: Operator, namespace: str, default_mlflow: MlflowServer) -> None:
     # The API server rejects what the schema and CEL rules can see.
     both = {
