@@ -12,41 +12,29 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelship_common import tracing
 from modelship_common.db import make_engine, migrate
-from modelship_common.errors import InvalidInput, ModelNotFound
-from modelship_gateway import __version__, dashboard
+from modelship_gateway import __version__, dashboard, errors
 from modelship_gateway.api import health, images, models, predictions, rollouts
 from modelship_gateway.api import metrics as metrics_api
 from modelship_gateway.deps import Components
-from modelship_gateway.errors import InvalidImage, PayloadTooLarge, StoreUnavailable
+from modelship_gateway.fast_predict import FastPredict
 from modelship_gateway.metrics import GatewayMetrics, RequestMetrics
 from modelship_gateway.prediction_service import PredictionService
 from modelship_gateway.request_context import RequestContext
 from modelship_gateway.settings import GatewaySettings, get_settings
 from modelship_gateway.uploads.pipeline import open_image_pipeline
 from modelship_scoring.core import open_scoring
-from modelship_scoring.errors import DiscoveryUnavailable, UpstreamError
 from modelship_scoring.rollout.cache import ActiveRollouts
 
 log = logging.getLogger(__name__)
 
 #: Room for multipart boundaries and headers on top of the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
-
-#: A model server's 4xx answers that the gateway passes on (with the server's message): the caller's input was
-#: rejected (400, 413, 422) or the model is not there (404). Any other 4xx (401, 403, 405...) is a fault between
-#: the gateway and its model server that the caller cannot fix: 502, like a 5xx.
-RELAYED_UPSTREAM_STATUSES = frozenset({400, 404, 413, 422})
-
-
-def _error(status_code: int, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status_code, content={"detail": detail})
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -69,31 +57,10 @@ def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Every error is JSON ``{"detail": "..."}`` with a fitting status code."""
+    """Every error is JSON ``{"detail": "..."}`` with a fitting status code (:func:`errors.error_response`)."""
 
-    async def not_found(_: Request, exc: Exception) -> JSONResponse:
-        return _error(404, str(exc))
-
-    async def too_large(_: Request, exc: Exception) -> JSONResponse:
-        return _error(413, str(exc))
-
-    async def bad_image(_: Request, exc: Exception) -> JSONResponse:
-        return _error(400, str(exc))
-
-    async def bad_input(_: Request, exc: Exception) -> JSONResponse:
-        return _error(422, str(exc))
-
-    async def upstream(_: Request, exc: Exception) -> JSONResponse:
-        status = getattr(exc, "status_code", 502)
-        return _error(status if status in RELAYED_UPSTREAM_STATUSES else 502, str(exc))
-
-    async def store_down(_: Request, exc: Exception) -> JSONResponse:
-        return _error(503, str(exc))
-
-    async def database_down(_: Request, exc: Exception) -> JSONResponse:
-        # A listing's query on a database that went away; the first line only (the rest repeats the SQL).
-        first_line = str(exc).splitlines()[0] if str(exc) else ""
-        return _error(503, f"database unavailable: {type(exc).__name__}: {first_line}")
+    async def answer(_: Request, exc: Exception) -> JSONResponse:
+        return errors.error_response(exc)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -104,24 +71,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return _error(422, _validation_message(exc))
+        return errors.error(422, _validation_message(exc))
 
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return _error(500, f"internal error: {type(exc).__name__}")
-
-    app.add_exception_handler(ModelNotFound, not_found)
-    app.add_exception_handler(PayloadTooLarge, too_large)
-    app.add_exception_handler(InvalidImage, bad_image)
-    app.add_exception_handler(InvalidInput, bad_input)
-    app.add_exception_handler(UpstreamError, upstream)
-    app.add_exception_handler(StoreUnavailable, store_down)
-    app.add_exception_handler(DiscoveryUnavailable, store_down)
-    app.add_exception_handler(OperationalError, database_down)
-    app.add_exception_handler(InterfaceError, database_down)
+    for cls in errors.ANSWERS:
+        app.add_exception_handler(cls, answer)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, unexpected)
 
 
 class UploadLimit:
@@ -138,7 +93,7 @@ class UploadLimit:
             content_type = headers.get(b"content-type", b"")
             length = headers.get(b"content-length", b"")
             if content_type.startswith(b"multipart/") and length.isdigit() and int(length) > self.max_bytes:
-                response = _error(413, f"upload is larger than the limit of {self.limit} bytes")
+                response = errors.error(413, f"upload is larger than the limit of {self.limit} bytes")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -207,6 +162,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    if settings.fast_predict:
+        app.add_middleware(FastPredict)
     # Added last, so it is the outermost: it also times the 413 answers of UploadLimit.
     app.add_middleware(RequestMetrics, metrics=metrics)
     # Outside even that: the request id is in the log context of everything the request logs (uvicorn's access line

@@ -88,6 +88,10 @@ class GatewaySettings(ScoringSettings, DatabaseSettings, ImagePipelineSettings, 
     max_upload_bytes: int = Field(default=5 * MIB, gt=0)
     """Largest accepted image upload in bytes (larger ones get 413)."""
 
+    fast_predict: bool = True
+    """Answer ``POST /api/models/{name}/predict`` on its lean path (the same service and answers, less CPU per
+    request); off, FastAPI's route answers every request."""
+
 
 def get_settings() -> GatewaySettings:
     """Read the settings from the environment (call it; nothing is read at import time)."""
