@@ -8,7 +8,8 @@ The gateway's synchronous predictions (:class:`PredictionRecord`) and the image 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import Connection, Insert
@@ -39,6 +40,9 @@ class PredictionRecord:
     error: str | None = None
 
 
+RECORD_FIELDS = tuple(f.name for f in fields(PredictionRecord))
+
+
 def insert_ignoring_duplicates(dialect: str, values: dict[str, Any] | None = None) -> Insert:
     """``INSERT ... ON CONFLICT (request_id, model_name, model_version) DO NOTHING`` for SQLite and PostgreSQL.
 
@@ -67,11 +71,24 @@ def insert_predictions(conn: Connection, rows: list[dict[str, Any]]) -> int:
     return len(insert_new_keys(conn, rows))
 
 
+@functools.cache
+def _insert_returning_keys(dialect: str) -> Insert:
+    """The statement of :func:`insert_new_keys`, built once per dialect (it is immutable; building it and its
+    cache key on every call cost more than a row)."""
+    return insert_ignoring_duplicates(dialect).returning(
+        Prediction.request_id, Prediction.model_name, Prediction.model_version
+    )
+
+
 def insert_new_keys(conn: Connection, rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """Insert ``rows`` ignoring (request_id, model, version) duplicates; the keys of the rows that were new."""
     if not rows:
         return []
-    statement = insert_ignoring_duplicates(conn.dialect.name).returning(
-        Prediction.request_id, Prediction.model_name, Prediction.model_version
-    )
+    statement = _insert_returning_keys(conn.dialect.name)
     return [(r[0], r[1], r[2]) for r in conn.execute(statement, rows).all()]
+
+
+def record_row(record: PredictionRecord) -> dict[str, Any]:
+    """``record`` as the row :func:`insert_new_keys` takes (a shallow copy: ``dataclasses.asdict`` would copy
+    the input and output deeply, for nothing)."""
+    return {name: getattr(record, name) for name in RECORD_FIELDS}

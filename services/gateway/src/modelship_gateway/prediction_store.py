@@ -6,13 +6,12 @@ The row shape and the idempotent insert are :mod:`modelship_common.predictions`,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelship_common.db import Prediction
-from modelship_common.predictions import PredictionRecord, insert_new_keys
+from modelship_common.predictions import PredictionRecord, insert_new_keys, record_row
 
 
 class PredictionStore:
@@ -32,7 +31,7 @@ class PredictionStore:
         if not records:
             return []
         with self.engine.begin() as conn:
-            new = set(insert_new_keys(conn, [asdict(record) for record in records]))
+            new = set(insert_new_keys(conn, [record_row(record) for record in records]))
         stored = []
         for record in records:
             key = (record.request_id, record.model_name, record.model_version)
