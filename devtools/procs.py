@@ -26,6 +26,12 @@ T = TypeVar("T")
 LOCALHOST = "127.0.0.1"
 
 
+#: Checks :func:`start` runs first, with the process's name and argv; one that raises refuses the start. Every
+#: launcher here (``devtools/servers.py``, the platform's pytest fixtures, the tests' own) ends in :func:`start`, so
+#: the test suite's marker guard (``devtools/pytest_platform.py``) adds the one that fails an unmarked test.
+START_CHECKS: list[Callable[[str, Sequence[str]], None]] = []
+
+
 class ServerError(RuntimeError):
     """A server could not be started (or died); the message includes its log tail."""
 
@@ -232,6 +238,8 @@ def start(
     group: str | None = None,
 ) -> Proc:
     """Start ``argv`` in a new process group with stdout+stderr appended to ``log_path``."""
+    for check in START_CHECKS:
+        check(name, argv)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = dict(os.environ if env is None else env)
     extra: dict[str, Any] = {}

@@ -7,22 +7,29 @@ MLflow (SQLite + served artifacts) and PostgreSQL are started once; the models a
 ``python -m modelship_training all``, training data in PostgreSQL) and served once by real
 ``python -m modelship_serving`` processes. Every test that writes gets its own database, model name or
 discovery directory. A missing server binary fails the session with the make target that installs it.
+
+It also holds the guard of the ``integration`` marker (at the end): a test not marked ``integration`` that uses a
+server fixture, starts a server process or listens on a port fails, saying to add the marker.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devtools import servers
+from devtools import procs, servers
 from devtools.procs import Proc, ProcGroup, tail
 
 DIGITS_MODELS = ("digits-fast", "digits-balanced", "digits-accurate")
@@ -203,3 +210,200 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setattr(tracing, "_provider", provider)
     yield exporter
     provider.shutdown()
+
+
+# ------------------------------------------------------------------------------------ the integration marker
+#
+# ``make test-unit`` runs ``-m "not integration and not slow"`` and promises no server. Three checks keep that
+# true for every test not marked ``integration`` (whatever -m says), each failing the test with the marker to add:
+#
+# - at collection, a test using a server fixture (SERVER_FIXTURES) is a usage error;
+# - while the test and its fixtures run, every start through ``devtools.procs.start`` (all of devtools/servers.py,
+#   the fixtures above, the streaming and operator conftests) is refused before a process exists;
+# - so is, through an audit hook no launcher can go around, any subprocess whose command line is a server
+#   (SERVER_COMMANDS: ``mlflow server``, ``postgres``, the stand-in and model servers, ``kubectl port-forward``...),
+#   and in this process ``socket.listen`` (http.server, asyncio and aiohttp servers) and uvicorn's startup (on
+#   uvloop it listens in C, past socket.listen).
+#
+# Not seen: a command that is a server only with some arguments (``python -m modelship_streaming`` also fails fast
+# with a message, ``python -m modelship_training.data_api`` rejects bad flags in unit tests) started by hand.
+
+#: Fixtures that start a real server process (or need one): MLflow, PostgreSQL, Kafka, MinIO, model servers, the
+#: gateway's stand-in model server, a gateway in front of one, the local control plane, the kopf operator.
+SERVER_FIXTURES = frozenset(
+    {
+        # devtools/pytest_platform.py
+        "mlflow_server", "tracking_uri", "mlflow_client", "postgres", "pg_database", "trained", "model_servers",
+        "penguins_test", "start_gateway", "dashboard",
+        # services/conftest.py (gateway and scoring tests), services/gateway/tests
+        "standin_url", "mlflow_uri", "gateway_settings", "gateway",
+        # services/serving/tests
+        "mlflow_registry", "other_registry", "penguins_onnx", "penguins_native", "digits_model",
+        # services/streaming/tests
+        "kafka", "minio", "digits_servers", "stream",
+        # training_jobs/tests/test_collector.py: the sample data API (uvicorn in a thread), a garbage HTTP server
+        "api_url", "garbage_url",
+        # operators/rollout/tests/integration, charts/tests, tests/e2e
+        "cluster", "namespace", "kserve_crd", "default_mlflow", "mlflow_factory", "operator", "release",
+    }
+)  # fmt: skip
+
+#: Command lines that are servers, as the words they start with (file names; after an interpreter and its options:
+#: ``bash scripts/k8s/control-plane.sh up``, ``.venv/bin/python -m modelship_serving``, ``.venv/bin/mlflow server``).
+SERVER_COMMANDS = (
+    ("postgres",), ("initdb",), ("pg_ctl",), ("etcd",), ("kube-apiserver",), ("kube-controller-manager",),
+    ("kube-scheduler",), ("kwok",), ("uvicorn",), ("gunicorn",), ("standin_server.py",), ("otlp_receiver.py",),
+    ("mlflow", "server"), ("mlflow", "models", "serve"), ("mlflow", "ui"), ("minio", "server"), ("kafka.sh", "run"),
+    ("kafka-server-start.sh",), ("kopf", "run"), ("control-plane.sh", "up"),
+    ("-m", "mlflow", "server"), ("-m", "mlflow", "models", "serve"), ("-m", "modelship_serving"),
+    ("-m", "modelship_gateway"), ("-m", "modelship_operator"), ("-m", "uvicorn"), ("-m", "devtools.demo"),
+    ("-m", "http.server"),
+)  # fmt: skip
+_INTERPRETERS = ("bash", "sh", "env", "nohup", "setsid")
+
+
+def server_command(argv: Any) -> str | None:
+    """The command line, when ``argv`` starts a server (SERVER_COMMANDS, ``kubectl ... port-forward``); else None."""
+    if isinstance(argv, str | bytes | os.PathLike):
+        argv = [argv]
+    words = [os.fsdecode(a) for a in argv]
+    if not words or "--help" in words:
+        return None
+    names = [os.path.basename(w) for w in words]
+    i = 0  # skip interpreters and their options (not -m: a module is the program)
+    while i < len(names) and (names[i] in _INTERPRETERS or names[i].startswith("python")):
+        i += 1
+        while i < len(names) and names[i].startswith("-") and names[i] != "-m":
+            i += 1
+    program = tuple(names[i:])
+    if any(program[: len(command)] == command for command in SERVER_COMMANDS) or (
+        program[:1] == ("kubectl",) and "port-forward" in program
+    ):
+        return " ".join(words)
+    return None
+
+
+_unit_test: list[str] = []  # the nodeid of the unmarked test running now (setup and call), else empty
+_refused: dict[str, str] = {}  # nodeid -> the first server it tried to start
+_guard_lock = threading.Lock()
+
+
+def _refuse(what: str) -> None:
+    """In an unmarked test: remember and fail (pytest's Failed is a BaseException: ``except Exception`` in a
+    launcher or a server thread cannot swallow the verdict, which the runtest hooks give again at the end)."""
+    with _guard_lock:
+        nodeid = _unit_test[0] if _unit_test else None
+        if nodeid is None:
+            return
+        _refused.setdefault(nodeid, what)
+    pytest.fail(_message(nodeid, what), pytrace=False)
+
+
+_REFUSED = "is not marked integration but started a server"
+
+
+def _message(nodeid: str, what: str) -> str:
+    return (
+        f"{nodeid} {_REFUSED} ({what}): add pytest.mark.integration "
+        '(make test-unit runs -m "not integration and not slow" and starts no server)'
+    )
+
+
+def _check_start(name: str, argv: Any) -> None:
+    _refuse(f"{name}: {' '.join(map(str, argv))}")
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if not _unit_test:  # the common case, first: this hook sees every audited event in the process
+        return
+    if event == "subprocess.Popen" or event == "os.posix_spawn":
+        argv = args[1]
+    elif event == "os.system":
+        argv = os.fsdecode(args[0]).split()
+    else:
+        return
+    what = server_command(argv)
+    if what is not None:
+        _refuse(what)
+
+
+_real_listen = socket.socket.listen
+
+
+def _guarded_listen(self: socket.socket, *args: int) -> None:
+    if _unit_test:
+        _refuse(f"it listened on {self.getsockname()}")
+    return _real_listen(self, *args)
+
+
+def _guard_uvicorn() -> None:
+    """uvicorn's Server.startup refuses in unmarked tests (patched once uvicorn is imported; importing it here
+    would cost every test run the import)."""
+    server = sys.modules.get("uvicorn.server")
+    if server is None or getattr(server.Server.startup, "_modelship_guard", False):
+        return
+    real_startup = server.Server.startup
+
+    async def startup(self: Any, *args: Any, **kwargs: Any) -> Any:
+        config = self.config
+        _refuse(f"uvicorn on {config.host}:{config.port}")
+        return await real_startup(self, *args, **kwargs)
+
+    startup._modelship_guard = True  # type: ignore[attr-defined]
+    server.Server.startup = startup
+
+
+if not getattr(socket.socket.listen, "_modelship_guard", False):  # once per process, however often imported
+    _guarded_listen._modelship_guard = True  # type: ignore[attr-defined]
+    socket.socket.listen = _guarded_listen  # type: ignore[method-assign,assignment]
+    procs.START_CHECKS.append(_check_start)
+    sys.addaudithook(_audit)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that uses a server fixture must be marked ``integration``."""
+    wrong = []
+    for item in items:
+        used = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if used and item.get_closest_marker("integration") is None:
+            wrong.append(f"  {item.nodeid}: {', '.join(sorted(used))}")
+    if wrong:
+        raise pytest.UsageError(
+            "tests using server fixtures but not marked integration (add pytest.mark.integration):\n" + "\n".join(wrong)
+        )
+
+
+@contextmanager
+def _guarded(item: pytest.Item) -> Iterator[None]:
+    """Refuse server starts while an unmarked test (or its fixtures) runs; fail it if it tried, even when the
+    refusal was caught (a server thread, ``except BaseException``)."""
+    if item.get_closest_marker("integration") is not None:
+        yield
+        return
+    _guard_uvicorn()
+    with _guard_lock:
+        _unit_test[:] = [item.nodeid]
+    raised: BaseException | None = None
+    try:
+        yield
+    except BaseException as exc:
+        raised = exc
+        raise
+    finally:
+        with _guard_lock:
+            _unit_test.clear()
+            what = _refused.pop(item.nodeid, None)
+        if what is not None and not (isinstance(raised, pytest.fail.Exception) and _REFUSED in str(raised)):
+            pytest.fail(_message(item.nodeid, what), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _guarded(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _guarded(item):
+        return (yield)

@@ -87,6 +87,7 @@ def test_batch_endpoint_follows_the_clock() -> None:
         assert get_json(f"{url}/batch")["batch"] == 0
 
 
+@pytest.mark.integration  # uvicorn in a thread on a loopback port (the marker guard's uvicorn check caught it)
 def test_every_served_batch_passes_the_collectors_validation() -> None:
     """The collector validates with the model the API answers with (data_api.Batch): each batch the API can
     serve is one the collector accepts, row for row."""
