@@ -15,6 +15,7 @@ server fixture, starts a server process or listens on a port fails, saying to ad
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -270,6 +271,11 @@ def server_command(argv: Any) -> str | None:
     if not words or "--help" in words:
         return None
     names = [os.path.basename(w) for w in words]
+    if len(words) > 2 and names[0] in ("sh", "bash") and words[1] == "-c":  # shell=True, os.system
+        try:
+            return server_command(shlex.split(words[2]))
+        except ValueError:
+            return None
     i = 0  # skip interpreters and their options (not -m: a module is the program)
     while i < len(names) and (names[i] in _INTERPRETERS or names[i].startswith("python")):
         i += 1
@@ -319,7 +325,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     if event == "subprocess.Popen" or event == "os.posix_spawn":
         argv = args[1]
     elif event == "os.system":
-        argv = os.fsdecode(args[0]).split()
+        argv = ["sh", "-c", os.fsdecode(args[0])]
     else:
         return
     what = server_command(argv)

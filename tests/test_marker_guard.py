@@ -33,6 +33,10 @@ def test_a_server_command_is_refused():
     subprocess.Popen([str(HERE / "postgres"), "-D", str(HERE / "pgdata")])
 
 
+def test_a_server_command_through_a_shell_is_refused():
+    subprocess.run(f"{HERE / 'postgres'} -D pgdata", shell=True)
+
+
 def test_listening_is_refused():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -81,6 +85,7 @@ def test_unmarked_tests_that_start_servers_fail_naming_the_marker(tmp_path: Path
     expected = {
         "test_procs_start_is_refused": advice.format("sleeper: sleep 30"),
         "test_a_server_command_is_refused": advice.format(f"{fake} -D {tmp_path / 'pgdata'}"),
+        "test_a_server_command_through_a_shell_is_refused": advice.format(f"{fake} -D pgdata"),
         "test_listening_is_refused": "is not marked integration but started a server (it listened on ('127.0.0.1', ",
         "test_a_caught_refusal_still_fails": advice.format("sleeper: sleep 30"),
     }
@@ -88,7 +93,7 @@ def test_unmarked_tests_that_start_servers_fail_naming_the_marker(tmp_path: Path
         assert f"FAILED test_inner.py::{name}" in out, out
         assert out.count(f"test_inner.py::{name} {says}") == 1, out  # said once, in the test's failure
     assert "PASSED test_inner.py::test_a_marked_test_may_start_one" in out, out
-    assert "4 failed, 1 passed" in out, out
+    assert "5 failed, 1 passed" in out, out
     # Refused before any process existed: no log file opened, the fake server ran only for the marked test.
     assert not (tmp_path / "sleeper.log").exists()
     assert not (tmp_path / "caught.log").exists()
