@@ -78,3 +78,22 @@ def test_with_tracing_off_an_mlflow_call_records_nothing(spans: Any, monkeypatch
     with pytest.raises(ml.RegistryUnreachable):
         ml.tag_version(f"http://127.0.0.1:{free_port()}", "penguins", "1", {"k": "v"})
     assert spans.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize(
+    ("path", "route"),
+    [
+        ("/apis/apps/v1/namespaces/ns/deployments/d/status", ("deployments/status", "ns")),
+        ("/apis/apps/v1/namespaces/ns/deployments/d", ("deployments", "ns")),
+        ("/apis/apps/v1/namespaces/ns/deployments?labelSelector=a%3Db", ("deployments", "ns")),
+        ("/api/v1/namespaces/ns/services/s", ("services", "ns")),
+        ("/api/v1/namespaces/ns", ("namespaces", None)),
+        ("/api/v1/namespaces", ("namespaces", None)),
+        ("/apis/serving.kserve.io/v1beta1/inferenceservices", ("inferenceservices", None)),
+        ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/x.y", ("customresourcedefinitions", None)),
+    ],
+)
+def test_a_kube_call_span_is_named_by_resource_not_object(path: str, route: tuple[str, str | None]) -> None:
+    from modelship_operator.kube import api_route
+
+    assert api_route(path) == route

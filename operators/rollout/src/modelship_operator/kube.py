@@ -11,11 +11,12 @@ import json
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import kubernetes
 from kubernetes.client import ApiClient, Configuration
 
+from modelship_common import tracing
 from modelship_operator import constants as c
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -74,6 +75,20 @@ KSERVE_ISVC = Kind(c.KSERVE_GROUP, c.KSERVE_VERSION, c.KSERVE_PLURAL, "Inference
 KINDS = {(k.api_version, k.kind): k for k in (ISVC, REGISTRY, DEPLOYMENT, SERVICE, KSERVE_ISVC)}
 
 
+def api_route(path: str) -> tuple[str, str | None]:
+    """``(resource[/subresource], namespace)`` of an API path, e.g. ``/apis/apps/v1/namespaces/ns/deployments/d/status``
+    -> ``("deployments/status", "ns")``: a span name with no object names in it."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]  # after /api/<version> or /apis/<group>/<version>
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    if not rest:
+        return "unknown", namespace
+    resource = rest[0] if len(rest) < 3 else f"{rest[0]}/{rest[2]}"
+    return resource, namespace
+
+
 def kind_of(manifest: dict[str, Any]) -> Kind:
     return KINDS[(manifest["apiVersion"], manifest["kind"])]
 
@@ -107,10 +122,33 @@ class Kube:
         query: dict[str, Any] | None = None,
         content_type: str = "application/json",
     ) -> Any:
+        """One call; with tracing on, a CLIENT span ``kube <METHOD> <resource>[/<subresource>]`` around it (the
+        API server gets its ``traceparent``)."""
+        if not tracing.enabled():
+            return self._request(method, path, body=body, query=query, content_type=content_type)
+        resource, namespace = api_route(path)
+        host = urlsplit(self.api.configuration.host)
+        attributes = {
+            "http.request.method": method,
+            "server.address": host.hostname,
+            "server.port": host.port or (443 if host.scheme == "https" else 80),
+            "url.path": path,
+            "k8s.namespace.name": namespace,
+        }
+        with tracing.span(f"kube {method} {resource}", kind=tracing.SpanKind.CLIENT, attributes=attributes) as span:
+            try:
+                return self._request(method, path, body=body, query=query, content_type=content_type)
+            except KubeError as exc:
+                if span is not None:
+                    span.set_attribute("http.response.status_code", exc.status)
+                raise
+
+    def _request(self, method: str, path: str, *, body: Any, query: dict[str, Any] | None, content_type: str) -> Any:
         url = self.api.configuration.host + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         headers = {"Accept": "application/json", "Content-Type": content_type}
+        tracing.inject_http_headers(headers)
         self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
         response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=self.timeout)
         response.read()

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelship_common import db
@@ -198,6 +199,15 @@ def test_a_bad_candidate_is_rolled_back_with_tags_event_and_history(world: World
     assert rolled.attributes["k8s.namespace.name"] == world.ns
     inside = {s.name for s in finished if s.parent is not None and s.parent.span_id == rolled.context.span_id}
     assert {"mlflow tag_version", "mlflow drop_alias"} <= inside, inside
+    # ... and its Kubernetes API calls: CLIENT spans named by verb and resource, never by object.
+    kube_calls = [s for s in finished if s.name.startswith("kube ") and s.parent is not None]
+    kube_inside = [s for s in kube_calls if s.parent.span_id == rolled.context.span_id]
+    assert kube_inside, inside
+    for call in kube_inside:
+        assert call.kind is trace.SpanKind.CLIENT and name not in call.name, call.name
+        assert call.attributes["k8s.namespace.name"] == world.ns
+        assert call.attributes["http.request.method"] == call.name.split()[1]
+        assert call.attributes["server.address"] == "127.0.0.1" and call.attributes["server.port"] > 0
     reconciled = [s for s in finished if s.name == "reconcile InferenceService"]
     assert reconciled and all(s.attributes["modelship.inferenceservice"] == name for s in reconciled)
 

@@ -135,6 +135,13 @@ def span(
         yield current
 
 
+def inject_http_headers(headers: dict[str, str]) -> None:
+    """Add the current context's ``traceparent`` (and ``tracestate``) to HTTP request ``headers``, for clients no
+    instrumentation covers (the operator's Kubernetes calls); nothing with tracing off or outside a span."""
+    if _provider is not None:
+        propagate.inject(headers)
+
+
 def current_trace_id() -> str | None:
     """The 32-hex-digit trace id of the current span, or None (no span, or tracing off)."""
     if _provider is None:
