@@ -556,6 +556,17 @@ def test_mlflow_webhook_secrets_are_encrypted_with_one_kept_fernet_key(render: A
     assert env_map(server)["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
 
 
+@pytest.mark.parametrize(("log_format", "json_lines"), [("", True), ("json", True), ("auto", True), ("text", False)])
+def test_mlflow_logs_json_lines_unless_the_platform_logs_text(render: Any, log_format: str, json_lines: bool) -> None:
+    """global.logFormat reaches MLflow too: its image's uvicorn log config, and MLflow's loggers left to it."""
+    objs = render(CHART / "ci" / "default-values.yaml", sets=(f"global.logFormat={log_format}",))
+    server = one(objs, "Deployment", "r-mlflow")["spec"]["template"]["spec"]["containers"][0]
+    log_config = "--uvicorn-opts=--log-config=/opt/mlflow-logging/logging.json"
+    assert (log_config in server["args"]) is json_lines
+    configure = env_map(server).get("MLFLOW_CONFIGURE_LOGGING")
+    assert configure == ({"name": "MLFLOW_CONFIGURE_LOGGING", "value": "false"} if json_lines else None)
+
+
 @pytest.mark.parametrize("workload", ["r-gateway", "r-streaming"])
 def test_discovery_watches_the_inferenceservices_with_a_read_only_role(render: Any, workload: str) -> None:
     """Default (operator on): Kubernetes discovery, the pod's token, get/list/watch on InferenceServices only."""

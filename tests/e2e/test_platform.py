@@ -462,6 +462,26 @@ def test_canary_promotes_a_retrained_challenger_and_rolls_back_a_bad_one(
         cluster.kubectl("patch", "inferenceservices.modelship.io", "penguins", "--type=merge", "-p", rolling)
 
 
+#: What the ``mlflow server`` command prints (not logs): the only lines of its pod that are not JSON.
+MLFLOW_PRINTS = ("Registry store URI not provided.", "[MLflow] Security middleware enabled")
+
+
+@pytest.mark.parametrize(("workload", "container"), [("modelship-mlflow", "mlflow"), ("modelship-gateway", "gateway")])
+def test_logs_are_json_lines(cluster: Cluster, release: dict[str, float], workload: str, container: str) -> None:
+    out = cluster.kubectl("logs", f"deploy/{workload}", "-c", container, "--tail=2000")
+    lines = [line for line in out.splitlines() if line.strip() and not line.startswith(MLFLOW_PRINTS)]
+    records, not_json = [], []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            not_json.append(line)
+    report(f"{workload} log lines (JSON, not JSON)", (len(records), len(not_json)))
+    assert records and not not_json, not_json[:10]
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any(r["logger"] == "uvicorn.access" for r in records), {r["logger"] for r in records}
+
+
 def test_helm_test_passes(cluster: Cluster, release: dict[str, float]) -> None:
     # No --logs: the test pods are deleted once they succeed (hook-delete-policy), and helm then fails to fetch them.
     out = cluster.helm("test", cluster.release, "--timeout", "10m", timeout=700).stdout

@@ -67,6 +67,14 @@ of its DNS names, with and without a port; localhost for port-forwarding; option
 {{- end }}
 
 {{/* Environment shared by the server and its init containers: PostgreSQL (libpq) and S3 (boto3) settings. */}}
+{{/*
+"true" when the server logs JSON lines: global.logFormat is json, auto or unset (the images' default), as for the
+modelship components; "" for text (MLflow's own format).
+*/}}
+{{- define "mlflow.jsonLogs" -}}
+{{- if ne ((.Values.global | default dict).logFormat | default "json") "text" }}true{{ end }}
+{{- end }}
+
 {{- define "mlflow.env" -}}
 - name: PGHOST
   value: {{ include "mlflow.pgHost" . | quote }}
