@@ -35,7 +35,7 @@ MODELSHIP_IMAGES=(serving:services/serving gateway:services/gateway training:tra
 # stand-in dir under docker/local : the tag it carries (what the Dockerfiles and the chart's values name).
 STANDINS=(python:python:3.11-slim postgres:postgres:16.10 kafka:apache/kafka:3.9.1
   minio:minio/minio:RELEASE.2025-09-07T16-13-09Z mc:minio/mc:RELEASE.2025-08-13T08-35-41Z
-  prometheus:prom/prometheus:v3.5.0)
+  prometheus:prom/prometheus:v3.5.0 otelcol:modelship-local/otelcol:0.165.0)
 
 docker_ok() { "${DOCKER[@]}" info >/dev/null 2>&1; }
 
@@ -132,6 +132,9 @@ context() {
       local prom
       prom=$(prometheus_binaries)
       mkdir -p "$ctx/bin" && cp "$prom/prometheus" "$prom/promtool" "$ctx/bin/" ;;
+    otelcol)   # our own minimal collector (scripts/otelcol): the e2e's trace check runs it
+      "$root/scripts/services/otelcol.sh" install >&2
+      mkdir -p "$ctx/bin" && cp -L "$MODELSHIP_CACHE/bin/otelcol-modelship" "$ctx/bin/otelcol-modelship" ;;
   esac
   echo "$ctx"
 }
