@@ -1,5 +1,8 @@
 """Session servers for the streaming tests, all REAL: Kafka (KRaft, Maven Central jars), MinIO (go install),
-PostgreSQL, MLflow with three small digits models, and one ``python -m modelship_serving`` per model.
+MLflow with three small digits models, and one ``python -m modelship_serving`` per model; PostgreSQL is the test
+session's one (``postgres`` in ``devtools/pytest_platform.py``), a database per test. The streaming tests keep an
+MLflow of their own: they register their small CNN as ``digits-fast``/``-balanced``/``-accurate``, which on the
+session's MLflow would become new versions of the trained models other tests read.
 
 A server that is not installed fails the session with the make target that installs it (never a skip).
 Every test gets its own topics, consumer group, bucket and database (:func:`infra.pipeline`).
@@ -50,13 +53,6 @@ def minio(stream_dir: Path) -> Iterator[Proc]:
     proc = _started(lambda: infra.start_minio(stream_dir / "minio"))
     yield proc
     proc.stop()
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Proc]:
-    pg = _started(servers.start_postgres)
-    yield pg
-    servers.stop_postgres(pg)
 
 
 @pytest.fixture(scope="session")
