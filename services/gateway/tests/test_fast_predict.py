@@ -129,3 +129,16 @@ def test_the_lean_path_stores_labels_and_ids_as_the_route_does(start_gateway: An
     assert (
         'modelship_gateway_requests_total{method="POST",route="/api/models/{name}/predict",status="200"} 3.0' in metrics
     )
+
+
+def test_a_request_the_lean_path_answers_is_traced_as_the_route(start_gateway: Any, spans: Any) -> None:
+    """With tracing on, a request the lean path answers has the route's SERVER span, named by its template."""
+    from opentelemetry import trace
+
+    lean = start_gateway()
+    counter = fastapi_counter(lean)
+    assert lean.http.post("/api/models/penguins/predict", json={"instances": [ROW]}).status_code == 200
+    assert counter.calls == 0
+    finished = spans.get_finished_spans()
+    server = [s for s in finished if s.kind is trace.SpanKind.SERVER and "predict" in s.name]
+    assert [s.name for s in server] == ["POST /api/models/{name}/predict"], [s.name for s in finished]
