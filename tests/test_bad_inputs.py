@@ -14,14 +14,7 @@ from modelship_common.schemas import digits, penguins
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-GOOD_ROW: dict[str, Any] = {
-    "island": "Biscoe",
-    "bill_length_mm": 45.2,
-    "bill_depth_mm": 14.8,
-    "flipper_length_mm": 212,
-    "body_mass_g": 5200,
-    "sex": "female",
-}
+GOOD_ROW: dict[str, Any] = dict(penguins.EXAMPLE_ROW)  # a female Gentoo: Biscoe, 45.2 x 14.8 mm, 212 mm, 5,200 g
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # both servers' default limit
 
 

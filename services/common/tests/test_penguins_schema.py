@@ -4,14 +4,7 @@ import pytest
 from modelship_common.errors import InvalidInput
 from modelship_common.schemas import penguins
 
-ROW = {
-    "island": "Biscoe",
-    "bill_length_mm": 45.2,
-    "bill_depth_mm": 14.8,
-    "flipper_length_mm": 212,
-    "body_mass_g": 5200,
-    "sex": "female",
-}
+ROW = dict(penguins.EXAMPLE_ROW)  # a female Gentoo: Biscoe, 45.2 x 14.8 mm, 212 mm, 5,200 g
 ENCODED = [45.2, 14.8, 212.0, 5200.0, 1.0, 0.0, 0.0, 1.0, 0.0]
 
 

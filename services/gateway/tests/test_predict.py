@@ -7,21 +7,14 @@ import pytest
 import sqlalchemy as sa
 
 from modelship_common.db import Prediction
-from modelship_common.schemas import digits
+from modelship_common.schemas import digits, penguins
 from services.gateway.tests.standin_scoring import score_images, score_tabular
 from services.gateway.tests.testkit import LiveGateway
 
 # Live gateways in front of the stand-in model server (a subprocess).
 pytestmark = pytest.mark.integration
 
-ROW = {
-    "island": "Biscoe",
-    "bill_length_mm": 45.2,
-    "bill_depth_mm": 14.8,
-    "flipper_length_mm": 212,
-    "body_mass_g": 5200,
-    "sex": "female",
-}
+ROW = dict(penguins.EXAMPLE_ROW)  # a female Gentoo: Biscoe, 45.2 x 14.8 mm, 212 mm, 5,200 g
 RAW_LIST = ["Dream", 39.5, 17.4, 186, 3800, "male"]
 ENCODED = [46.5, 17.9, 192.0, 3500.0, 0.0, 1.0, 0.0, 1.0, 0.0]
 #: The rows above encoded by hand (measurements, then one-hot island Biscoe/Dream/Torgersen and sex female/male),

@@ -12,14 +12,7 @@ from services.serving.tests.serving_helpers import call, v2_body, v2_outputs
 # A real MLflow server with the penguins model logged into it.
 pytestmark = pytest.mark.integration
 
-GENTOO = {
-    "island": "Biscoe",
-    "bill_length_mm": 45.2,
-    "bill_depth_mm": 14.8,
-    "flipper_length_mm": 212,
-    "body_mass_g": 5200,
-    "sex": "female",
-}
+GENTOO = dict(penguins.EXAMPLE_ROW)  # a female Gentoo: Biscoe, 45.2 x 14.8 mm, 212 mm, 5,200 g
 
 
 def test_load_pins_the_alias_and_serves_onnx(penguins_onnx, mlflow_registry):
