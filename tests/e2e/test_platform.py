@@ -188,6 +188,83 @@ def test_upload_flows_through_kafka_to_every_image_model(cluster: Cluster, relea
     assert status == "processed", status
 
 
+def _collector_spans(log: str) -> list[dict[str, Any]]:
+    """The spans in the log of the collector's debug exporter (verbosity detailed): trace and span ids, name, kind,
+    start, the resource's and the span's own attributes (values as printed, e.g. ``Str(x)`` -> ``x``)."""
+    spans: list[dict[str, Any]] = []
+    resource: dict[str, str] = {}
+    span: dict[str, Any] | None = None
+    section = ""
+    for line in log.splitlines():
+        if "ResourceSpans #" in line:
+            resource, span, section = {}, None, "resource"
+        elif line.startswith("ScopeSpans #"):
+            span, section = None, ""
+        elif re.match(r"Span #\d+$", line):
+            span = {"resource": resource, "attributes": {}}
+            spans.append(span)
+            section = "span"
+        elif line.startswith("Attributes:"):
+            section = "attributes" if span is not None else ""
+        elif line.startswith(("Events:", "Links:")):
+            section = ""
+        elif span is not None and (m := re.match(r"\s+(Trace ID|Parent ID|ID|Name|Kind|Start time)\s+: ?(.*)$", line)):
+            span[m[1]] = m[2].strip()
+        elif m := re.match(r"\s+-> ([^:]+): \w+\((.*)\)$", line):
+            if section == "resource":
+                resource[m[1]] = m[2]
+            elif section == "attributes" and span is not None:
+                span["attributes"][m[1]] = m[2]
+    return spans
+
+
+def _service(span: dict[str, Any]) -> str:
+    name = span["resource"].get("service.name", "?")
+    model = span["resource"].get("modelship.model.name")
+    return f"{name}[{model}]" if model else name
+
+
+def test_upload_is_one_trace_in_the_collector(cluster: Cluster, release: dict[str, float], otel_collector: Any) -> None:
+    """One upload through the gateway is one trace in the e2e's OpenTelemetry Collector (scripts/otelcol, its debug
+    exporter prints every span it receives): gateway, worker and each image model's server share its trace id."""
+    with cluster.port_forward("svc/modelship-gateway", 8000) as url, httpx.Client(base_url=url, timeout=30) as http:
+        r = http.post("/api/images", files={"file": ("seven.png", _digit_png(7), "image/png")})
+        assert r.status_code == 202, r.text
+        image_id = r.json()["id"]
+    wait_for(
+        "three prediction rows for the uploaded image",
+        lambda: len(cluster.psql(f"SELECT model_name FROM predictions WHERE request_id = '{image_id}'")) >= 3,
+        timeout=180,
+        interval=1,
+    )
+
+    def one_trace() -> list[dict[str, Any]]:
+        spans = _collector_spans(otel_collector.log())
+        sent = [
+            s
+            for s in spans
+            if s["resource"].get("service.name") == "modelship-gateway"
+            and s["attributes"].get("messaging.kafka.message.key") == image_id
+        ]
+        if not sent:
+            seen = sorted({s["resource"].get("service.name", "?") for s in spans})
+            raise ValueError(f"no gateway span sent image {image_id}: {len(spans)} spans in the log, from {seen}")
+        trace = [s for s in spans if s["Trace ID"] == sent[0]["Trace ID"]]
+        names = {s["resource"].get("service.name", "") for s in trace}
+        models = {s["resource"].get("modelship.model.name") for s in trace if "modelship.model.name" in s["resource"]}
+        if not {"modelship-gateway", "modelship-streaming"} <= names or not set(IMAGE_MODELS) <= models:
+            raise ValueError(f"trace {sent[0]['Trace ID']} has spans of {sorted(map(_service, trace))} only")
+        return trace
+
+    trace = wait_for("one trace with the gateway's, the worker's and every model server's spans", one_trace, timeout=60)
+    trace.sort(key=lambda s: s.get("Start time", ""))
+    report("trace id of one upload", trace[0]["Trace ID"])
+    report("its spans (service, kind, name)", [(_service(s), s.get("Kind"), s.get("Name")) for s in trace])
+    servers = {s["resource"].get("modelship.model.name") for s in trace if s.get("Kind") == "Server"}
+    assert set(IMAGE_MODELS) <= servers, f"a model server's SERVER span is missing: {servers}"
+    assert any(_service(s) == "modelship-gateway" and s.get("Kind") == "Server" for s in trace), trace
+
+
 def test_prometheus_scrapes_every_target(cluster: Cluster, release: dict[str, float]) -> None:
     with cluster.port_forward("svc/modelship-prometheus", 9090) as url, httpx.Client(base_url=url, timeout=30) as h:
 
