@@ -62,24 +62,29 @@ echo "$@" >> "$(dirname "$0")/postgres-ran"
 """
 
 
-def test_unmarked_tests_that_start_servers_fail_naming_the_marker(tmp_path: Path) -> None:
-    (tmp_path / "test_inner.py").write_text(INNER)
-    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    integration: starts a server\n")
-    fake = tmp_path / "postgres"
-    fake.write_text(FAKE_POSTGRES)
-    fake.chmod(0o755)
+def inner_pytest(where: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """A bare pytest in ``where`` with the guard's plugin and nothing else; the run and its output."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # a bare pytest: the guard's plugin and nothing else
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "devtools.pytest_platform", "-p", "no:cacheprovider", "-rA", "-q"],
-        cwd=tmp_path,
+        [sys.executable, "-m", "pytest", "-p", "devtools.pytest_platform", "-p", "no:cacheprovider", *args, "-q"],
+        cwd=where,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    out = done.stdout + done.stderr
+    return done, done.stdout + done.stderr
+
+
+def test_unmarked_tests_that_start_servers_fail_naming_the_marker(tmp_path: Path) -> None:
+    (tmp_path / "test_inner.py").write_text(INNER)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    integration: starts a server\n")
+    fake = tmp_path / "postgres"
+    fake.write_text(FAKE_POSTGRES)
+    fake.chmod(0o755)
+    done, out = inner_pytest(tmp_path, "-rA")
     assert done.returncode == 1, out
     advice = "is not marked integration but started a server ({}): add pytest.mark.integration"
     expected = {
@@ -109,18 +114,7 @@ def test_unmarked_tests_using_server_fixtures_are_a_usage_error(tmp_path: Path) 
             """
         )
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "devtools.pytest_platform", "-p", "no:cacheprovider", "-q"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    out = done.stdout + done.stderr
+    done, out = inner_pytest(tmp_path)
     assert done.returncode == 4, out  # pytest's usage error: nothing ran
     assert "tests using server fixtures but not marked integration (add pytest.mark.integration)" in out, out
     assert "test_inner.py::test_needs_mlflow: mlflow_server" in out, out
