@@ -51,19 +51,16 @@ def _is_json(content_type: bytes) -> bool:
 
 
 def encode(result: PredictionResult) -> bytes:
-    """The route's ``PredictResponse`` for ``result``, as FastAPI writes it (compact JSON, the same fields)."""
+    """The route's ``PredictResponse`` for ``result``, as FastAPI writes it (compact JSON, the same fields). The
+    service already built plain ints, floats and strings (the model-server clients parse them so)."""
     return orjson.dumps(
         {
             "request_id": result.request_id,
             "model": result.model,
             "version": result.version,
-            "latency_ms": float(result.latency_ms),
+            "latency_ms": result.latency_ms,
             "predictions": [
-                {
-                    "class_id": int(p.class_id),
-                    "class_name": p.class_name,
-                    "probabilities": {str(k): float(v) for k, v in p.probabilities.items()},
-                }
+                {"class_id": p.class_id, "class_name": p.class_name, "probabilities": p.probabilities}
                 for p in result.predictions
             ],
         }
