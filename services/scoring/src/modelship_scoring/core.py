@@ -13,6 +13,7 @@ import aiohttp
 from sqlalchemy import Engine
 
 from modelship_common.storage import ObjectStore
+from modelship_scoring.coalesce import CoalescingClient
 from modelship_scoring.discovery import Discovery, open_discovery
 from modelship_scoring.fanout import STREAM_SOURCE, ImageFanout, ImageModels, Publisher
 from modelship_scoring.inventory import ModelInventory
@@ -80,7 +81,11 @@ async def open_scoring(settings: ScoringSettings, *, max_connections: int = 100)
         http_client as http,
         open_discovery(settings) as discovery,
     ):
-        client = make_client(settings.protocol, http)
+        client: ModelServerClient = make_client(settings.protocol, http)
+        if settings.coalesce_predictions:
+            client = CoalescingClient(
+                client, max_rows=settings.coalesce_max_rows, max_in_flight=settings.coalesce_in_flight
+            )
         inventory = ModelInventory(discovery, client, registry, probe_timeout_s=settings.probe_timeout_s)
         image_models = ImageModels(inventory, ttl_s=settings.image_models_refresh_s, names=settings.image_models)
         yield Scoring(settings, discovery, client, registry, inventory, image_models)

@@ -47,3 +47,14 @@ class ScoringSettings(BaseServiceSettings, DiscoverySettings):
 
     image_models_refresh_s: float = Field(default=10.0, gt=0)
     """How long the list of ready image models is reused before probing again."""
+
+    coalesce_predictions: bool = True
+    """Send concurrent tabular predictions for one model in one model-server call
+    (:mod:`modelship_scoring.coalesce`): a request that finds the model's calls busy waits for one to finish and
+    goes out with the others that waited. Off, every request is its own call."""
+
+    coalesce_max_rows: int = Field(default=256, ge=1)
+    """Most rows one coalesced call carries (a request with more rows goes alone)."""
+
+    coalesce_in_flight: int = Field(default=1, ge=1)
+    """Calls per model in flight at once from one process before requests start waiting to be coalesced."""
