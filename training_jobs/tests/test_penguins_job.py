@@ -8,28 +8,24 @@ from sklearn.model_selection import ParameterGrid
 from modelship_common import registry
 from modelship_training import jobs, penguins_models
 from modelship_training.settings import get_settings
-from training_jobs.tests.mlflow_names import PREFIX, forget_models
 
-# The session's real MLflow server; trains five estimators and a grid search for real.
+# A real MLflow server; trains five estimators and a grid search for real.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-NAME = f"{PREFIX}penguins-job"
-
-
 @pytest.fixture(scope="module")
-def job(tracking_uri: str, tmp_path_factory: pytest.TempPathFactory):
+def job(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
     from mlflow import MlflowClient
 
+    name = "penguins-job-test"
     settings = get_settings(
-        mlflow_tracking_uri=tracking_uri,
+        mlflow_tracking_uri=mlflow_server,
         database_url=f"sqlite:///{tmp_path_factory.mktemp('job') / 'training.db'}",
-        penguins_experiment=NAME,
-        penguins_model_name=NAME,
+        penguins_experiment=name,
+        penguins_model_name=name,
     )
     report = jobs.train_penguins(settings)
-    yield settings, report, MlflowClient(tracking_uri, registry_uri=tracking_uri)
-    forget_models(tracking_uri, NAME)
+    return settings, report, MlflowClient(mlflow_server, registry_uri=mlflow_server)
 
 
 def test_every_estimator_is_a_version_of_one_model(job) -> None:
@@ -46,7 +42,7 @@ def test_every_estimator_is_a_version_of_one_model(job) -> None:
 
 def test_best_model_reaches_097_accuracy(job) -> None:
     _, report, _ = job
-    best = report.best(NAME)
+    best = report.best("penguins-job-test")
     assert best.test_accuracy >= 0.97
     for result in report.results:
         assert 0.9 <= result.test_accuracy <= 1.0, result.summary()
