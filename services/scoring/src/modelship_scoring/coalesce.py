@@ -122,7 +122,7 @@ class CoalescingClient:
         lane.waiting = [w for w in lane.waiting if not w.answer.done()]  # a caller that gave up is not sent
         if not lane.waiting:
             lane.in_flight -= 1
-            if not lane.in_flight and self._lanes.get(key) is lane:
+            if not lane.in_flight:  # idle: the next request makes a new lane
                 del self._lanes[key]
             return
         group = self._take(lane)
