@@ -5,6 +5,8 @@ Every pass (``step()``, called by the demo's main loop every couple of seconds):
 - a model whose ``challenger`` alias names another version than the one its model server runs gets a Shadow or
   Canary rollout (``--rollout-strategy``; the analysis defaults of :mod:`modelship_common.rollout.spec`) and a
   model server of its own for the candidate, started Pending;
+- a rollout whose candidate is no longer the ``challenger`` (the alias moved to a newer version, or was removed)
+  is aborted, as the operator aborts it; the next pass starts the new challenger's rollout;
 - once that server is ready its URL goes into the rollouts table (the gateway routes by it) and the analysis
   runs (:func:`modelship_common.rollout.controller.tick`, the operator's own pass);
 - each decision is applied as the operator applies it (:func:`modelship_operator.rollout_status.decision_effects`:
@@ -30,10 +32,12 @@ from modelship_common.registry import CHALLENGER, CHAMPION, model_uri
 from modelship_common.rollout.controller import tick
 from modelship_common.rollout.spec import parse_rollout_spec
 from modelship_common.rollout.tables import (
+    RolloutConflict,
     RolloutExists,
     RolloutRecord,
     active_rollout,
     list_decisions,
+    record_decision,
     rollout_history,
     set_candidate_url,
     start_rollout,
@@ -42,6 +46,8 @@ from modelship_common.rollout.tables import (
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("Rolling", "Shadow", "Canary")
+#: The registry could not be read this pass: nothing is started or aborted on a guess.
+UNKNOWN = object()
 
 
 @dataclass
@@ -90,11 +96,15 @@ class DemoRollouts:
         for model in list(self.serving):
             self._apply(model)
 
-    def _challenger(self, model: str) -> str | None:
+    def _challenger(self, model: str) -> Any:
+        """The version ``challenger`` names, None if there is no such alias, UNKNOWN if MLflow cannot be read."""
+        from modelship_operator import mlflow_access as ml
+
         try:
-            return str(self.client.get_model_version_by_alias(model, CHALLENGER).version)
-        except Exception:  # no challenger alias (the registry's 404): nothing to roll out
-            return None
+            return ml.alias_version(self.tracking_uri, model, CHALLENGER)
+        except ml.RegistryUnreachable as exc:
+            log.warning("cannot read the %s alias of %s: %s", CHALLENGER, model, exc)
+            return UNKNOWN
 
     def _start_candidate(self, rollout: RolloutRecord) -> None:
         self.candidates[rollout.id] = self.group.add(
@@ -110,12 +120,16 @@ class DemoRollouts:
     def _maybe_start(self, model: str) -> None:
         assert self.engine is not None
         current = active_rollout(self.engine, model)
+        challenger = self._challenger(model)
+        if challenger is UNKNOWN:
+            return
         if current is not None:
-            if current.id not in self.candidates:  # a rollout of an earlier run of the demo: serve its candidate
+            if challenger != current.candidate_version:
+                self._abort(current, challenger)
+            elif current.id not in self.candidates:  # a rollout of an earlier run of the demo: serve its candidate
                 self._start_candidate(current)
                 self.say(f"{model}: resuming rollout {current.id} of version {current.candidate_version}")
             return
-        challenger = self._challenger(model)
         served = self.serving[model].version
         if challenger is None or challenger == served:
             return
@@ -136,6 +150,17 @@ class DemoRollouts:
             return
         self._start_candidate(rollout)
         self.say(f"{model}: {self.strategy} rollout {rollout.id} of version {challenger} against {served}")
+
+    def _abort(self, rollout: RolloutRecord, challenger: str | None) -> None:
+        """Stop judging a candidate that is no longer the challenger (its server stops when the abort is applied)."""
+        assert self.engine is not None
+        why = f"alias {CHALLENGER} moved to version {challenger}" if challenger else f"alias {CHALLENGER} removed"
+        try:
+            record_decision(self.engine, rollout, "abort", reason=f"aborted: {why}")
+        except RolloutConflict as exc:  # it ended meanwhile; the next pass reads it again
+            log.info("rollout %s: %s", rollout.id, exc)
+            return
+        self.say(f"rollout {rollout.id} of {rollout.model_name}: aborted: {why}")
 
     def _candidates_ready(self) -> list[str]:
         assert self.engine is not None

@@ -108,6 +108,11 @@ def canary_in_the_demo(tracking_uri: str, gateway: str, state: Path, lines: list
     new = client.create_model_version(
         "penguins", champion.source, run_id=champion.run_id, tags=champion.tags, model_id=model_id
     )
+    engine = make_engine(f"sqlite:///{state / 'predictions.db'}")
+    try:
+        earlier = active_rollout(engine, "penguins")  # the seeded challenger's (training's runner-up), if any
+    finally:
+        engine.dispose()
     client.set_registered_model_alias("penguins", registry.CHALLENGER, new.version)
     answered: set[str] = set()
 
@@ -123,6 +128,8 @@ def canary_in_the_demo(tracking_uri: str, gateway: str, state: Path, lines: list
         answered.add(str(resp.json()["version"]))
     output = "".join(lines)
     assert "Canary rollout" in output and f"version {new.version} against {champion.version}" in output, output
+    if earlier is not None:  # a canary going on when the alias moved is aborted, not judged to the end first
+        assert f"rollout {earlier.id} of penguins: aborted: alias challenger moved to version {new.version}" in output
     engine = make_engine(f"sqlite:///{state / 'predictions.db'}")
     try:
         rollout = active_rollout(engine, "penguins")
