@@ -6,7 +6,9 @@ gateway (``POST /api/models/penguins/predict``, which validates, scores and stor
 request) at concurrency 1, 8 and 32, measured with ``wrk --latency``. The gateway runs twice: on PostgreSQL with
 its default durability (fsync and synchronous commit on, as in the cluster) and on SQLite (as in ``make demo``);
 a third run on PostgreSQL with ``MODELSHIP_FAST_PREDICT=false`` (FastAPI's route answers every request instead of
-the lean path) is the reference for what the lean path is worth; it has no targets.
+the lean path) is the reference for what the lean path is worth, and a fourth with
+``MODELSHIP_COALESCE_PREDICTIONS=false`` (every request its own model-server call) for what coalescing is worth;
+the references have no targets.
 After each gateway run the predictions table must hold at least one row per answered request: a 200 means the
 row is committed. Prints Markdown tables with PASS/FAIL against the targets:
 
@@ -38,6 +40,9 @@ PG = "gateway on PostgreSQL"
 SQLITE = "gateway on SQLite"
 #: For reference: the gateway on PostgreSQL with its predict route's lean path off (FastAPI answers every request).
 ROUTED = "gateway on PostgreSQL, FastAPI route (reference)"
+#: For reference: the gateway on PostgreSQL with every request its own model-server call (no coalescing).
+UNCOALESCED = "gateway on PostgreSQL, no coalescing (reference)"
+REFERENCES = (ROUTED, UNCOALESCED)
 TARGET_RATIO_C8 = 0.5
 TARGET_P99_C32_MS = 25.0
 
@@ -135,7 +140,7 @@ def render(points: list[Point], stores: dict[str, tuple[int, int]], workers: str
         )
 
     for store, (answered, stored) in stores.items():
-        if store != ROUTED:  # the reference (what the lean path is worth) has no targets
+        if store not in REFERENCES:  # the references (what the lean path, coalescing are worth) have no targets
             target_rows(store)
         row(
             f"{store}: a stored row per answered request",
@@ -166,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
             PG: (pg_url, {}),
             SQLITE: (f"sqlite:///{sqlite_path}", {}),
             ROUTED: (pg_url, {"MODELSHIP_FAST_PREDICT": "false"}),
+            UNCOALESCED: (pg_url, {"MODELSHIP_COALESCE_PREDICTIONS": "false"}),
         }
         env = {"MODELSHIP_LOG_LEVEL": "WARNING", "MODELSHIP_WORKERS": str(args.workers)}
         stores: dict[str, tuple[int, int]] = {}
