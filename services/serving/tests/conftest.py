@@ -1,18 +1,26 @@
-"""Real components for the serving tests: an ``mlflow server`` and small models logged into it.
+"""Real components for the serving tests: small models logged into the session's one ``mlflow server``.
 
-One MLflow server per session (SQLite backend, artifacts proxied from a temporary directory), with:
+The server is the platform plugin's (``tracking_uri``, ``devtools/pytest_platform.py``), where ``trained`` registers
+``penguins`` and the ``digits-*`` models other suites serve by alias; registered-model names are global there, so
+the serving tests' models have names of their own (``Registry.penguins_name``, ``Registry.digits_name``):
 
-- ``penguins`` version 1: a StandardScaler + LogisticRegression Pipeline on palmerpenguins, logged with the
+- ``serving-penguins`` version 1: a StandardScaler + LogisticRegression Pipeline on palmerpenguins, logged with the
   sklearn flavour plus a verified ONNX export (``modelship.io/onnx`` tag), alias ``champion``;
-- ``digits-fast`` version 1: a tiny Keras CNN on 300 upsampled scikit-learn digits (about 3 in 4 of the held-out
-  ones right), logged with mlflow.tensorflow.
+- ``serving-digits-fast`` version 1: a tiny Keras CNN on 300 upsampled scikit-learn digits (about 3 in 4 of the
+  held-out ones right), logged with mlflow.tensorflow.
+
+The model servers serve them as ``penguins`` and ``digits-fast`` (``--model_name``), the names the tests check. They
+carry the registry tags the model server reads (task, classes, features), not the serve tag: nothing here discovers
+them, and the demo test serves every served model of the session's MLflow.
+
+``other_registry`` is a second MLflow server of its own: the cache tests need two registries holding the same name
+and version number.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,50 +28,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devtools import servers
 from modelship_common import registry
 from modelship_common.schemas import digits, penguins
-from services.serving.tests.serving_helpers import (
-    VENV_BIN,
-    child_env,
-    free_port,
-    loaded_model,
-    make_settings,
-    stop,
-    wait_http,
-)
+from services.serving.tests.serving_helpers import loaded_model, make_settings
 
-
-@contextlib.contextmanager
-def running_mlflow(root: Path) -> Iterator[str]:
-    """A real ``mlflow server`` on 127.0.0.1 (SQLite + local artifacts under ``root``) while the block runs."""
-    if not (VENV_BIN / "mlflow").exists():
-        pytest.fail(f"no mlflow executable in {VENV_BIN}; run `make sync` to install the workspace")
-    port = free_port()
-    log_path = root / "mlflow.log"
-    argv = [
-        str(VENV_BIN / "mlflow"), "server",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-        "--workers", "1",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        # No background job runner (a dozen huey processes that tests never use).
-        env = child_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{uri}/health", proc, log_path, "mlflow server")
-        yield uri
-    finally:
-        stop(proc)
-
-
-@pytest.fixture(scope="session")
-def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The session's MLflow server."""
-    with running_mlflow(tmp_path_factory.mktemp("mlflow")) as uri:
-        yield uri
+#: The registered-model names of the serving tests' models on the session's MLflow.
+PENGUINS_NAME = "serving-penguins"
+DIGITS_NAME = "serving-digits-fast"
 
 
 @dataclass(frozen=True)
@@ -97,7 +69,6 @@ def penguins_data() -> PenguinsData:
 
 
 def _register_tags(client, name: str, task: str, classes: tuple[str, ...], features: tuple[str, ...] | None) -> None:
-    client.set_registered_model_tag(name, registry.SERVE_TAG, "true")
     client.set_registered_model_tag(name, registry.TASK_TAG, task)
     client.set_registered_model_tag(name, registry.CLASSES_TAG, json.dumps(list(classes)))
     if features:
@@ -105,7 +76,8 @@ def _register_tags(client, name: str, task: str, classes: tuple[str, ...], featu
 
 
 def _log_penguins(client, data: PenguinsData, workdir: Path, *, label_shift: int = 0) -> str:
-    """Register a penguins version; ``label_shift`` k trains on class ``(y + k) % 3`` (a model that disagrees)."""
+    """Register a version of PENGUINS_NAME; ``label_shift`` k trains on class ``(y + k) % 3`` (a model that
+    disagrees)."""
     import mlflow
     import mlflow.sklearn
     import onnxruntime as ort
@@ -132,17 +104,16 @@ def _log_penguins(client, data: PenguinsData, workdir: Path, *, label_shift: int
     assert diff < 1e-5, diff
 
     with mlflow.start_run() as run:
-        mlflow.sklearn.log_model(pipe, name="model", registered_model_name="penguins")
+        mlflow.sklearn.log_model(pipe, name="model", registered_model_name=PENGUINS_NAME)
         mlflow.log_artifact(str(onnx_path), artifact_path="onnx")
     version = client.search_model_versions(f"run_id='{run.info.run_id}'")[0].version
-    _register_tags(client, "penguins", "tabular", penguins.CLASSES, penguins.FEATURE_NAMES)
+    _register_tags(client, PENGUINS_NAME, "tabular", penguins.CLASSES, penguins.FEATURE_NAMES)
     test_score = pipe.score(data.features[data.test], labels[data.test])
-    client.set_model_version_tag("penguins", version, "test_f1", f"{test_score:.4f}")
-    client.set_model_version_tag("penguins", version, registry.ONNX_TAG, f"runs:/{run.info.run_id}/onnx/model.onnx")
-    client.set_model_version_tag(
-        "penguins", version, registry.ONNX_CHECK_TAG, f"max_abs_diff={diff:.2g},n={len(labels)},classes_equal=true"
-    )
-    client.set_registered_model_alias("penguins", registry.CHAMPION, version)
+    client.set_model_version_tag(PENGUINS_NAME, version, "test_f1", f"{test_score:.4f}")
+    client.set_model_version_tag(PENGUINS_NAME, version, registry.ONNX_TAG, f"runs:/{run.info.run_id}/onnx/model.onnx")
+    check = f"max_abs_diff={diff:.2g},n={len(labels)},classes_equal=true"
+    client.set_model_version_tag(PENGUINS_NAME, version, registry.ONNX_CHECK_TAG, check)
+    client.set_registered_model_alias(PENGUINS_NAME, registry.CHAMPION, version)
     return str(version)
 
 
@@ -168,9 +139,9 @@ def _log_digits(client) -> str:
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=30, batch_size=64, verbose=0)  # a few seconds; tells most held-out digits apart
     with mlflow.start_run() as run:
-        mlflow.tensorflow.log_model(model, name="model", registered_model_name="digits-fast")
+        mlflow.tensorflow.log_model(model, name="model", registered_model_name=DIGITS_NAME)
     version = client.search_model_versions(f"run_id='{run.info.run_id}'")[0].version
-    _register_tags(client, "digits-fast", "image", digits.CLASSES, None)
+    _register_tags(client, DIGITS_NAME, "image", digits.CLASSES, None)
     return str(version)
 
 
@@ -179,6 +150,8 @@ class Registry:
     uri: str
     penguins_version: str
     digits_version: str
+    penguins_name: str = PENGUINS_NAME  # served as ``penguins``
+    digits_name: str = DIGITS_NAME  # served as ``digits-fast``
 
 
 @contextlib.contextmanager
@@ -200,17 +173,19 @@ def mlflow_at(uri: str) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def mlflow_registry(mlflow_uri: str, penguins_data: PenguinsData, tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    """The session's MLflow server with the penguins and digits models registered and tagged."""
+def mlflow_registry(
+    tracking_uri: str, penguins_data: PenguinsData, tmp_path_factory: pytest.TempPathFactory
+) -> Registry:
+    """The session's MLflow server with the serving tests' penguins and digits models registered and tagged."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    with mlflow_at(mlflow_uri):
+    with mlflow_at(tracking_uri):
         mlflow.set_experiment("serving-tests")
-        client = MlflowClient(mlflow_uri, registry_uri=mlflow_uri)
+        client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
         workdir = tmp_path_factory.mktemp("models")
         return Registry(
-            uri=mlflow_uri,
+            uri=tracking_uri,
             penguins_version=_log_penguins(client, penguins_data, workdir),
             digits_version=_log_digits(client),
         )
@@ -220,13 +195,14 @@ def mlflow_registry(mlflow_uri: str, penguins_data: PenguinsData, tmp_path_facto
 def other_registry(
     mlflow_registry: Registry, penguins_data: PenguinsData, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Registry]:
-    """A second MLflow server whose ``penguins`` has the same version number as the first one's but is another
-    model: trained on shifted labels, it predicts Adelie where the first one predicts Gentoo."""
+    """A second MLflow server (its own: the session has one) whose PENGUINS_NAME has the same version number as
+    the session server's but is another model: trained on shifted labels, it predicts Adelie where the first one
+    predicts Gentoo."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    root = tmp_path_factory.mktemp("other-mlflow")
-    with running_mlflow(root) as uri:
+    with servers.start_mlflow(tmp_path_factory.mktemp("other-mlflow")) as server:
+        uri = str(server.url)
         with mlflow_at(uri):
             mlflow.set_experiment("serving-tests")
             workdir = tmp_path_factory.mktemp("other-models")
@@ -246,18 +222,21 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def penguins_onnx(mlflow_registry: Registry, model_cache: Path):
     """penguins served from its ONNX export, loaded through the alias."""
-    return loaded_model("penguins", "models:/penguins@champion", make_settings(mlflow_registry, model_cache))
+    uri = f"models:/{mlflow_registry.penguins_name}@champion"
+    return loaded_model("penguins", uri, make_settings(mlflow_registry, model_cache))
 
 
 @pytest.fixture(scope="session")
 def penguins_native(mlflow_registry: Registry, tmp_path_factory: pytest.TempPathFactory):
     """The same penguins version through its sklearn flavour (prefer_onnx off, its own cache)."""
     settings = make_settings(mlflow_registry, tmp_path_factory.mktemp("native-cache"), prefer_onnx=False)
-    return loaded_model("penguins", f"models:/penguins/{mlflow_registry.penguins_version}", settings)
+    uri = f"models:/{mlflow_registry.penguins_name}/{mlflow_registry.penguins_version}"
+    return loaded_model("penguins", uri, settings)
 
 
 @pytest.fixture(scope="session")
 def digits_model(mlflow_registry: Registry, model_cache: Path):
     """digits-fast through mlflow.tensorflow, with a small image limit for the oversize tests."""
     settings = make_settings(mlflow_registry, model_cache, max_image_bytes=20_000)
-    return loaded_model("digits-fast", f"models:/digits-fast/{mlflow_registry.digits_version}", settings)
+    uri = f"models:/{mlflow_registry.digits_name}/{mlflow_registry.digits_version}"
+    return loaded_model("digits-fast", uri, settings)

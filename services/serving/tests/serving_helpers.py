@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,11 @@ import httpx
 import numpy as np
 import pytest
 
+from devtools.procs import free_port
+
 VENV_BIN = Path(sys.executable).parent
-#: Generous: on a busy 2-core box MLflow alone can take a minute to answer /health.
+#: Generous: on a busy 2-core box a model server can take a minute to load and answer.
 START_TIMEOUT_S = 240.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_http(url: str, proc: subprocess.Popen, log_path: Path, what: str, timeout: float = START_TIMEOUT_S) -> None:
@@ -131,7 +126,7 @@ def start_server(root: Path, registry_uri: str, model: str, model_uri: str) -> t
     http_port, grpc_port = free_port(), free_port()
     argv = [
         sys.executable, "-m", "modelship_serving",
-        "--model-uri", model_uri,
+        "--model-uri", model_uri, "--model_name", model,
         "--http_port", str(http_port), "--grpc_port", str(grpc_port),
     ]  # fmt: skip
     child = child_env(MODELSHIP_MLFLOW_TRACKING_URI=registry_uri, MODELSHIP_MODEL_CACHE_DIR=str(root / "cache"))

@@ -33,8 +33,8 @@ def servers(mlflow_registry, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     started: dict[str, Server] = {}
     try:
         for model, uri in (
-            ("penguins", "models:/penguins@champion"),
-            ("digits-fast", f"models:/digits-fast/{mlflow_registry.digits_version}"),
+            ("penguins", f"models:/{mlflow_registry.penguins_name}@champion"),
+            ("digits-fast", f"models:/{mlflow_registry.digits_name}/{mlflow_registry.digits_version}"),
         ):
             proc, started[model] = start_server(tmp_path_factory.mktemp("oip"), mlflow_registry.uri, model, uri)
             procs.append(proc)

@@ -57,9 +57,9 @@ def contract_server(
     request: pytest.FixtureRequest, mlflow_registry: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     model = request.param
-    uri = "models:/penguins@champion"
+    uri = f"models:/{mlflow_registry.penguins_name}@champion"
     if model == "digits-fast":
-        uri = f"models:/digits-fast/{mlflow_registry.digits_version}"
+        uri = f"models:/{mlflow_registry.digits_name}/{mlflow_registry.digits_version}"
     proc: subprocess.Popen | None = None
     try:
         proc, server = start_server(tmp_path_factory.mktemp("contract"), mlflow_registry.uri, model, uri)

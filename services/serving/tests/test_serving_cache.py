@@ -13,12 +13,13 @@ from modelship_serving.loading import INFO_FILE, version_dir
 from services.serving.tests.serving_helpers import call, loaded_model, make_settings
 from services.serving.tests.test_serving_tabular import GENTOO
 
-# Real MLflow servers with models logged into them.
+# Real MLflow servers (the session's and a second one) with models logged into them.
 pytestmark = pytest.mark.integration
 
 
 def predicted_class(registry, cache: Path) -> str:
-    model = loaded_model("penguins", f"models:/penguins/{registry.penguins_version}", make_settings(registry, cache))
+    uri = f"models:/{registry.penguins_name}/{registry.penguins_version}"
+    model = loaded_model("penguins", uri, make_settings(registry, cache))
     assert model.predictor.platform == "onnxruntime"
     [prediction] = call(model, {"instances": [GENTOO]})["predictions"]
     return prediction["class_name"]
@@ -30,8 +31,13 @@ def test_two_registries_share_a_cache_dir_without_mixing(mlflow_registry, other_
     assert predicted_class(mlflow_registry, cache) == "Gentoo"
     assert predicted_class(other_registry, cache) == "Adelie"  # not the first server's cached model
     assert predicted_class(mlflow_registry, cache) == "Gentoo"  # warm start: still its own
-    first = version_dir(make_settings(mlflow_registry, cache), "penguins", mlflow_registry.penguins_version)
-    second = version_dir(make_settings(other_registry, cache), "penguins", other_registry.penguins_version)
+    assert mlflow_registry.penguins_name == other_registry.penguins_name
+    first = version_dir(
+        make_settings(mlflow_registry, cache), mlflow_registry.penguins_name, mlflow_registry.penguins_version
+    )
+    second = version_dir(
+        make_settings(other_registry, cache), other_registry.penguins_name, other_registry.penguins_version
+    )
     assert first != second
     assert (first / "model.onnx").is_file() and (second / "model.onnx").is_file()
 
@@ -41,13 +47,17 @@ def test_cached_version_of_another_run_is_fetched_again(mlflow_registry, other_r
     checked and a foreign one replaced."""
     cache = tmp_path / "cache"
     assert predicted_class(mlflow_registry, cache) == "Gentoo"
-    first = version_dir(make_settings(mlflow_registry, cache), "penguins", mlflow_registry.penguins_version)
-    second = version_dir(make_settings(other_registry, cache), "penguins", other_registry.penguins_version)
+    first = version_dir(
+        make_settings(mlflow_registry, cache), mlflow_registry.penguins_name, mlflow_registry.penguins_version
+    )
+    second = version_dir(
+        make_settings(other_registry, cache), other_registry.penguins_name, other_registry.penguins_version
+    )
     if second != first:  # what the second server's URI would find after its registry was reset
         shutil.copytree(first, second)
     assert predicted_class(other_registry, cache) == "Adelie"
     other_client = MlflowClient(other_registry.uri, registry_uri=other_registry.uri)
-    registered = other_client.get_model_version("penguins", other_registry.penguins_version)
+    registered = other_client.get_model_version(other_registry.penguins_name, other_registry.penguins_version)
     assert json.loads((second / INFO_FILE).read_text())["run_id"] == registered.run_id
     assert predicted_class(other_registry, cache) == "Adelie"  # and the refreshed entry serves warm starts
 
@@ -63,7 +73,8 @@ def test_native_flavour_loads_from_its_own_server_whatever_the_process_wide_trac
     mlflow.set_tracking_uri(other_registry.uri)
     mlflow.set_registry_uri(other_registry.uri)
     try:
-        model = loaded_model("penguins", f"models:/penguins/{mlflow_registry.penguins_version}", settings)
+        uri = f"models:/{mlflow_registry.penguins_name}/{mlflow_registry.penguins_version}"
+        model = loaded_model("penguins", uri, settings)
     finally:
         mlflow.set_tracking_uri(mlflow_registry.uri)
         mlflow.set_registry_uri(mlflow_registry.uri)

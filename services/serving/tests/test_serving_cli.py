@@ -81,7 +81,7 @@ LOAD_AND_REPORT = textwrap.dedent(
 @pytest.mark.integration
 def test_onnx_serving_imports_no_tensorflow_or_sklearn_and_a_warm_cache_no_mlflow(mlflow_registry, tmp_path):
     env = child_env(MODELSHIP_MLFLOW_TRACKING_URI=mlflow_registry.uri, MODELSHIP_MODEL_CACHE_DIR=str(tmp_path))
-    uri = f"models:/penguins/{mlflow_registry.penguins_version}"
+    uri = f"models:/{mlflow_registry.penguins_name}/{mlflow_registry.penguins_version}"
 
     def run() -> dict:
         done = subprocess.run(
@@ -97,7 +97,9 @@ def test_onnx_serving_imports_no_tensorflow_or_sklearn_and_a_warm_cache_no_mlflo
     assert warm == {"platform": "onnxruntime", "imported": []}  # pinned version: served from the cache
     from modelship_serving.loading import version_dir
 
-    cached = version_dir(make_settings(mlflow_registry, tmp_path), "penguins", mlflow_registry.penguins_version)
+    cached = version_dir(
+        make_settings(mlflow_registry, tmp_path), mlflow_registry.penguins_name, mlflow_registry.penguins_version
+    )
     assert cached.parent.parent.parent == tmp_path
     assert (cached / "model.onnx").is_file()
 

@@ -34,11 +34,11 @@ class Server:
     log_path: Path
 
 
-def _start(root: Path, registry_uri: str, **env: str) -> tuple[subprocess.Popen, Server]:
+def _start(root: Path, registry_uri: str, model_uri: str, **env: str) -> tuple[subprocess.Popen, Server]:
     port = free_port()
     argv = [
         sys.executable, "-m", "modelship_serving",
-        "--model-uri", "models:/penguins@champion",
+        "--model-uri", model_uri, "--model_name", "penguins",
         "--http_port", str(port), "--grpc_port", str(free_port()),
     ]  # fmt: skip
     child = child_env(MODELSHIP_MLFLOW_TRACKING_URI=registry_uri, MODELSHIP_MODEL_CACHE_DIR=str(root / "cache"), **env)
@@ -61,7 +61,10 @@ def servers(mlflow_registry, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         for label, fast_path in (("fast path", "true"), ("kserve app", "false")):
             proc, started[label] = _start(
-                tmp_path_factory.mktemp("server"), mlflow_registry.uri, MODELSHIP_FAST_PATH=fast_path
+                tmp_path_factory.mktemp("server"),
+                mlflow_registry.uri,
+                f"models:/{mlflow_registry.penguins_name}@champion",
+                MODELSHIP_FAST_PATH=fast_path,
             )
             procs.append(proc)
         yield started
