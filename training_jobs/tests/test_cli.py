@@ -6,15 +6,27 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from training_jobs.tests.mlflow_names import PREFIX, forget_models
 
-def run_cli(*args: str, tmp_path: Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+#: ``python -m modelship_training`` with the digits variants renamed (the first argument their prefix).
+RENAMED_CLI = Path(__file__).with_name("renamed_cli.py")
+
+
+def run_cli(
+    *args: str,
+    tmp_path: Path,
+    timeout: float = 120,
+    program: Sequence[str] = ("-m", "modelship_training"),
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "MODELSHIP_DATABASE_URL": f"sqlite:///{tmp_path / 'training.db'}", **env}
     return subprocess.run(
-        [sys.executable, "-m", "modelship_training", *args],
+        [sys.executable, *program, *args],
         capture_output=True,
         text=True,
         env=environment,
@@ -74,22 +86,29 @@ def test_invalid_setting_is_rejected(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_digits_fast_trains_and_registers(mlflow_server: str, tmp_path: Path) -> None:
-    done = run_cli(
-        "--tracking-uri",
-        mlflow_server,
-        "digits",
-        "--variants",
-        "digits-fast",
-        tmp_path=tmp_path,
-        timeout=300,
-        MODELSHIP_DIGITS_EPOCHS="2",
-        MODELSHIP_DIGITS_EXPERIMENT="cli-test",
-    )
+def test_digits_fast_trains_and_registers(tracking_uri: str, tmp_path: Path) -> None:
+    """The CLI trains and registers digits-fast; registered as ``training-tests-digits-fast`` (RENAMED_CLI), since
+    the session's MLflow holds the ``digits-fast`` that ``trained`` registered and other suites serve."""
+    name = f"{PREFIX}digits-fast"
+    try:
+        done = run_cli(
+            "--tracking-uri",
+            tracking_uri,
+            "digits",
+            "--variants",
+            name,
+            tmp_path=tmp_path,
+            timeout=300,
+            program=(str(RENAMED_CLI), PREFIX),
+            MODELSHIP_DIGITS_EPOCHS="2",
+            MODELSHIP_DIGITS_EXPERIMENT="cli-test",
+        )
+    finally:
+        forget_models(tracking_uri, name)
     assert done.returncode == 0, done.stderr[-3000:]
     assert re.search(
-        r"^digits-fast v\d+ digits-fast: test_accuracy=0\.\d{4} test_f1=0\.\d{4} -> (champion|challenger); onnx ok",
+        rf"^{name} v\d+ {name}: test_accuracy=0\.\d{{4}} test_f1=0\.\d{{4}} -> (champion|challenger); onnx ok",
         done.stdout,
         re.MULTILINE,
     ), done.stdout
-    assert "digits-fast epoch 2/2" in done.stderr
+    assert f"{name} epoch 2/2" in done.stderr

@@ -153,12 +153,12 @@ def test_rows_already_stored_by_the_seed_are_not_collected(settings: TrainingSet
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_retrain_starts_exactly_at_the_threshold(settings: TrainingSettings, clock: Clock, mlflow_server: str) -> None:
+def test_retrain_starts_exactly_at_the_threshold(settings: TrainingSettings, clock: Clock, tracking_uri: str) -> None:
     from mlflow import MlflowClient
 
-    client = MlflowClient(mlflow_server, registry_uri=mlflow_server)
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     name = settings.penguins_model_name
-    settings = settings.model_copy(update={"mlflow_tracking_uri": mlflow_server, "retrain_threshold_rows": 70})
+    settings = settings.model_copy(update={"mlflow_tracking_uri": tracking_uri, "retrain_threshold_rows": 70})
 
     def versions() -> list[str]:
         return sorted(v.version for v in client.search_model_versions(f"name='{name}'"))

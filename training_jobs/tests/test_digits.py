@@ -1,8 +1,10 @@
-"""Digits data and the three CNN variants, trained for real against a real MLflow server."""
+"""Digits data and the three CNN variants, trained for real against the session's real MLflow server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from modelship_common.schemas import digits
 from modelship_training import digits_data, jobs
 from modelship_training.digits_models import VARIANTS
 from modelship_training.settings import get_settings
+from training_jobs.tests.mlflow_names import PREFIX, forget_models
 
 
 def test_sklearn_digits_are_upsampled_and_split_stratified() -> None:
@@ -34,23 +37,37 @@ def test_unknown_dataset_is_an_error() -> None:
         digits_data.load("imagenet")
 
 
+@pytest.fixture
+def model_names(tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The variants (the same CNNs and epochs) registered as ``training-tests-<variant>``, deleted afterwards: the
+    session's MLflow holds the ``digits-*`` models ``trained`` registered, which other suites serve by alias.
+    Variant -> registered-model name."""
+    from modelship_training import digits_models
+
+    names = {name: f"{PREFIX}{name}" for name in VARIANTS}
+    renamed = {names[name]: dataclasses.replace(variant, name=names[name]) for name, variant in VARIANTS.items()}
+    monkeypatch.setattr(digits_models, "VARIANTS", renamed)
+    yield names
+    forget_models(tracking_uri, *names.values())
+
+
 @pytest.mark.integration
 @pytest.mark.slow
-def test_digits_variants_train_register_and_export(mlflow_server: str, tmp_path) -> None:
+def test_digits_variants_train_register_and_export(tracking_uri: str, model_names: dict[str, str], tmp_path) -> None:
     import mlflow
     import onnxruntime as ort
     from mlflow import MlflowClient
 
-    settings = get_settings(mlflow_tracking_uri=mlflow_server, digits_experiment="digits-test")
+    settings = get_settings(mlflow_tracking_uri=tracking_uri, digits_experiment="digits-test")
     report = jobs.train_digits(settings)
-    client = MlflowClient(mlflow_server, registry_uri=mlflow_server)
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     data = digits_data.load("sklearn", test_size=settings.test_size, seed=settings.random_seed)
 
     by_name = {r.model_name: r for r in report.results}
-    assert list(by_name) == list(VARIANTS)
-    assert by_name["digits-balanced"].test_accuracy >= 0.97
-    assert by_name["digits-fast"].test_accuracy >= 0.85
-    sizes = [int(by_name[name].params["n_parameters"]) for name in VARIANTS]
+    assert list(by_name) == [model_names[name] for name in VARIANTS]
+    assert by_name[model_names["digits-balanced"]].test_accuracy >= 0.97
+    assert by_name[model_names["digits-fast"]].test_accuracy >= 0.85
+    sizes = [int(by_name[model_names[name]].params["n_parameters"]) for name in VARIANTS]
     assert sizes == sorted(sizes)  # growing capacity
     for result in report.results:
         model_tags = client.get_registered_model(result.model_name).tags
@@ -70,8 +87,8 @@ def test_digits_variants_train_register_and_export(mlflow_server: str, tmp_path)
         }
 
     # the registered Keras model and its ONNX export give the same answers
-    balanced = by_name["digits-balanced"]
-    keras_model = mlflow.tensorflow.load_model(registry.model_uri("digits-balanced", balanced.version))
+    balanced = by_name[model_names["digits-balanced"]]
+    keras_model = mlflow.tensorflow.load_model(registry.model_uri(balanced.model_name, balanced.version))
     native = np.asarray(keras_model.predict(data.x_test, verbose=0))
     assert float(np.mean(native.argmax(axis=1) == data.y_test)) == pytest.approx(balanced.test_accuracy)
     onnx_file = mlflow.artifacts.download_artifacts(f"runs:/{balanced.run_id}/onnx/model.onnx", dst_path=str(tmp_path))

@@ -8,24 +8,28 @@ from sklearn.model_selection import ParameterGrid
 from modelship_common import registry
 from modelship_training import jobs, penguins_models
 from modelship_training.settings import get_settings
+from training_jobs.tests.mlflow_names import PREFIX, forget_models
 
-# A real MLflow server; trains five estimators and a grid search for real.
+# The session's real MLflow server; trains five estimators and a grid search for real.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+NAME = f"{PREFIX}penguins-job"
+
+
 @pytest.fixture(scope="module")
-def job(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
+def job(tracking_uri: str, tmp_path_factory: pytest.TempPathFactory):
     from mlflow import MlflowClient
 
-    name = "penguins-job-test"
     settings = get_settings(
-        mlflow_tracking_uri=mlflow_server,
+        mlflow_tracking_uri=tracking_uri,
         database_url=f"sqlite:///{tmp_path_factory.mktemp('job') / 'training.db'}",
-        penguins_experiment=name,
-        penguins_model_name=name,
+        penguins_experiment=NAME,
+        penguins_model_name=NAME,
     )
     report = jobs.train_penguins(settings)
-    return settings, report, MlflowClient(mlflow_server, registry_uri=mlflow_server)
+    yield settings, report, MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    forget_models(tracking_uri, NAME)
 
 
 def test_every_estimator_is_a_version_of_one_model(job) -> None:
@@ -42,7 +46,7 @@ def test_every_estimator_is_a_version_of_one_model(job) -> None:
 
 def test_best_model_reaches_097_accuracy(job) -> None:
     _, report, _ = job
-    best = report.best("penguins-job-test")
+    best = report.best(NAME)
     assert best.test_accuracy >= 0.97
     for result in report.results:
         assert 0.9 <= result.test_accuracy <= 1.0, result.summary()

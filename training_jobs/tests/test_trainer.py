@@ -18,21 +18,21 @@ from modelship_training import penguins_data, tracking
 from modelship_training.settings import get_settings
 from modelship_training.trainer import ModelTrainer
 
-# A real MLflow server; trains and registers real models.
+# The session's real MLflow server; trains and registers real models (named by ``unique_name``).
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def setup(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory):
+def setup(tracking_uri: str, tmp_path_factory: pytest.TempPathFactory):
     settings = get_settings(
-        mlflow_tracking_uri=mlflow_server,
+        mlflow_tracking_uri=tracking_uri,
         database_url=f"sqlite:///{tmp_path_factory.mktemp('data') / 'training.db'}",
         penguins_experiment="trainer-tests",
     )
     engine = make_engine(settings.database_url)
     data = penguins_data.prepare(engine)
     engine.dispose()
-    return settings, data, tracking.connect(mlflow_server)
+    return settings, data, tracking.connect(tracking_uri)
 
 
 def test_train_and_save_logs_registers_and_promotes(setup, unique_name: str, tmp_path) -> None:
