@@ -1,6 +1,15 @@
 """Real servers shared by the gateway's and the scoring core's tests (one of each per session): a KServe stand-in
 model server (``services/gateway/tests/standin_server.py``), an MLflow server with the stand-in models registered,
-and a URL nothing listens on."""
+and a URL nothing listens on.
+
+That MLflow is not the session's one (``tracking_uri`` of ``devtools/pytest_platform.py``), though started by the
+same launcher (``devtools.servers.start_mlflow``): the gateway looks a model's registry metadata up under the name it
+serves the model by (``RegistryCache.get(endpoint.name, version)``, no mapping), and the tests check that name,
+``penguins`` version 3 and ``digits-fast`` version 1, with the stand-in's metrics. On the session's server those
+names are the real models ``trained`` registers (``penguins`` has a version 3 of its own, other metrics), which
+other suites serve by alias. Sharing it needs the stand-in's names to differ from those, which means editing the
+gateway and scoring tests that spell them out.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +20,10 @@ from typing import Any
 
 import pytest
 
+from devtools import servers
 from modelship_common.registry import CLASSES_TAG, SERVE_TAG, TASK_TAG
 from modelship_common.schemas import digits, penguins
-from services.gateway.tests.testkit import TESTS_DIR, VENV_BIN, Process, free_port, http_ok, python_env, wait_until
+from services.gateway.tests.testkit import TESTS_DIR, Process, free_port, http_ok, python_env, wait_until
 
 #: What the stand-in server serves: name -> (version, kind).
 STANDIN_MODELS = {"penguins": ("3", "tabular"), "digits-fast": ("1", "image"), "broken": ("1", "broken")}
@@ -63,43 +73,16 @@ def _register(client: Any, name: str, task: str, classes: tuple[str, ...], versi
 
 @pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``mlflow server`` (SQLite backend) with the stand-in models registered, tagged and measured."""
-    mlflow_bin = VENV_BIN / "mlflow"
-    if not mlflow_bin.exists():
-        pytest.fail(f"{mlflow_bin} is missing; run `make sync` to install the workspace environment")
-    home = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    log = home / "server.log"
-    proc = Process(
-        [
-            str(mlflow_bin),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{home / 'mlflow.db'}",
-            "--default-artifact-root",
-            str(home / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        log=log,
-        env=python_env(),
-        cwd=home,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_ok(f"{uri}/health"), deadline_s=300, what="mlflow server", alive=proc.alive, log=log)
+    """A real ``mlflow server`` of its own (see the module's docstring) with the stand-in models registered, tagged
+    and measured."""
+    with servers.start_mlflow(tmp_path_factory.mktemp("standin-mlflow"), timeout=300) as proc:
         from mlflow import MlflowClient
 
+        uri = str(proc.url)
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         _register(client, "penguins", "tabular", penguins.CLASSES, STANDIN_MODELS["penguins"][0], PENGUINS_METRICS)
         _register(client, "digits-fast", "image", digits.CLASSES, STANDIN_MODELS["digits-fast"][0], DIGITS_METRICS)
         yield uri
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
