@@ -117,7 +117,8 @@ def _log_penguins(client, data: PenguinsData, workdir: Path, *, label_shift: int
     return str(version)
 
 
-def _log_digits(client) -> str:
+def _log_digits(client, name: str = DIGITS_NAME) -> str:
+    """Train the tiny digits CNN and register it as ``name``; its version."""
     import keras
     import mlflow
     import mlflow.tensorflow
@@ -139,9 +140,9 @@ def _log_digits(client) -> str:
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=30, batch_size=64, verbose=0)  # a few seconds; tells most held-out digits apart
     with mlflow.start_run() as run:
-        mlflow.tensorflow.log_model(model, name="model", registered_model_name=DIGITS_NAME)
+        mlflow.tensorflow.log_model(model, name="model", registered_model_name=name)
     version = client.search_model_versions(f"run_id='{run.info.run_id}'")[0].version
-    _register_tags(client, DIGITS_NAME, "image", digits.CLASSES, None)
+    _register_tags(client, name, "image", digits.CLASSES, None)
     return str(version)
 
 
