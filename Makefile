@@ -32,7 +32,7 @@ test: sync services browser k8s-tools images ## Install what the tests need and 
 
 .PHONY: test-unit
 test-unit: sync unit-tools ## Unit tests only: no server, no training (deselects the integration and slow markers)
-	@$(RUN) PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(MODELSHIP_CACHE)/pycache $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/scoring/tests services/streaming/tests training_jobs/tests operators/rollout/tests cli/tests charts/tests tests -m "not integration and not slow" -p randomly $(PYTEST_ARGS)
+	@$(RUN) PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(MODELSHIP_CACHE)/pycache $(PY) -m pytest services/common/tests services/serving/tests services/gateway/tests services/scoring/tests services/streaming/tests training_jobs/tests operators/rollout/tests cli/tests charts/tests tests -m "not integration and not slow" -p randomly -n auto --dist loadfile $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: sync ## ruff + mypy

@@ -154,7 +154,10 @@ class CoalescingClient:
                 await _settle(group[0], self.inner.infer_matrix(endpoint, group[0].matrix, group[0].request_id))
             elif tracing.enabled():
                 links = [trace.Link(w.span) for w in group[1:] if w.span is not None and w.span.is_valid]
-                attributes = {"modelship.model": endpoint.name, "modelship.coalesced.requests": len(group)}
+                attributes: dict[str, str | int] = {
+                    "modelship.model": endpoint.name,
+                    "modelship.coalesced.requests": len(group),
+                }
                 with tracing.tracer().start_as_current_span("coalesced predict", links=links, attributes=attributes):
                     await self._coalesced(endpoint, group)
             else:
