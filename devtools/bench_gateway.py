@@ -3,8 +3,8 @@
 One penguins model server (the registered champion). The same V1 body, ``{"instances": [<9 encoded values>, ...]}``
 with 1 and 32 rows, goes to the model server directly (``POST /v1/models/penguins:predict``) and through the
 gateway (``POST /api/models/penguins/predict``, which validates, scores and stores one predictions row per
-request) at concurrency 1, 8 and 32, measured with ``wrk --latency``. The gateway runs twice: on PostgreSQL with
-its default durability (fsync and synchronous commit on, as in the cluster) and on SQLite (as in ``make demo``);
+request) at concurrency 1, 8 and 32, measured with ``wrk --latency``. The gateway runs on PostgreSQL with its
+default durability (fsync and synchronous commit on, as in the cluster) and on SQLite (as in ``make demo``);
 a third run on PostgreSQL with ``MODELSHIP_FAST_PREDICT=false`` (FastAPI's route answers every request instead of
 the lean path) is the reference for what the lean path is worth, and a fourth with
 ``MODELSHIP_COALESCE_PREDICTIONS=false`` (every request its own model-server call) for what coalescing is worth;

@@ -281,7 +281,6 @@ def run(args: argparse.Namespace) -> int:
         from devtools.demo_rollouts import DemoRollouts, Serving
 
         rollouts = DemoRollouts(
-            client=client,
             tracking_uri=tracking_uri,
             database_url=db_url,
             discovery_dir=discovery,

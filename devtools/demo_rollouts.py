@@ -11,8 +11,10 @@ Every pass (``step()``, called by the demo's main loop every couple of seconds):
   runs (:func:`modelship_common.rollout.controller.tick`, the operator's own pass);
 - each decision is applied as the operator applies it (:func:`modelship_operator.rollout_status.decision_effects`:
   MLflow tags on the candidate, ``champion``/``challenger`` aliases);
-- a rollback stops the candidate's server; a promotion keeps both until the warm window ends, then the candidate's
-  server becomes the model's server (its discovery file points at it) and the old champion's stops.
+- a rollback or an abort stops the candidate's server; a promotion keeps both until the warm window ends, then the
+  candidate's server becomes the model's server (its discovery file points at it) and the old champion's stops;
+- no new rollout of a model starts until the last one has settled so (as the operator waits for its candidate to
+  be deleted, or a promotion handed over).
 """
 
 from __future__ import annotations
@@ -62,7 +64,6 @@ class Serving:
 class DemoRollouts:
     """The demo's controller; ``serving`` maps each model to its running server (the demo's ``model_servers``)."""
 
-    client: Any
     tracking_uri: str
     database_url: str
     discovery_dir: Path
@@ -119,6 +120,9 @@ class DemoRollouts:
 
     def _maybe_start(self, model: str) -> None:
         assert self.engine is not None
+        newest = rollout_history(self.engine, model, 1)
+        if newest and not newest[0].active and newest[0].id in self.candidates:
+            return  # the last rollout has not settled yet (a warm window, or its effects not applied)
         current = active_rollout(self.engine, model)
         challenger = self._challenger(model)
         if challenger is UNKNOWN:
@@ -127,13 +131,13 @@ class DemoRollouts:
             if challenger != current.candidate_version:
                 self._abort(current, challenger)
             elif current.id not in self.candidates:  # a rollout of an earlier run of the demo: serve its candidate
+                set_candidate_url(self.engine, current.id, None)  # that run's server is gone; routed again when ready
                 self._start_candidate(current)
                 self.say(f"{model}: resuming rollout {current.id} of version {current.candidate_version}")
             return
         served = self.serving[model].version
         if challenger is None or challenger == served:
             return
-        newest = rollout_history(self.engine, model, 1)
         if newest and newest[0].candidate_version == challenger:
             return  # this challenger was judged already (rolled back, or promoted and handed over)
         spec = parse_rollout_spec({"strategy": self.strategy}, where="--rollout-strategy")
@@ -152,7 +156,7 @@ class DemoRollouts:
         self.say(f"{model}: {self.strategy} rollout {rollout.id} of version {challenger} against {served}")
 
     def _abort(self, rollout: RolloutRecord, challenger: str | None) -> None:
-        """Stop judging a candidate that is no longer the challenger (its server stops when the abort is applied)."""
+        """Stop judging a candidate that is no longer the challenger; :meth:`_settle` stops its server."""
         assert self.engine is not None
         why = f"alias {CHALLENGER} moved to version {challenger}" if challenger else f"alias {CHALLENGER} removed"
         try:
@@ -203,7 +207,11 @@ class DemoRollouts:
     def _settle(self, model: str, rollout: RolloutRecord) -> None:
         assert self.engine is not None
         proc = self.candidates.get(rollout.id)
-        if rollout.active or proc is None:
+        if rollout.active:
+            return
+        if proc is None:  # a rollout of an earlier run of the demo, ended in this one: its server is long gone
+            if rollout.phase != "Promoted" and rollout.candidate_url is not None:
+                set_candidate_url(self.engine, rollout.id, None)
             return
         if rollout.phase == "Promoted":
             warm_until = rollout.warm_until

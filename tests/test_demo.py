@@ -100,7 +100,7 @@ def canary_in_the_demo(tracking_uri: str, gateway: str, state: Path, lines: list
 
     from modelship_common import registry
     from modelship_common.db import make_engine
-    from modelship_common.rollout.tables import active_rollout, record_decision
+    from modelship_common.rollout.tables import active_rollout, get_rollout, record_decision
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     champion = client.get_model_version_by_alias("penguins", registry.CHAMPION)
@@ -110,7 +110,16 @@ def canary_in_the_demo(tracking_uri: str, gateway: str, state: Path, lines: list
     )
     engine = make_engine(f"sqlite:///{state / 'predictions.db'}")
     try:
-        earlier = active_rollout(engine, "penguins")  # the seeded challenger's (training's runner-up), if any
+        # Training leaves its runner-up as challenger; the demo canaries it from the start. Moving the alias while
+        # that canary runs aborts it (it is not judged to the end first).
+        seeded = client.get_registered_model("penguins").aliases.get(registry.CHALLENGER)
+        earlier = None
+        if seeded is not None and seeded != champion.version:
+            earlier = poll_until(
+                lambda: (r := active_rollout(engine, "penguins")) is not None and r.candidate_version == seeded and r,
+                timeout=120,
+                what=f"the demo's rollout of the seeded challenger, version {seeded}",
+            )
     finally:
         engine.dispose()
     client.set_registered_model_alias("penguins", registry.CHALLENGER, new.version)
@@ -128,10 +137,14 @@ def canary_in_the_demo(tracking_uri: str, gateway: str, state: Path, lines: list
         answered.add(str(resp.json()["version"]))
     output = "".join(lines)
     assert "Canary rollout" in output and f"version {new.version} against {champion.version}" in output, output
-    if earlier is not None:  # a canary going on when the alias moved is aborted, not judged to the end first
+    if earlier is not None:
         assert f"rollout {earlier.id} of penguins: aborted: alias challenger moved to version {new.version}" in output
+        assert f"candidate {earlier.candidate_version} stopped (Aborted)" in output, output
     engine = make_engine(f"sqlite:///{state / 'predictions.db'}")
     try:
+        if earlier is not None:
+            ended = get_rollout(engine, earlier.id)
+            assert ended is not None and (ended.phase, ended.candidate_url) == ("Aborted", None), ended
         rollout = active_rollout(engine, "penguins")
         assert rollout is not None and rollout.phase == "Canary" and rollout.candidate_url
         record_decision(engine, rollout, "rollback", reason="manual: the demo test")

@@ -117,7 +117,7 @@ def _log_penguins(client, data: PenguinsData, workdir: Path, *, label_shift: int
     return str(version)
 
 
-def _log_digits(client, name: str = DIGITS_NAME) -> str:
+def _log_digits(client, *, name: str) -> str:
     """Train the tiny digits CNN and register it as ``name``; its version."""
     import keras
     import mlflow
@@ -188,7 +188,7 @@ def mlflow_registry(
         return Registry(
             uri=tracking_uri,
             penguins_version=_log_penguins(client, penguins_data, workdir),
-            digits_version=_log_digits(client),
+            digits_version=_log_digits(client, name=DIGITS_NAME),
         )
 
 

@@ -121,7 +121,7 @@ def register_digits_models(
     mlflow.set_registry_uri(tracking_uri)
     mlflow.set_experiment("streaming-tests")
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    first = _log_digits(client, "digits-fast")
+    first = _log_digits(client, name="digits-fast")
     source = client.get_model_version("digits-fast", first)
     versions = {"digits-fast": first}
     for name in names:
