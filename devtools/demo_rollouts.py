@@ -123,7 +123,7 @@ class DemoRollouts:
         newest = rollout_history(self.engine, model, 1)
         if newest and not newest[0].active and newest[0].id in self.candidates:
             return  # the last rollout has not settled yet (a warm window, or its effects not applied)
-        current = active_rollout(self.engine, model)
+        current = newest[0] if newest and newest[0].active else None  # one active per model, and it is the newest
         challenger = self._challenger(model)
         if challenger is UNKNOWN:
             return
@@ -157,8 +157,10 @@ class DemoRollouts:
 
     def _abort(self, rollout: RolloutRecord, challenger: str | None) -> None:
         """Stop judging a candidate that is no longer the challenger; :meth:`_settle` stops its server."""
+        from modelship_operator.rollout_status import challenger_gone
+
         assert self.engine is not None
-        why = f"alias {CHALLENGER} moved to version {challenger}" if challenger else f"alias {CHALLENGER} removed"
+        why = challenger_gone(challenger)
         try:
             record_decision(self.engine, rollout, "abort", reason=f"aborted: {why}")
         except RolloutConflict as exc:  # it ended meanwhile; the next pass reads it again

@@ -166,7 +166,7 @@ async def _progress_locked(op: Operator, isvc: dict[str, Any]) -> Pass:
         if not analysed:
             why = f"spec.rollout.strategy is {spec.strategy if spec else 'invalid'} now"
         elif challenger is not UNKNOWN and challenger != rollout.candidate_version:
-            why = f"alias {CHALLENGER} moved to version {challenger}" if challenger else f"alias {CHALLENGER} removed"
+            why = rs.challenger_gone(challenger)
         elif served and served != rollout.champion_version:
             why = f"the main predictor serves version {served} now, not the champion {rollout.champion_version}"
         if why is not None:

@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelship_common.registry import CHALLENGER
 from modelship_common.rollout.controller import Outcome
 from modelship_common.rollout.tables import DecisionRecord, RolloutRecord
 from modelship_operator import constants as c
@@ -98,6 +99,11 @@ class DecisionEffects:
     warning: bool
     #: Appended to ``status.history``.
     history_entry: dict[str, Any] = field(default_factory=dict)
+
+
+def challenger_gone(challenger: str | None) -> str:
+    """Why a rollout is aborted when its candidate is no longer the ``challenger``: the alias moved or was removed."""
+    return f"alias {CHALLENGER} moved to version {challenger}" if challenger else f"alias {CHALLENGER} removed"
 
 
 def decision_effects(rollout: RolloutRecord, decision: DecisionRecord, *, alias: str) -> DecisionEffects:
