@@ -54,17 +54,23 @@ class Point:
     result: wrk.WrkResult
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m devtools.bench", description="modelship serving benchmark")
+def load_parser(module: str, description: str) -> argparse.ArgumentParser:
+    """The options every wrk benchmark here takes: --state-dir, --duration, --check."""
+    p = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
     p.add_argument("--state-dir", type=Path, default=servers.cache_dir() / "bench")
     p.add_argument("--duration", type=float, default=6.0, help="seconds per load point (default 6)")
-    p.add_argument("--cold-starts", type=int, default=3, help="cold starts to take the median of (default 3)")
     p.add_argument("--check", action="store_true", help="exit 1 when any row FAILs")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = load_parser("devtools.bench", "modelship serving benchmark")
+    p.add_argument("--cold-starts", type=int, default=3, help="cold starts to take the median of (default 3)")
     return p.parse_args(argv)
 
 
-def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+def log(msg: str, name: str = "bench") -> None:
+    print(f"[{name}] {msg}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------------------------------- data

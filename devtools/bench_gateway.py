@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import create_engine, func, select
 
-from devtools import servers, wrk
-from devtools.bench import Point, batch, broken, penguins_champion, run_bench, verdict
+from devtools import bench, servers, wrk
+from devtools.bench import Point, batch, broken, load_parser, penguins_champion, run_bench, verdict
 from devtools.procs import ProcGroup
 
 MODEL = "penguins"
@@ -48,16 +48,13 @@ TARGET_P99_C32_MS = 25.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m devtools.bench_gateway", description="modelship gateway benchmark")
-    p.add_argument("--state-dir", type=Path, default=servers.cache_dir() / "bench")
-    p.add_argument("--duration", type=float, default=6.0, help="seconds per load point (default 6)")
+    p = load_parser("devtools.bench_gateway", "modelship gateway benchmark")
     p.add_argument("--workers", type=int, default=2, help="gateway worker processes (default 2: one per core here)")
-    p.add_argument("--check", action="store_true", help="exit 1 when any row FAILs")
     return p.parse_args(argv)
 
 
 def log(msg: str) -> None:
-    print(f"[bench-gateway] {msg}", file=sys.stderr, flush=True)
+    bench.log(msg, "bench-gateway")
 
 
 def body(x: np.ndarray, rows: int) -> str:

@@ -2,12 +2,13 @@
 
 Bounded and reproducible: a fixed seed, derandomized generation, no example database, few examples per operation;
 every check and every phase (examples, coverage, fuzzing, stateful). A test module builds its schema with
-:func:`config`, parametrizes ``case.call_and_validate()`` over it and runs :func:`run_stateful`; it imports
+:func:`config`, provides it as a fixture and takes its two tests from :func:`contract_tests`; it imports
 :func:`lazy_schema_node_id` so that pytest finds the fixture there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import hypothesis
@@ -49,6 +50,21 @@ def run_stateful(schema: Any, *, scenarios: int, steps: int) -> None:
             suppress_health_check=list(hypothesis.HealthCheck),
         )
     )
+
+
+def contract_tests(*, scenarios: int, steps: int) -> tuple[Callable[..., None], Callable[..., None]]:
+    """A contract module's two tests, on the schema of its fixture ``contract_schema``: every operation
+    (schemathesis' cases, each answer validated by every check), and :func:`run_stateful` with ``scenarios`` and
+    ``steps``. Assign them to module names starting with ``test_`` so that pytest collects them there."""
+
+    @schemathesis.pytest.from_fixture("contract_schema").parametrize()
+    def every_operation(case: schemathesis.Case) -> None:
+        case.call_and_validate()
+
+    def stateful(contract_schema: Any) -> None:
+        run_stateful(contract_schema, scenarios=scenarios, steps=steps)
+
+    return every_operation, stateful
 
 
 @pytest.fixture(autouse=True)

@@ -15,17 +15,9 @@ from devtools import servers
 from devtools.procs import poll_until
 from modelship_common import db, registry
 from modelship_common.schemas import digits, penguins
+from services.serving.tests.test_serving_http import ROW  # a Dream Adelie
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-ROW: dict[str, Any] = {
-    "island": "Dream",
-    "bill_length_mm": 39.5,
-    "bill_depth_mm": 17.4,
-    "flipper_length_mm": 186,
-    "body_mass_g": 3800,
-    "sex": "female",
-}
 
 
 def sample_png(index: int = 0) -> bytes:

@@ -51,3 +51,13 @@ def start_gateway(gateway_settings: Callable[..., GatewaySettings]) -> Iterator[
 def gateway(start_gateway: Callable[..., LiveGateway]) -> LiveGateway:
     """A live gateway in front of the stand-in model server, MLflow unreachable."""
     return start_gateway()
+
+
+@pytest.fixture
+def image_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No Kafka, a local object store in tmp_path: the directory uploaded images go to."""
+    monkeypatch.delenv("MODELSHIP_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("MODELSHIP_S3_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("MODELSHIP_OBJECT_STORE", "local")
+    monkeypatch.setenv("MODELSHIP_IMAGE_DIR", str(tmp_path / "images"))
+    return tmp_path / "images"

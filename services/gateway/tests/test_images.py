@@ -23,16 +23,6 @@ from services.gateway.tests.test_predict import digit_png
 from services.gateway.tests.testkit import LiveGateway, wait_until
 
 
-@pytest.fixture
-def image_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No Kafka, a local object store in tmp_path."""
-    monkeypatch.delenv("MODELSHIP_KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    monkeypatch.delenv("MODELSHIP_S3_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("MODELSHIP_OBJECT_STORE", "local")
-    monkeypatch.setenv("MODELSHIP_IMAGE_DIR", str(tmp_path / "images"))
-    return tmp_path / "images"
-
-
 def expected_class(png: bytes) -> str:
     probs = score_images(digits.decode_image(png, 1 << 20)[None])
     return digits.CLASSES[int(probs[0].argmax())]

@@ -141,14 +141,8 @@ def test_upload_names_the_database_cannot_hold(contract_gateway: LiveGateway) ->
     assert response.status_code == 422, response.text
 
 
-schema = schemathesis.pytest.from_fixture("contract_schema")
-
-
-@schema.parametrize()
-def test_every_operation_keeps_the_contract(case: schemathesis.Case) -> None:
-    case.call_and_validate()
-
-
-def test_stateful_scenarios_keep_the_contract(contract_schema: Any) -> None:
-    """Chains of calls along the links schemathesis infers (upload an image, then read it back, ...)."""
-    contract.run_stateful(contract_schema, scenarios=STATEFUL_SCENARIOS, steps=STATEFUL_STEPS)
+# Every operation's cases, each answer validated; then chains of calls along the links schemathesis infers
+# (upload an image, then read it back, ...).
+test_every_operation_keeps_the_contract, test_stateful_scenarios_keep_the_contract = contract.contract_tests(
+    scenarios=STATEFUL_SCENARIOS, steps=STATEFUL_STEPS
+)

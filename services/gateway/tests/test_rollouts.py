@@ -38,12 +38,8 @@ SPEC = parse_rollout_spec(
 
 
 @pytest.fixture(autouse=True)
-def local_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def local_images(image_env: Path) -> None:
     """No Kafka, uploaded images in a local directory under tmp_path."""
-    monkeypatch.delenv("MODELSHIP_KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    monkeypatch.delenv("MODELSHIP_S3_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("MODELSHIP_OBJECT_STORE", "local")
-    monkeypatch.setenv("MODELSHIP_IMAGE_DIR", str(tmp_path / "images"))
 
 
 @pytest.fixture

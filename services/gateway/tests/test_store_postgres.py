@@ -12,21 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from modelship_common.db import Prediction, make_engine, migrate
-from modelship_common.predictions import PredictionRecord, insert_predictions
+from modelship_common.predictions import insert_predictions
 from modelship_gateway.prediction_store import PredictionStore
+from services.gateway.tests.test_store import record
 
 pytestmark = pytest.mark.integration
-
-
-def record(request_id: str, version: str = "3") -> PredictionRecord:
-    return PredictionRecord(
-        request_id=request_id,
-        model_name="penguins",
-        model_version=version,
-        latency_ms=1.5,
-        input={"instances": [1]},
-        output={"predictions": [0]},
-    )
 
 
 def test_save_tells_a_new_row_from_its_replay_on_postgresql(pg_database: str) -> None:

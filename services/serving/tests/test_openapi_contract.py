@@ -92,14 +92,8 @@ def test_the_document_is_this_servers(contract_server: Server) -> None:
     assert sorted(infer) == ["200", "400", "404", "500", "503"]
 
 
-schema = schemathesis.pytest.from_fixture("contract_schema")
-
-
-@schema.parametrize()
-def test_every_operation_keeps_the_contract(case: schemathesis.Case) -> None:
-    case.call_and_validate()
-
-
-def test_stateful_scenarios_keep_the_contract(contract_schema: Any) -> None:
-    """Chains of calls along the links schemathesis infers (list the models, then read one's metadata, ...)."""
-    contract.run_stateful(contract_schema, scenarios=STATEFUL_SCENARIOS, steps=STATEFUL_STEPS)
+# Every operation's cases, each answer validated; then chains of calls along the links schemathesis infers
+# (list the models, then read one's metadata, ...).
+test_every_operation_keeps_the_contract, test_stateful_scenarios_keep_the_contract = contract.contract_tests(
+    scenarios=STATEFUL_SCENARIOS, steps=STATEFUL_STEPS
+)
