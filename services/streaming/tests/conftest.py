@@ -29,15 +29,16 @@ def _started(what: Callable[[], Proc]) -> Proc:
 
 
 @pytest.fixture(scope="session")
-def stream_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("streaming")
+def stream_dir(session_dir: Path) -> Path:
+    """Where the streaming tests' own servers (Kafka, MinIO) keep their state: under the session's directory."""
+    (session_dir / "streaming").mkdir(exist_ok=True)
+    return session_dir / "streaming"
 
 
 @pytest.fixture(scope="session")
-def stream_logs(stream_dir: Path) -> Path:
-    path = stream_dir / "logs"
-    path.mkdir(exist_ok=True)
-    return path
+def stream_logs(log_dir: Path) -> Path:
+    """The session's log directory (devtools.pytest_platform), where every server's log of the session goes."""
+    return log_dir
 
 
 @pytest.fixture(scope="session")
