@@ -168,6 +168,18 @@ def verdict(ok: bool, reason: str = "") -> str:
     return f"FAIL: {reason}" if reason else "FAIL"
 
 
+class Checks:
+    """The PASS/FAIL table under a benchmark's measurements: one row per target, and whether all of them passed."""
+
+    def __init__(self) -> None:
+        self.lines = ["", "| check | measured | target | result |", "|---|---:|---:|---|"]
+        self.ok = True
+
+    def row(self, check: str, measured: str, target: str, ok: bool, reason: str = "") -> None:
+        self.ok = self.ok and ok
+        self.lines.append(f"| {check} | {measured} | {target} | {verdict(ok, reason)} |")
+
+
 def broken(name: str, r: wrk.WrkResult) -> str | None:
     """Why a load point cannot be trusted (no request answered, or errors), or None when it can."""
     if r.requests <= 0 or r.rps <= 0:
@@ -209,13 +221,8 @@ def render(
         out.append(
             f"| {p.server} | {p.rows} | {p.concurrency} | {r.rps:,.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
         )
-    out += ["", "| check | measured | target | result |", "|---|---:|---:|---|"]
-    all_ok = True
-
-    def row(check: str, measured: str, target: str, ok: bool, reason: str = "") -> None:
-        nonlocal all_ok
-        all_ok = all_ok and ok
-        out.append(f"| {check} | {measured} | {target} | {verdict(ok, reason)} |")
+    checks = Checks()
+    row = checks.row
 
     for rows in ROWS:
         ms, ml = by[("modelship", rows, 8)], by[("mlflow serve", rows, 8)]
@@ -264,9 +271,10 @@ def render(
         for rows in ROWS
         if (KSERVE_APP, rows, 8) in by and not broken("baseline", by[("mlflow serve", rows, 8)])
     ]
+    out += checks.lines
     if reference:
         out += ["", f"Reference, fast path off (kserve's FastAPI app for every request), c=8: {', '.join(reference)}."]
-    return "\n".join(out), all_ok
+    return "\n".join(out), checks.ok
 
 
 # ------------------------------------------------------------------------------------------------------ main

@@ -29,7 +29,7 @@ import numpy as np
 from sqlalchemy import create_engine, func, select
 
 from devtools import bench, servers, wrk
-from devtools.bench import Point, batch, broken, load_parser, penguins_champion, run_bench, verdict
+from devtools.bench import Checks, Point, batch, broken, load_parser, penguins_champion, run_bench
 from devtools.procs import ProcGroup
 
 MODEL = "penguins"
@@ -103,13 +103,8 @@ def render(points: list[Point], stores: dict[str, tuple[int, int]], workers: str
             f"| {p.server} | {p.rows} | {p.concurrency} | {r.rps:,.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
             f"| {r.errors} | {share} |"
         )
-    out += ["", "| check | measured | target | result |", "|---|---:|---:|---|"]
-    all_ok = True
-
-    def row(check: str, measured: str, target: str, ok: bool, reason: str = "") -> None:
-        nonlocal all_ok
-        all_ok = all_ok and ok
-        out.append(f"| {check} | {measured} | {target} | {verdict(ok, reason)} |")
+    checks = Checks()
+    row = checks.row
 
     direct = by[(DIRECT, 1, 8)]
 
@@ -146,7 +141,7 @@ def render(points: list[Point], stores: dict[str, tuple[int, int]], workers: str
             stored >= answered,
             f"{answered - stored} answered requests have no row",
         )
-    return "\n".join(out), all_ok
+    return "\n".join([*out, *checks.lines]), checks.ok
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""The serving benchmark's table and verdicts (devtools/bench.py) on hand-made wrk results: no server, no wrk.
+"""The serving and gateway benchmarks' tables and verdicts (devtools/bench.py, devtools/bench_gateway.py) on
+hand-made wrk results: no server, no wrk.
 
 A PASS must be earned: a baseline that served nothing or answered with errors is a FAIL with its reason, never
 an infinite or flattering ratio.
@@ -7,6 +8,7 @@ an infinite or flattering ratio.
 from __future__ import annotations
 
 from devtools import bench
+from devtools import bench_gateway as bg
 from devtools.wrk import WrkResult
 
 PARITY = {"n": 67, "classes_equal": True, "max_diff_vs_native": 1e-7, "max_diff_vs_mlflow": None}
@@ -70,3 +72,28 @@ def test_slow_but_healthy_fails_on_the_target() -> None:
     found = checks(table)
     assert found["req/s ratio modelship / mlflow, 1 row(s), c=8"] == "FAIL: below 40x"
     assert found["modelship p99, 32 row(s), c=32"] == "FAIL: above 50 ms"
+
+
+def gateway_points(pg_c8: float, pg_p99_c32: float) -> list[bench.Point]:
+    out = []
+    for rows in bench.ROWS:
+        for c in bench.CONCURRENCY:
+            out.append(bench.Point(bg.DIRECT, rows, c, result(1000.0)))
+            gw = result(pg_c8 if c == 8 else 600.0, p99_ms=pg_p99_c32 if c == 32 else 5.0)
+            out.append(bench.Point(bg.PG, rows, c, gw))
+    return out
+
+
+def test_the_gateway_table_passes_a_run_at_its_targets_and_fails_each_miss_with_its_reason() -> None:
+    table, ok = bg.render(gateway_points(600.0, 20.0), {bg.PG: (3600, 3600)}, "2 worker process(es)", 6.0)
+    verdicts = checks(table)
+    assert ok, table
+    assert verdicts[f"{bg.PG} / direct req/s, 1 row, c=8"] == "PASS"
+    assert verdicts[f"{bg.PG}: a stored row per answered request"] == "PASS"
+
+    table, ok = bg.render(gateway_points(200.0, 40.0), {bg.PG: (1200, 1199)}, "2 worker process(es)", 6.0)
+    verdicts = checks(table)
+    assert not ok
+    assert verdicts[f"{bg.PG} / direct req/s, 1 row, c=8"] == "FAIL: below 50%"
+    assert verdicts[f"{bg.PG} p99, 1 row, c=32"] == "FAIL: above 25 ms"
+    assert verdicts[f"{bg.PG}: a stored row per answered request"] == "FAIL: 1 answered requests have no row"
