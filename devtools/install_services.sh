@@ -5,6 +5,7 @@
 # Idempotent: does nothing when everything is there. Needs root (or sudo) for apt-get.
 # Usage: devtools/install_services.sh            (the `make services` target)
 set -euo pipefail
+source "$(cd "$(dirname "$0")/.." && pwd)/scripts/services/lib.sh"
 
 missing=()
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
@@ -21,14 +22,4 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null; then sudo="sudo"; else
-    echo "services: need root to apt-get install ${missing[*]}" >&2; exit 1
-  fi
-fi
-echo "services: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-echo "services: done"
+apt_install "${missing[@]}"

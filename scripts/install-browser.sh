@@ -4,6 +4,7 @@
 # Idempotent: does nothing when chromium is there. Needs root (or sudo) for apt-get.
 # Usage: scripts/install-browser.sh            (the `make browser` target)
 set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/services/lib.sh"
 
 browser="${MODELSHIP_CHROMIUM:-/usr/bin/chromium}"
 if [ -x "$browser" ]; then
@@ -11,14 +12,5 @@ if [ -x "$browser" ]; then
   exit 0
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null; then sudo="sudo"; else
-    echo "browser: need root to apt-get install chromium" >&2; exit 1
-  fi
-fi
-echo "browser: installing chromium"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q chromium
-echo "browser: done ($("$browser" --version 2>/dev/null | sed -n 1p))"
+apt_install --with-recommends chromium
+echo "browser: $("$browser" --version 2>/dev/null | sed -n 1p)"

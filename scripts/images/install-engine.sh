@@ -4,6 +4,7 @@
 # Idempotent: does nothing when everything is there. Needs root (or sudo) for apt-get.
 # Usage: scripts/images/install-engine.sh            (part of `make images`)
 set -euo pipefail
+source "$(cd "$(dirname "$0")/.." && pwd)/services/lib.sh"
 
 declare -A need=([dockerd]=docker.io [containerd]=containerd [runc]=runc [mmdebstrap]=mmdebstrap
   [iptables]=iptables [conntrack]=conntrack [ip]=iproute2)
@@ -16,14 +17,4 @@ if [ ${#missing[@]} -eq 0 ]; then
   echo "engine: docker.io, containerd, runc, mmdebstrap, CNI plugins, iptables, conntrack are installed"
   exit 0
 fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null; then sudo="sudo"; else
-    echo "engine: need root to apt-get install ${missing[*]}" >&2; exit 1
-  fi
-fi
-echo "engine: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-echo "engine: done"
+apt_install "${missing[@]}"

@@ -127,23 +127,7 @@ run() {
 
 start() {
   install
-  local pidfile="$STATE/kafka.pid"
-  if pid_alive "$pidfile" && tcp_open 127.0.0.1 "$PORT"; then
-    log "kafka is already running on 127.0.0.1:$PORT (pid $(cat "$pidfile"))"
-  else
-    tcp_open 127.0.0.1 "$PORT" && die "port $PORT on 127.0.0.1 is taken by another process (set MODELSHIP_KAFKA_PORT)"
-    local t0
-    t0=$(now_s)
-    mkdir -p "$STATE"
-    [ -f "$STATE/kafka.log" ] && mv -f "$STATE/kafka.log" "$STATE/kafka.log.1"
-    start_background kafka "$pidfile" "$STATE/kafka.log" "$0" run
-    if ! wait_alive "$TIMEOUT" "kafka on 127.0.0.1:$PORT" "$pidfile" broker_ready; then
-      tail -n 30 "$STATE/kafka.log" >&2 || true
-      stop_pidfile kafka "$pidfile"
-      die "kafka did not start; log $STATE/kafka.log"
-    fi
-    log "kafka $VERSION running on 127.0.0.1:$PORT (pid $(cat "$pidfile"), started in $(( $(now_s) - t0 ))s, log $STATE/kafka.log)"
-  fi
+  start_server kafka "$PORT" MODELSHIP_KAFKA_PORT broker_ready
   env_lines
 }
 

@@ -80,3 +80,40 @@ start_background() {
   setsid "$@" >>"$logfile" 2>&1 < /dev/null &
   echo $! > "$pidfile"
 }
+
+# start_server NAME PORT SETTING READY: start `$0 run` in its own session (pid and log $STATE/NAME.{pid,log}, the
+# previous log kept as NAME.log.1) unless it already runs, and wait up to $TIMEOUT s for the command READY to succeed.
+# SETTING is the variable that moves the server to another port (named when PORT is taken by another process).
+start_server() {
+  local name=$1 port=$2 setting=$3 ready=$4 t0
+  local pidfile=$STATE/$name.pid logfile=$STATE/$name.log
+  if pid_alive "$pidfile" && "$ready"; then
+    log "$name is already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
+    return 0
+  fi
+  tcp_open 127.0.0.1 "$port" && die "port $port on 127.0.0.1 is taken by another process (set $setting)"
+  t0=$(now_s)
+  mkdir -p "$STATE"
+  [ -f "$logfile" ] && mv -f "$logfile" "$logfile.1"
+  start_background "$name" "$pidfile" "$logfile" "$0" run
+  if ! wait_alive "$TIMEOUT" "$name on 127.0.0.1:$port" "$pidfile" "$ready"; then
+    tail -n 30 "$logfile" >&2 || true
+    stop_pidfile "$name" "$pidfile"
+    die "$name did not start; log $logfile"
+  fi
+  log "$name running on 127.0.0.1:$port (pid $(cat "$pidfile"), started in $(( $(now_s) - t0 ))s, log $logfile)"
+}
+
+# apt_install [--with-recommends] PACKAGE...: install Debian packages with apt-get (as root, or through sudo).
+apt_install() {
+  local sudo=() recommends=(--no-install-recommends)
+  if [ "${1:-}" = --with-recommends ]; then recommends=(); shift; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "need root (or sudo) to apt-get install $*"
+    sudo=(sudo)
+  fi
+  log "installing $*"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${recommends[@]}" "$@"
+  log "installed $*"
+}

@@ -24,6 +24,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
+source "$here/../k8s/lib.sh"   # go_env
 
 # Upstream publishes source only (AGPLv3). The commit named in the tooling notes, 9e49d5e7a648
 # (RELEASE.2025-10-15T17-29-55Z), is refused by the module proxy ("not available"); this pseudo-version is
@@ -38,18 +39,6 @@ STATE=${MODELSHIP_MINIO_DIR:-$MODELSHIP_CACHE/services/minio}
 TIMEOUT=${MODELSHIP_MINIO_TIMEOUT:-60}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-
-go_env() {
-  if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
-    export PATH="/usr/local/go/bin:$PATH"
-  fi
-  command -v go >/dev/null || die "go is required to build MinIO (see \`make services\`)"
-  export GOTOOLCHAIN=local
-  export GOPATH="$MODELSHIP_CACHE/go"
-  export GOMODCACHE="$MODELSHIP_CACHE/go/mod"
-  export GOCACHE="$MODELSHIP_CACHE/go/build"
-  export CGO_ENABLED=0
-}
 
 install() {
   if [ -x "$TOOL_DIR/minio" ] && [ -f "$TOOL_DIR/.complete" ]; then
@@ -97,23 +86,7 @@ ready() { curl -fsS -o /dev/null "http://127.0.0.1:$PORT/minio/health/ready"; }
 
 start() {
   install
-  local pidfile="$STATE/minio.pid"
-  if pid_alive "$pidfile" && ready; then
-    log "minio is already running on 127.0.0.1:$PORT (pid $(cat "$pidfile"))"
-  else
-    tcp_open 127.0.0.1 "$PORT" && die "port $PORT on 127.0.0.1 is taken by another process (set MODELSHIP_MINIO_PORT)"
-    local t0
-    t0=$(now_s)
-    mkdir -p "$STATE"
-    [ -f "$STATE/minio.log" ] && mv -f "$STATE/minio.log" "$STATE/minio.log.1"
-    start_background minio "$pidfile" "$STATE/minio.log" "$0" run
-    if ! wait_alive "$TIMEOUT" "minio on 127.0.0.1:$PORT" "$pidfile" ready; then
-      tail -n 30 "$STATE/minio.log" >&2 || true
-      stop_pidfile minio "$pidfile"
-      die "minio did not start; log $STATE/minio.log"
-    fi
-    log "minio running on 127.0.0.1:$PORT (pid $(cat "$pidfile"), started in $(( $(now_s) - t0 ))s, log $STATE/minio.log)"
-  fi
+  start_server minio "$PORT" MODELSHIP_MINIO_PORT ready
   env_lines
 }
 
