@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +20,13 @@ from typing import Any
 import pytest
 import yaml
 
+from devtools.control_plane import ControlPlane, run, start_control_plane, tool
+
 REPO = Path(__file__).resolve().parents[2]
 # MODELSHIP_CHART_UNDER_TEST: render another copy of the chart (e.g. while a subchart is being written).
 CHART = Path(os.environ.get("MODELSHIP_CHART_UNDER_TEST") or REPO / "charts" / "modelship")
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 CACHE = Path(os.environ.get("MODELSHIP_CACHE") or Path.home() / ".cache" / "modelship")
-BIN = CACHE / "bin"
-CONTROL_PLANE = REPO / "scripts" / "k8s" / "control-plane.sh"
 CLUSTER_NAME = "charts-tests"
 APP_SUBCHARTS = ("operator", "gateway", "serving", "training", "streaming")
 INFRA_SUBCHARTS = ("postgresql", "minio", "mlflow", "kafka", "prometheus", "grafana")
@@ -40,31 +39,6 @@ LIBRARY = "modelship-lib"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "k8s: needs the local Kubernetes control plane (scripts/k8s, make k8s-tools)")
-
-
-def tool(name: str) -> str:
-    """Path of a pinned tool from the modelship cache; fails (never skips) when it is not built."""
-    path = BIN / name
-    if not (path.exists() and os.access(path, os.X_OK)):
-        pytest.fail(f"{path} is missing: run `make k8s-tools` (scripts/k8s/install-tools.sh) first", pytrace=False)
-    return str(path)
-
-
-def run(
-    args: list[str],
-    *,
-    check: bool = True,
-    env: dict[str, str] | None = None,
-    timeout: float = 600,
-    input: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run a command, returning its output; on failure raise with the command and its stderr."""
-    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, input=input, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} exited {done.returncode}\nstdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
-        )
-    return done
 
 
 #: PyYAML's safe loader on libyaml (the same safe constructors; parses a rendered chart about ten times faster
@@ -144,75 +118,27 @@ def render(helm: Helm) -> Callable[..., list[dict[str, Any]]]:
 
 
 @dataclass
-class Cluster:
-    """The control plane: env with KUBECONFIG and the tools, and small kubectl/helm helpers."""
-
-    env: dict[str, str]
-    kubectl_bin: str
-    helm_bin: str
-
-    def kubectl(
-        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 300
-    ) -> subprocess.CompletedProcess[str]:
-        return run([self.kubectl_bin, *args], check=check, env=self.env, input=input, timeout=timeout)
+class Cluster(ControlPlane):
+    """The control plane, with helm (its caches under $MODELSHIP_CACHE/helm) and a JSON ``get``."""
 
     def helm(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return run([self.helm_bin, *args], check=check, env=self.env, timeout=timeout)
+        return run([tool("helm"), *args], check=check, env=self.env, timeout=timeout)
 
     def get(self, *args: str) -> dict[str, Any]:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
-    def namespace(self) -> str:
-        name = f"ct-{uuid.uuid4().hex[:8]}"
-        self.kubectl("create", "namespace", name)
-        return name
-
-
-def _parse_env(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("export "):
-            line = line[len("export ") :]
-        if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            if key == "KUBECONFIG" or key.startswith("MODELSHIP_K8S_"):  # PATH: the tools are called by path
-                out[key] = value.strip().strip("'\"")
-    return out
-
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    kubectl = tool("kubectl")
-    helm_bin = tool("helm")
-    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok"):
-        tool(name)
-    if not CONTROL_PLANE.exists():
-        pytest.fail(f"{CONTROL_PLANE} is missing", pytrace=False)
-    base_env = {**os.environ, "MODELSHIP_K8S_NAME": CLUSTER_NAME}
-    already = (
-        run(["bash", str(CONTROL_PLANE), "status", "--name", CLUSTER_NAME], check=False, env=base_env).returncode == 0
-    )
-    up = run(["bash", str(CONTROL_PLANE), "up", "--name", CLUSTER_NAME], check=False, env=base_env, timeout=900)
-    if up.returncode != 0:
-        pytest.fail(
-            f"control plane did not come up (scripts/k8s/control-plane.sh up):\n{up.stdout[-3000:]}\n"
-            f"{up.stderr[-3000:]}",
-            pytrace=False,
-        )
-    env = {**base_env, **_parse_env(up.stdout)}
-    if "KUBECONFIG" not in env:
-        env.update(_parse_env(run(["bash", str(CONTROL_PLANE), "env", "--name", CLUSTER_NAME], env=base_env).stdout))
-    env["HELM_CACHE_HOME"] = str(CACHE / "helm" / "cache")
-    env["HELM_CONFIG_HOME"] = str(CACHE / "helm" / "config")
-    env["HELM_DATA_HOME"] = str(CACHE / "helm" / "data")
-    yield Cluster(env=env, kubectl_bin=kubectl, helm_bin=helm_bin)
-    if not already:
-        run(["bash", str(CONTROL_PLANE), "down", "--name", CLUSTER_NAME], check=False, env=base_env)
+    tool("helm")
+    with start_control_plane(CLUSTER_NAME) as cp:
+        helm_homes = {f"HELM_{part.upper()}_HOME": str(CACHE / "helm" / part) for part in ("cache", "config", "data")}
+        env = {**cp.env, **helm_homes}
+        yield Cluster(env=env, kubeconfig=cp.kubeconfig)
 
 
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
-    name = cluster.namespace()
+    name = cluster.namespace("ct")
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -21,10 +21,10 @@ import pytest
 from devtools.procs import free_port
 from modelship_cli.app import main
 from modelship_common import db
-from modelship_common.predictions import insert_predictions
 from modelship_common.registry import CHALLENGER, CHAMPION, SERVE_TAG, TASK_TAG
 from modelship_common.rollout.spec import parse_rollout_spec
 from modelship_common.rollout.tables import RolloutRecord, active_rollout, list_decisions, start_rollout
+from services.common.tests.rollout_helpers import feed
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,6 @@ CANARY = {
     "analysis": {"minSamples": 20},
     "warmDuration": "10m",
 }
-CLASSES = ("Adelie", "Chinstrap", "Gentoo")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -89,36 +88,6 @@ def register(client: Any) -> str:
     client.set_registered_model_alias(name, CHAMPION, "1")
     client.set_registered_model_alias(name, CHALLENGER, "2")
     return name
-
-
-def feed(engine: Any, rollout: RolloutRecord, n: int, *, bad: bool = False) -> None:
-    """``n`` requests scored by both versions, as the gateway stores them; a bad candidate disagrees and fails."""
-    rows = []
-    for i in range(n):
-        rid = f"r-{uuid.uuid4().hex}"
-        truth = CLASSES[i % 3]
-        for version in (rollout.champion_version, rollout.candidate_version):
-            wrong = bad and version == rollout.candidate_version
-            error = "HTTP 503" if wrong and i % 3 == 0 else None
-            cls = CLASSES[(i + 1) % 3] if wrong else truth
-            rows.append(
-                {
-                    "request_id": rid,
-                    "model_name": rollout.model_name,
-                    "model_version": version,
-                    "created_at": rollout.step_started_at + dt.timedelta(milliseconds=1 + i),
-                    "source": "api",
-                    "n_instances": 1,
-                    "predicted_class": None if error else cls,
-                    "confidence": None if error else 0.9,
-                    "latency_ms": 5.0,
-                    "input": {},
-                    "output": None if error else {"predictions": [{"class_name": cls}]},
-                    "error": error,
-                }
-            )
-    with engine.begin() as conn:
-        insert_predictions(conn, rows)
 
 
 @pytest.fixture

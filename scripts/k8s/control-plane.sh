@@ -86,17 +86,6 @@ NODES=${MODELSHIP_K8S_NODES:-1}
 # ---------------------------------------------------------------------------------------------------
 # processes
 
-# pid_of COMPONENT: the pid from its pidfile if that process is alive and is ours (its command line
-# mentions this state dir), else nothing. Guards against pid reuse.
-pid_of() {
-  local f=$PIDS/$1.pid pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$state/"; then
-    echo "$pid"
-  fi
-}
-
 # start COMPONENT ARGS...: run $BIN/COMPONENT in its own session, output to logs/COMPONENT.log.
 start() {
   local c=$1; shift
@@ -105,36 +94,6 @@ start() {
   setsid "$BIN/$c" "$@" </dev/null >>"$LOGS/$c.log" 2>&1 9>&- &
   echo $! >"$PIDS/$c.pid"
   started+=("$c")
-}
-
-# alive PID: the process exists and is not a zombie (an exited process its parent has not reaped yet).
-alive() {
-  local st
-  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-  [ -n "$st" ] && [ "$st" != Z ]
-}
-
-# stop COMPONENT: SIGTERM, wait up to 15 s, then SIGKILL its process group.
-stop() {
-  local c=$1 pid i
-  pid=$(pid_of "$c")
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 150); do
-      alive "$pid" || break
-      sleep 0.1
-    done
-    if alive "$pid"; then
-      log "$c (pid $pid) still running 15s after SIGTERM; killing it"
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-      for i in $(seq 1 50); do
-        alive "$pid" || break
-        sleep 0.1
-      done
-    fi
-    wait "$pid" 2>/dev/null || true   # reap it if this shell started it
-  fi
-  rm -f "$PIDS/$c.pid"
 }
 
 stop_all() {
@@ -146,10 +105,7 @@ stop_all() {
 fail() {
   local c=$1; shift
   log "error: $*"
-  if [ -f "$LOGS/$c.log" ]; then
-    log "last lines of $LOGS/$c.log:"
-    tail -n 40 "$LOGS/$c.log" | sed 's/^/    /' >&2
-  fi
+  log_tail "$c"
   if [ ${#started[@]} -gt 0 ]; then
     log "stopping the components this run started (${started[*]})"
     stop_all

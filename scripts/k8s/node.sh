@@ -66,15 +66,6 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 kc() { "$BIN/kubectl" --kubeconfig "$state/kubeconfig" "$@"; }
 ctr_() { ctr --address "$SOCK" -n k8s.io "$@"; }
 
-pid_of() {
-  local f=$PIDS/$1.pid pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$state/"; then
-    echo "$pid"
-  fi
-}
-
 # run COMPONENT PROGRAM ARGS...: start PROGRAM in its own session, output to logs/COMPONENT.log.
 run() {
   local c=$1; shift
@@ -83,24 +74,10 @@ run() {
   echo $! >"$PIDS/$c.pid"
 }
 
-stop() {
-  local c=$1 pid
-  pid=$(pid_of "$c")
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$PIDS/$c.pid"
-}
-
 fail() {
   local c=$1; shift
   log "error: $*"
-  if [ -f "$LOGS/$c.log" ]; then
-    log "last lines of $LOGS/$c.log:"
-    tail -n 40 "$LOGS/$c.log" | sed 's/^/    /' >&2
-  fi
+  log_tail "$c"
   exit 1
 }
 

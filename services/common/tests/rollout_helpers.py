@@ -1,10 +1,14 @@
-"""Rollout records and window stats for the rollout tests, built without a database."""
+"""Rollout records and window stats for the rollout tests, built without a database; and the predictions rows a
+rollout's traffic leaves, fed into one."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import replace
+from typing import Any
 
+from modelship_common.predictions import insert_predictions
 from modelship_common.rollout.spec import RolloutSpec, parse_rollout_spec
 from modelship_common.rollout.stats import ArmStats, WindowStats
 from modelship_common.rollout.tables import RolloutRecord
@@ -71,3 +75,37 @@ def window(
         paired=paired,
         agreed=round(paired * agree),
     )
+
+
+PENGUINS = ("Adelie", "Chinstrap", "Gentoo")
+
+
+def feed(engine: Any, rollout: RolloutRecord, n: int, *, bad: bool = False, model: str | None = None) -> None:
+    """``n`` requests scored by both of ``rollout``'s versions in its current step, as the gateway stores them (the
+    candidate answers, with a copy to the champion); a bad candidate fails a third of them and disagrees on the rest."""
+    rows = []
+    for i in range(n):
+        rid = f"r-{uuid.uuid4().hex}"
+        truth = PENGUINS[i % 3]
+        for version in (rollout.champion_version, rollout.candidate_version):
+            wrong = bad and version == rollout.candidate_version
+            error = "HTTP 503" if wrong and i % 3 == 0 else None
+            cls = PENGUINS[(i + 1) % 3] if wrong else truth
+            rows.append(
+                {
+                    "request_id": rid,
+                    "model_name": model or rollout.model_name,
+                    "model_version": version,
+                    "created_at": rollout.step_started_at + dt.timedelta(milliseconds=1 + i),
+                    "source": "api",
+                    "n_instances": 1,
+                    "predicted_class": None if error else cls,
+                    "confidence": None if error else (0.5 if wrong else 0.9),
+                    "latency_ms": 5.0,
+                    "input": {},
+                    "output": None if error else {"predictions": [{"class_name": cls}]},
+                    "error": error,
+                }
+            )
+    with engine.begin() as conn:
+        insert_predictions(conn, rows)

@@ -14,11 +14,8 @@ import asyncio
 import base64
 import json
 import logging
-import os
-import subprocess
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from devtools.control_plane import ControlPlane, run, start_control_plane, tool, wait_for
 from modelship_scoring import kube_discovery
 from modelship_scoring.discovery import open_discovery
 from modelship_scoring.discovery_settings import DiscoverySettings
@@ -38,85 +36,23 @@ from services.gateway.tests.testkit import LiveGateway
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
-CACHE = Path(os.environ.get("MODELSHIP_CACHE") or Path.home() / ".cache" / "modelship")
-BIN = CACHE / "bin"
-CONTROL_PLANE = REPO / "scripts" / "k8s" / "control-plane.sh"
 CLUSTER_NAME = "gateway-tests"
 CHART = REPO / "charts" / "modelship"
 RELEASE = "r"
 ISVCS = "inferenceservices.modelship.io"
 
 
-def tool(name: str) -> str:
-    path = BIN / name
-    if not (path.exists() and os.access(path, os.X_OK)):
-        pytest.fail(f"{path} is missing: run `make k8s-tools` (scripts/k8s/install-tools.sh) first", pytrace=False)
-    return str(path)
-
-
-def run(args: list[str], *, env: dict[str, str] | None = None, check: bool = True, input: str | None = None):
-    done = subprocess.run(args, capture_output=True, text=True, env=env, input=input, timeout=900, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return done
-
-
-def wait_for(check: Callable[[], Any], *, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
-
-
-@dataclass
-class ControlPlane:
-    env: dict[str, str]
-    kubeconfig: Path
-
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None, kubeconfig: Path | None = None):
-        env = {**self.env, "KUBECONFIG": str(kubeconfig or self.kubeconfig)}
-        return run([tool("kubectl"), *args], env=env, check=check, input=input)
-
-    def apply(self, namespace: str, *objs: dict[str, Any]) -> None:
-        self.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objs))
-
-    def namespace(self) -> str:
-        name = f"gw-{uuid.uuid4().hex[:8]}"
-        self.kubectl("create", "namespace", name)
-        return name
-
-
-def _parse_env(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().removeprefix("export ").partition("=")
-        if sep and (key == "KUBECONFIG" or key.startswith("MODELSHIP_K8S_")):
-            out[key] = value.strip().strip("'\"")
-    return out
+def apply(cp: ControlPlane, namespace: str, *objs: dict[str, Any]) -> None:
+    cp.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objs))
 
 
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane]:
-    for name in ("kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "helm"):
-        tool(name)
-    base_env = {**os.environ, "MODELSHIP_K8S_NAME": CLUSTER_NAME}
-    already = run(["bash", str(CONTROL_PLANE), "status"], env=base_env, check=False).returncode == 0
-    up = run(["bash", str(CONTROL_PLANE), "up"], env=base_env, check=False)
-    if up.returncode != 0:
-        pytest.fail(f"control plane did not come up:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}", pytrace=False)
-    env = {**base_env, **_parse_env(up.stdout)}
-    if "KUBECONFIG" not in env:
-        env.update(_parse_env(run(["bash", str(CONTROL_PLANE), "env"], env=base_env).stdout))
-    cp = ControlPlane(env=env, kubeconfig=Path(env["KUBECONFIG"]))
-    cp.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "k8s" / "crds"))
-    cp.kubectl("wait", "--for=condition=Established", "crd/inferenceservices.modelship.io", "--timeout=60s")
-    yield cp
-    if not already and not os.environ.get("MODELSHIP_KEEP_CLUSTER"):
-        run(["bash", str(CONTROL_PLANE), "down"], env=base_env, check=False)
+    tool("helm")
+    with start_control_plane(CLUSTER_NAME) as cp:
+        cp.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "k8s" / "crds"))
+        cp.kubectl("wait", "--for=condition=Established", "crd/inferenceservices.modelship.io", "--timeout=60s")
+        yield cp
 
 
 @dataclass
@@ -128,32 +64,9 @@ class Release:
     kubeconfig: Path  # authenticates as that ServiceAccount
 
 
-def _token_kubeconfig(cp: ControlPlane, token: str, path: Path) -> Path:
-    admin = yaml.safe_load(cp.kubeconfig.read_text())
-    cluster = dict(admin["clusters"][0]["cluster"])
-    if "certificate-authority" in cluster:
-        ca = Path(cluster.pop("certificate-authority"))
-        ca = ca if ca.is_absolute() else cp.kubeconfig.parent / ca
-        cluster["certificate-authority-data"] = base64.b64encode(ca.read_bytes()).decode()
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "cp", "cluster": cluster}],
-                "users": [{"name": "sa", "user": {"token": token}}],
-                "contexts": [{"name": "sa", "context": {"cluster": "cp", "user": "sa"}}],
-                "current-context": "sa",
-            }
-        )
-    )
-    path.chmod(0o600)
-    return path
-
-
 @pytest.fixture
 def release(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Release]:
-    namespace = control_plane.namespace()
+    namespace = control_plane.namespace("gw")
     rendered = run(
         [
             tool("helm"), "template", RELEASE, str(CHART), "--namespace", namespace,
@@ -163,10 +76,10 @@ def release(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Release]:
     ).stdout  # fmt: skip
     objs = [o for o in yaml.safe_load_all(rendered) if o]
     assert sorted(o["kind"] for o in objs) == ["Role", "RoleBinding", "ServiceAccount"]
-    control_plane.apply(namespace, *objs)
+    apply(control_plane, namespace, *objs)
     sa = next(o["metadata"]["name"] for o in objs if o["kind"] == "ServiceAccount")
     token = control_plane.kubectl("create", "token", sa, "-n", namespace, "--duration=1h").stdout.strip()
-    yield Release(namespace, sa, _token_kubeconfig(control_plane, token, tmp_path / "gateway-sa.kubeconfig"))
+    yield Release(namespace, sa, control_plane.token_kubeconfig(token, tmp_path / "gateway-sa.kubeconfig", user="sa"))
     control_plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
@@ -177,7 +90,7 @@ def create_isvc(cp: ControlPlane, namespace: str, name: str, model: str, url: st
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"model": {"name": model, "alias": "champion"}},
     }
-    cp.apply(namespace, isvc)
+    apply(cp, namespace, isvc)
     if url is not None:
         set_status(cp, namespace, name, {"url": url, "modelVersion": "3"})
 
@@ -264,7 +177,7 @@ def test_the_gateway_service_account_can_read_inferenceservices_here_and_nothing
     control_plane: ControlPlane, release: Release, start_gateway
 ) -> None:
     ns, as_gateway = release.namespace, release.kubeconfig
-    other = control_plane.namespace()
+    other = control_plane.namespace("gw")
     try:
         create_isvc(control_plane, other, "elsewhere", "penguins", "http://elsewhere:8080")
         got = control_plane.kubectl(

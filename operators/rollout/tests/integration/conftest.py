@@ -7,12 +7,9 @@ is skipped. Every test gets its own namespace; tests needing registry isolation 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
+from devtools.control_plane import ControlPlane, start_control_plane
 from devtools.procs import Proc, free_port, poll_until, start, tail
 from devtools.servers import VENV_BIN, server_env
 
 REPO = Path(__file__).resolve().parents[4]
-CACHE = Path(os.environ.get("MODELSHIP_CACHE") or Path.home() / ".cache" / "modelship")
-BIN = CACHE / "bin"
-CONTROL_PLANE = REPO / "scripts" / "k8s" / "control-plane.sh"
 CLUSTER_NAME = os.environ.get("MODELSHIP_OPERATOR_TEST_CLUSTER", "operator-tests")
 CRDS = REPO / "k8s" / "crds"
 RBAC = REPO / "operators" / "rollout" / "deploy" / "rbac.yaml"
@@ -42,51 +37,11 @@ KSERVE_CRD = REPO / "operators" / "rollout" / "tests" / "data" / "kserve-inferen
 _OPERATOR_RUNNING = False
 
 
-def tool(name: str) -> str:
-    path = BIN / name
-    if not (path.exists() and os.access(path, os.X_OK)):
-        pytest.fail(
-            f"{path} is missing: run `make k8s-tools` (scripts/k8s/install-tools.sh) to build the control plane tools",
-            pytrace=False,
-        )
-    return str(path)
-
-
-def run(
-    args: list[str],
-    *,
-    env: dict[str, str] | None = None,
-    check: bool = True,
-    input: str | None = None,
-    timeout: float = 300,
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, capture_output=True, text=True, env=env, input=input, timeout=timeout, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return done
-
-
-def wait_for(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
-
-
 @dataclass
-class Cluster:
-    env: dict[str, str]
-    kubectl_bin: str
-    kubeconfig: Path
-    operator_kubeconfig: Path | None = None
+class Cluster(ControlPlane):
+    """The operator tests' control plane, and a kubeconfig of the operator's own ServiceAccount."""
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return run([self.kubectl_bin, *args], env=self.env, check=check, input=input)
+    operator_kubeconfig: Path | None = None
 
     def apply(
         self, obj: dict[str, Any] | list[dict[str, Any]], *, check: bool = True
@@ -108,49 +63,16 @@ class Cluster:
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         return self.list("events", namespace, f"--field-selector=involvedObject.name={name}")
 
-    def namespace(self) -> str:
-        name = f"op-{uuid.uuid4().hex[:8]}"
-        self.kubectl("create", "namespace", name)
-        return name
-
-
-def _parse_env(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        line = line.strip().removeprefix("export ")
-        key, sep, value = line.partition("=")
-        if sep and key in ("KUBECONFIG", "MODELSHIP_K8S_DIR", "MODELSHIP_K8S_SERVER", "MODELSHIP_K8S_NODES"):
-            out[key] = value.strip().strip("'\"")
-    return out
-
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    kubectl = tool("kubectl")
-    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok"):
-        tool(name)
-    if not CONTROL_PLANE.exists():
-        pytest.fail(f"{CONTROL_PLANE} is missing (scripts/k8s); run `make k8s-tools` after pulling it", pytrace=False)
-    base_env = {**os.environ, "MODELSHIP_K8S_NAME": CLUSTER_NAME}
-    already = run(["bash", str(CONTROL_PLANE), "status", "--name", CLUSTER_NAME], env=base_env, check=False)
-    up = run(["bash", str(CONTROL_PLANE), "up", "--name", CLUSTER_NAME], env=base_env, check=False, timeout=900)
-    if up.returncode != 0:
-        pytest.fail(
-            f"the control plane did not come up (scripts/k8s/control-plane.sh up; tools: `make k8s-tools`):\n"
-            f"{up.stdout[-3000:]}\n{up.stderr[-3000:]}",
-            pytrace=False,
-        )
-    env = {**base_env, **_parse_env(up.stdout)}
-    if "KUBECONFIG" not in env:
-        env.update(_parse_env(run(["bash", str(CONTROL_PLANE), "env", "--name", CLUSTER_NAME], env=base_env).stdout))
-    cl = Cluster(env=env, kubectl_bin=kubectl, kubeconfig=Path(env["KUBECONFIG"]))
-    cl.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    for crd in ("inferenceservices.modelship.io", "modelregistries.modelship.io"):
-        cl.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-    cl.operator_kubeconfig = _service_account_kubeconfig(cl, tmp_path_factory.mktemp("operator-sa"))
-    yield cl
-    if already.returncode != 0 and not os.environ.get("MODELSHIP_KEEP_CLUSTER"):
-        run(["bash", str(CONTROL_PLANE), "down", "--name", CLUSTER_NAME], env=base_env, check=False)
+    with start_control_plane(CLUSTER_NAME) as cp:
+        cl = Cluster(env=cp.env, kubeconfig=cp.kubeconfig)
+        cl.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+        for crd in ("inferenceservices.modelship.io", "modelregistries.modelship.io"):
+            cl.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+        cl.operator_kubeconfig = _service_account_kubeconfig(cl, tmp_path_factory.mktemp("operator-sa"))
+        yield cl
 
 
 def _service_account_kubeconfig(cl: Cluster, where: Path) -> Path:
@@ -158,30 +80,7 @@ def _service_account_kubeconfig(cl: Cluster, where: Path) -> Path:
     cl.kubectl("create", "namespace", OPERATOR_NS, check=False)
     cl.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(RBAC))
     token = cl.kubectl("create", "token", "modelship-operator", "-n", OPERATOR_NS, "--duration=6h").stdout.strip()
-    admin = yaml.safe_load(cl.kubeconfig.read_text())
-    cluster_entry = admin["clusters"][0]["cluster"]
-    if "certificate-authority" in cluster_entry:
-        ca = Path(cluster_entry["certificate-authority"])
-        if not ca.is_absolute():
-            ca = cl.kubeconfig.parent / ca
-        cluster_entry = {
-            "server": cluster_entry["server"],
-            "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
-        }
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "it", "cluster": cluster_entry}],
-        "users": [{"name": "modelship-operator", "user": {"token": token}}],
-        "contexts": [
-            {"name": "it", "context": {"cluster": "it", "user": "modelship-operator", "namespace": "default"}}
-        ],
-        "current-context": "it",
-    }
-    path = where / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
+    return cl.token_kubeconfig(token, where / "kubeconfig", user="modelship-operator", namespace="default")
 
 
 @pytest.fixture(scope="session")
@@ -215,7 +114,7 @@ def require_no_running_operator() -> None:
 
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
-    name = cluster.namespace()
+    name = cluster.namespace("op")
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

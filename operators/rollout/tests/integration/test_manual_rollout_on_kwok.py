@@ -18,6 +18,7 @@ from modelship_common.rollout.tables import active_rollout, list_decisions
 from modelship_operator import constants as c
 from modelship_operator import kube as k
 from modelship_operator.rollout_loop import progress_rollout
+from services.common.tests.rollout_helpers import feed
 
 from . import test_reconcile_bookkeeping_on_kwok as bookkeeping
 from .conftest import Cluster
@@ -26,7 +27,6 @@ from .test_rollout_loop_on_kwok import (
     _alias,
     _candidate_ready,
     _decisions,
-    _feed,
     _mlflow_version,
     _serving,
     _use_db,
@@ -63,7 +63,7 @@ def _canary_at_50(world: World, pg_database: str) -> str:
     _candidate_ready(world, name)
     stepped = run(progress_rollout(world.op, world.ns, name))
     assert stepped.rollout.phase == "Canary" and stepped.rollout.candidate_weight == 50
-    _feed(world.op.rollouts.engine_, name, stepped.rollout, 30, bad=False)
+    feed(world.op.rollouts.engine_, stepped.rollout, 30, model=name)
     run(progress_rollout(world.op, world.ns, name))  # an analysis pass: gates in status.rollout
     return name
 

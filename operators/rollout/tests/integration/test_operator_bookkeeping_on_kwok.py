@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from devtools.control_plane import wait_for
+
 from .conftest import (
     REPO,
     SERVING_IMAGE,
@@ -30,7 +32,6 @@ from .conftest import (
     MlflowServer,
     Operator,
     register_version,
-    wait_for,
 )
 
 pytestmark = pytest.mark.integration

@@ -32,6 +32,7 @@ from typing import Any
 import kopf
 import pytest
 
+from devtools.control_plane import wait_for
 from modelship_common.registry import CLASSES_TAG, TASK_TAG
 from modelship_operator import constants as c
 from modelship_operator import kube as k
@@ -44,7 +45,7 @@ from modelship_operator.settings import OperatorSettings, Target
 from modelship_operator.webhook import Delivery
 
 from ..helpers import isvc as isvc_manifest
-from .conftest import Cluster, MlflowServer, kube_client, require_no_running_operator, wait_for
+from .conftest import Cluster, MlflowServer, kube_client, require_no_running_operator
 
 pytestmark = pytest.mark.integration
 

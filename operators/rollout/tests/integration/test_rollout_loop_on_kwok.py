@@ -11,8 +11,6 @@ PostgreSQL. Predictions are fed into the table directly (insert_predictions), as
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,8 +18,8 @@ import pytest
 from opentelemetry import trace
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.control_plane import wait_for
 from modelship_common import db
-from modelship_common.predictions import insert_predictions
 from modelship_common.rollout.controller import tick
 from modelship_common.rollout.tables import active_rollout, list_decisions
 from modelship_operator import constants as c
@@ -29,14 +27,13 @@ from modelship_operator import kube as k
 from modelship_operator.metrics import Metrics
 from modelship_operator.reconcile import Operator, observe_child, reconcile_isvc
 from modelship_operator.rollout_loop import progress_rollout
+from services.common.tests.rollout_helpers import feed
 
 from . import test_reconcile_bookkeeping_on_kwok as bookkeeping
-from .conftest import wait_for
 from .test_reconcile_bookkeeping_on_kwok import World, _settings, _uid, run
 
 pytestmark = pytest.mark.integration
 
-CLASSES = ("Adelie", "Chinstrap", "Gentoo")
 
 #: The reconciler tests' world (real API server as the operator's ServiceAccount, MLflow, an Operator), shared.
 world = bookkeeping.world
@@ -80,39 +77,6 @@ def _serving(world: World, name: str, rollout: dict[str, Any]) -> World:
     world.wait_available(name, "1")
     run(observe_child(world.op, world.ns, name))
     return world
-
-
-def _feed(engine: Any, model: str, rollout: Any, n: int, *, bad: bool) -> None:
-    """``n`` requests as the gateway stores them at the rollout's weight: the candidate answers with a copy to the
-    champion; a bad candidate fails a third of them and disagrees on the rest."""
-    start = rollout.step_started_at
-    rows = []
-    for i in range(n):
-        at = start + dt.timedelta(milliseconds=1 + i)
-        rid = f"r-{uuid.uuid4().hex}"
-        truth = CLASSES[i % 3]
-        for version in (rollout.champion_version, rollout.candidate_version):
-            wrong = bad and version == rollout.candidate_version
-            error = "HTTP 503" if wrong and i % 3 == 0 else None
-            cls = CLASSES[(i + 1) % 3] if wrong else truth
-            rows.append(
-                {
-                    "request_id": rid,
-                    "model_name": model,
-                    "model_version": version,
-                    "created_at": at,
-                    "source": "api",
-                    "n_instances": 1,
-                    "predicted_class": None if error else cls,
-                    "confidence": None if error else (0.5 if wrong else 0.9),
-                    "latency_ms": 5.0,
-                    "input": {},
-                    "output": None if error else {"predictions": [{"class_name": cls}]},
-                    "error": error,
-                }
-            )
-    with engine.begin() as conn:
-        insert_predictions(conn, rows)
 
 
 def _candidate_ready(world: World, name: str) -> None:
@@ -184,7 +148,7 @@ def test_a_bad_candidate_is_rolled_back_with_tags_event_and_history(world: World
     rollbacks = _decisions(world.op, "rollback")
 
     engine = world.op.rollouts.engine_
-    _feed(engine, name, stepped.rollout, 40, bad=True)
+    feed(engine, stepped.rollout, 40, bad=True, model=name)
     done = run(progress_rollout(world.op, world.ns, name))
     assert done.rollout.phase == "RolledBack" and [d.action for d in done.applied] == ["rollback"]
     assert _decisions(world.op, "rollback") == rollbacks + 1
@@ -250,10 +214,10 @@ def test_a_good_candidate_is_promoted_through_the_steps_and_an_operator_restart_
     world.op = _fresh_operator(world, pg_database)
     fresh_engine = db.make_engine(pg_database)
     try:
-        _feed(fresh_engine, name, stepped.rollout, 30, bad=False)
+        feed(fresh_engine, stepped.rollout, 30, bad=False, model=name)
         second = run(progress_rollout(world.op, world.ns, name))
         assert second.rollout.phase == "Canary" and second.rollout.candidate_weight == 100, second
-        _feed(fresh_engine, name, second.rollout, 30, bad=False)
+        feed(fresh_engine, second.rollout, 30, bad=False, model=name)
         promoted = run(progress_rollout(world.op, world.ns, name))
     finally:
         fresh_engine.dispose()
@@ -305,7 +269,7 @@ def test_a_decision_recorded_before_a_crash_is_applied_after_the_restart(world: 
     _candidate_ready(world, name)
     stepped = run(progress_rollout(world.op, world.ns, name))
     engine = world.op.rollouts.engine_
-    _feed(engine, name, stepped.rollout, 40, bad=True)
+    feed(engine, stepped.rollout, 40, bad=True, model=name)
 
     # The pass that died: the analysis recorded the rollback (one transaction), nothing else happened.
     (outcome,) = tick(engine, models=(name,))

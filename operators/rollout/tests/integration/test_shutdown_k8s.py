@@ -9,9 +9,10 @@ from __future__ import annotations
 import kopf
 import pytest
 
+from devtools.control_plane import wait_for
 from modelship_operator.shutdown import KOPF_FINALIZER, release_finalizers
 
-from .conftest import Cluster, kube_client, wait_for
+from .conftest import Cluster, kube_client
 
 pytestmark = pytest.mark.integration
 
