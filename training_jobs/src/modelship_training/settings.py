@@ -39,9 +39,7 @@ def git_revision(cwd: Path | None = None) -> str:
 class TrainingSettings(BaseServiceSettings):
     """Where the training data lives, where runs and models go, and how models are split and promoted."""
 
-    database_url: str = Field(
-        default_factory=_default_database_url,
-    )
+    database_url: str = Field(default_factory=_default_database_url)
     """SQLAlchemy URL of the training-data database; SQLite file by default, PostgreSQL when set."""
 
     penguins_experiment: str = "penguins"
@@ -53,10 +51,7 @@ class TrainingSettings(BaseServiceSettings):
     penguins_model_name: str = "penguins"
     """Registered model that every penguins estimator becomes a version of."""
 
-    promotion_margin: float = Field(
-        default=0.0,
-        ge=0.0,
-    )
+    promotion_margin: float = Field(default=0.0, ge=0.0)
     """A new version becomes champion when its test F1 >= the champion's test F1 + this margin."""
 
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
@@ -65,34 +60,22 @@ class TrainingSettings(BaseServiceSettings):
     random_seed: int = 42
     """Seed for splits, estimators and TensorFlow."""
 
-    git_revision: str = Field(
-        default_factory=git_revision,
-    )
+    git_revision: str = Field(default_factory=git_revision)
     """Git commit the models are trained from; defaults to ``git rev-parse HEAD``, else ``unknown``."""
 
-    digits_epochs: int | None = Field(
-        default=None,
-        ge=1,
-    )
+    digits_epochs: int | None = Field(default=None, ge=1)
     """Override the number of epochs of every digits CNN variant (default: each variant's own)."""
 
     collector_url: str = "http://127.0.0.1:8090/batch"
     """Where ``collect`` fetches the current batch of raw penguins rows (the sample data API's ``GET /batch``)."""
 
-    collector_source: str = Field(
-        default="collector",
-        min_length=1,
-        max_length=64,
-    )
+    collector_source: str = Field(default="collector", min_length=1, max_length=64)
     """Value of ``penguins_raw.source`` on the rows ``collect`` stores."""
 
     collector_timeout_seconds: float = Field(default=30.0, gt=0.0)
     """Timeout of the collector's HTTP request to the data API."""
 
-    retrain_threshold_rows: int = Field(
-        default=50,
-        ge=1,
-    )
+    retrain_threshold_rows: int = Field(default=50, ge=1)
     """``collect`` retrains penguins once this many raw rows arrived since the last retraining it started."""
 
     retrain_estimators: list[str] | None = None

@@ -41,9 +41,7 @@ class KafkaSettings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     """Kafka bootstrap servers (``host:port,...``); empty = no Kafka (the gateway scores uploads in-process)."""
 
-    kafka_config: dict[str, str] = Field(
-        default_factory=dict,
-    )
+    kafka_config: dict[str, str] = Field(default_factory=dict)
     """Extra librdkafka settings as JSON, applied to every producer, consumer and admin client."""
 
     kafka_images_topic: str = "images.uploaded"
@@ -70,10 +68,7 @@ class KafkaSettings(BaseSettings):
     kafka_timeout_s: float = Field(default=10.0, gt=0)
     """How long to wait for the broker to acknowledge a message or an admin call."""
 
-    kafka_wait_s: float = Field(
-        default=120.0,
-        ge=0,
-    )
+    kafka_wait_s: float = Field(default=120.0, ge=0)
     """At start, how long to keep trying to reach the broker (it may start after this service)."""
 
     def kafka_enabled(self) -> bool:

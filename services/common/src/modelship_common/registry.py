@@ -8,6 +8,7 @@ Registered-model tags (see ARCHITECTURE.md): ``modelship.io/serve``, ``modelship
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,14 +106,22 @@ def _classes(raw: str | None) -> list[str]:
 
 def version_info(client: MlflowClient, name: str, version: str | int) -> ModelVersionInfo:
     """Look up one version with its registered model's tags. Raises :class:`ModelNotFound`."""
+    return _looked_up(
+        client, name, lambda: client.get_model_version(name, str(version)), f"version {version} is not registered"
+    )
+
+
+def _looked_up(client: MlflowClient, name: str, version: Callable[[], Any], missing: str) -> ModelVersionInfo:
+    """The version ``version()`` fetches, with the tags of its registered model; :class:`ModelNotFound` saying
+    "model <name> <missing>" when MLflow has no such model or version."""
     from mlflow.exceptions import MlflowException
 
     try:
-        mv = client.get_model_version(name, str(version))
+        mv = version()
         rm = client.get_registered_model(name)
     except MlflowException as exc:
         if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise ModelNotFound(f"model {name!r} version {version} is not registered") from exc
+            raise ModelNotFound(f"model {name!r} {missing}") from exc
         raise
     return _info(mv, dict(rm.tags or {}))
 
@@ -134,16 +143,7 @@ def _info(mv: Any, model_tags: dict[str, str]) -> ModelVersionInfo:
 
 def resolve_alias(client: MlflowClient, name: str, alias: str) -> ModelVersionInfo:
     """The version an alias points at. Raises :class:`ModelNotFound` when the model or alias is missing."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mv = client.get_model_version_by_alias(name, alias)
-        rm = client.get_registered_model(name)
-    except MlflowException as exc:
-        if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise ModelNotFound(f"model {name!r} has no alias {alias!r}") from exc
-        raise
-    return _info(mv, dict(rm.tags or {}))
+    return _looked_up(client, name, lambda: client.get_model_version_by_alias(name, alias), f"has no alias {alias!r}")
 
 
 def resolve(client: MlflowClient, uri: str) -> ModelVersionInfo:

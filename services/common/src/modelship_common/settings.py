@@ -47,9 +47,7 @@ class DatabaseSettings(BaseSettings):
         env_prefix=ENV_PREFIX, env_file=None, extra="ignore", use_attribute_docstrings=True
     )
 
-    database_url: str = Field(
-        default_factory=default_database_url,
-    )
+    database_url: str = Field(default_factory=default_database_url)
     """SQLAlchemy URL of the predictions store (SQLite file for the demo, PostgreSQL in clusters)."""
 
     database_wait_s: float = 60.0

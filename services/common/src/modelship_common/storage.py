@@ -44,9 +44,7 @@ class StorageSettings(BaseSettings):
     object_store: Literal["auto", "local", "s3"] = "auto"
     """Object store for uploaded images: ``local``, ``s3``, or ``auto`` (s3 when an endpoint is set)."""
 
-    image_dir: Path = Field(
-        default_factory=default_image_dir,
-    )
+    image_dir: Path = Field(default_factory=default_image_dir)
     """Directory of the local object store (``make demo``)."""
 
     s3_endpoint_url: str | None = None

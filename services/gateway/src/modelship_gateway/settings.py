@@ -71,18 +71,11 @@ class GatewaySettings(ScoringSettings, DatabaseSettings, ImagePipelineSettings, 
     port: int = Field(default=8000, ge=1, le=65535)
     """Port the HTTP server listens on."""
 
-    workers: int = Field(
-        default=1,
-        ge=1,
-        le=64,
-    )
+    workers: int = Field(default=1, ge=1, le=64)
     """Worker processes serving the port (uvicorn's); with more than one, their metrics are shared through
     prometheus_client's multiprocess directory (``PROMETHEUS_MULTIPROC_DIR``, a temporary one if unset)."""
 
-    rollouts_refresh_s: float = Field(
-        default=1.0,
-        gt=0,
-    )
+    rollouts_refresh_s: float = Field(default=1.0, gt=0)
     """How often the rollouts table (traffic splits and mirroring of Shadow/Canary rollouts) is read."""
 
     max_upload_bytes: int = Field(default=5 * MIB, gt=0)

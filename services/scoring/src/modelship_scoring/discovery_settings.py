@@ -28,9 +28,7 @@ class DiscoverySettings(BaseSettings):
     """Where the served models are found: ``kubernetes``, ``files``, ``static``, or ``auto`` (files when
     ``discovery_dir`` is set, else static). The static map is always included."""
 
-    model_servers: dict[str, str] = Field(
-        default_factory=dict,
-    )
+    model_servers: dict[str, str] = Field(default_factory=dict)
     """Statically known model servers as JSON: ``{"<served model name>": "http://host:port"}``."""
 
     discovery_dir: Path | None = None
@@ -42,17 +40,10 @@ class DiscoverySettings(BaseSettings):
     kubeconfig: Path | None = None
     """Kubeconfig used outside a cluster; empty = the pod's ServiceAccount, else ``$KUBECONFIG``/``~/.kube/config``."""
 
-    kubernetes_watch_s: int = Field(
-        default=300,
-        ge=10,
-        le=3600,
-    )
+    kubernetes_watch_s: int = Field(default=300, ge=10, le=3600)
     """Length of one watch request on the InferenceServices, after which it is resumed."""
 
-    kubernetes_sync_timeout_s: float = Field(
-        default=5.0,
-        gt=0,
-    )
+    kubernetes_sync_timeout_s: float = Field(default=5.0, gt=0)
     """How long startup (and a request, until then) waits for the first list of InferenceServices."""
 
     @model_validator(mode="after")

@@ -25,24 +25,16 @@ class ScoringSettings(BaseServiceSettings, DiscoverySettings):
     probe_timeout_s: float = Field(default=2.0, gt=0)
     """Timeout in seconds of the metadata/readiness probes of the model servers."""
 
-    registry_timeout_s: float = Field(
-        default=3.0,
-        gt=0,
-    )
+    registry_timeout_s: float = Field(default=3.0, gt=0)
     """How long to wait for MLflow when looking up a model version's metrics and classes."""
 
     registry_cache_s: float = Field(default=300.0, ge=0)
     """How long a model version's registry metadata is cached, in seconds."""
 
-    registry_retry_s: float = Field(
-        default=30.0,
-        ge=0,
-    )
+    registry_retry_s: float = Field(default=30.0, ge=0)
     """After MLflow failed to answer for a model version, how long to wait before asking again."""
 
-    image_models: list[str] = Field(
-        default_factory=list,
-    )
+    image_models: list[str] = Field(default_factory=list)
     """Image models the fan-out calls; empty = every served model whose task is ``image``."""
 
     image_models_refresh_s: float = Field(default=10.0, gt=0)

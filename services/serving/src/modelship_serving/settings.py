@@ -18,24 +18,16 @@ def _default_cache_dir() -> Path:
 class ServingSettings(BaseServiceSettings):
     """What one model server needs besides its command line (which names the model and the ports)."""
 
-    max_image_bytes: int = Field(
-        default=5 * 1024 * 1024,
-        gt=0,
-    )
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     """Largest accepted encoded image (PNG/JPEG/GIF) in bytes; larger images get a 400."""
 
     prefer_onnx: bool = True
     """Serve the verified ONNX export with onnxruntime when the version has one."""
 
-    model_cache_dir: Path = Field(
-        default_factory=_default_cache_dir,
-    )
+    model_cache_dir: Path = Field(default_factory=_default_cache_dir)
     """Where downloaded model artifacts and the registry facts of pinned versions are kept."""
 
-    onnx_threads: int = Field(
-        default=1,
-        ge=0,
-    )
+    onnx_threads: int = Field(default=1, ge=0)
     """onnxruntime intra-op threads (0 = one per core)."""
 
     fast_path: bool = True

@@ -34,10 +34,7 @@ class StreamingSettings(ScoringSettings, DatabaseSettings, StorageSettings, Kafk
     max_image_bytes: int = Field(default=5 * MIB, gt=0)
     """Largest image the worker decodes; larger ones go to the dead-letter topic."""
 
-    request_timeout_s: float = Field(
-        default=60.0,
-        gt=0,
-    )
+    request_timeout_s: float = Field(default=60.0, gt=0)
     """Timeout in seconds of one inference call (a batch of images) to a model server."""
 
     probe_timeout_s: float = Field(default=5.0, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -97,26 +98,14 @@ async def check_all(components: Components, dash: DashboardSettings, pipeline: A
             add("Prometheus", "metrics", prometheus, lambda: prometheus_check(http, prometheus))
         else:
             pending.append(_done(not_configured("Prometheus", "metrics", "set MODELSHIP_PROMETHEUS_URL")))
-        grafana = dash.grafana_url
-        if grafana:
-            add(
-                "Grafana",
-                "dashboards",
-                grafana,
-                lambda: http_check(http, "Grafana", "dashboards", grafana, "/api/health", grafana),
-            )
-        else:
-            pending.append(_done(not_configured("Grafana", "dashboards", "set MODELSHIP_GRAFANA_URL")))
-        operator = dash.operator_url
-        if operator:
-            add(
-                "operator",
-                "rollouts",
-                operator,
-                lambda: http_check(http, "operator", "rollouts", operator, "/healthz", operator),
-            )
-        else:
-            pending.append(_done(not_configured("operator", "rollouts", "set MODELSHIP_OPERATOR_URL")))
+        for name, role, url, health, setting in (
+            ("Grafana", "dashboards", dash.grafana_url, "/api/health", "MODELSHIP_GRAFANA_URL"),
+            ("operator", "rollouts", dash.operator_url, "/healthz", "MODELSHIP_OPERATOR_URL"),
+        ):
+            if url:
+                add(name, role, url, functools.partial(http_check, http, name, role, url, health, url))
+            else:
+                pending.append(_done(not_configured(name, role, f"set {setting}")))
         servers = asyncio.ensure_future(guarded_many(components, timeout))
         singles = list(await asyncio.gather(*pending))
         model_servers = await servers
