@@ -3,10 +3,6 @@ CLIENT spans naming the tracking server (the reconcile and rollout-pass spans ar
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -14,6 +10,7 @@ from opentelemetry import trace
 
 from devtools.procs import free_port
 from modelship_operator import mlflow_access as ml
+from services.common.tests.test_tracing import run_probe
 
 PROBE = """
 import json, sys
@@ -30,11 +27,7 @@ tracing.shutdown_tracing()
 
 
 def probe(**env: str) -> dict[str, Any]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True, timeout=120, check=True
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    return run_probe(PROBE, **env)
 
 
 def test_without_an_otlp_endpoint_the_operator_imports_no_sdk() -> None:

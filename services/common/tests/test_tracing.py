@@ -38,12 +38,17 @@ tracing.shutdown_tracing()
 """
 
 
-def probe(**env: str) -> dict[str, Any]:
+def run_probe(script: str, **env: str) -> dict[str, Any]:
+    """Run ``script`` in a fresh interpreter with no OTEL_* variable but ``env``; the JSON object it prints last."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     out = subprocess.run(
-        [sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", script], env={**clean, **env}, capture_output=True, text=True, timeout=120, check=True
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def probe(**env: str) -> dict[str, Any]:
+    return run_probe(PROBE, **env)
 
 
 def test_without_an_otlp_endpoint_nothing_is_installed() -> None:
