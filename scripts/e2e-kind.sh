@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end run of modelship on a throw-away kind cluster (needs Docker; it cannot run on a machine without a
-# container engine). Creates the cluster from k8s/kind-config.yaml, builds the images with the same
-# Dockerfiles skaffold uses, loads them into kind, installs charts/modelship, trains the penguins model with a
-# Job created from the training CronJob, waits for the operator to roll out the champion, predicts one
-# penguin through the gateway, and deletes the cluster again.
+# container engine). Creates the cluster from k8s/kind-config.yaml, builds the images as skaffold does, loads them
+# into kind, installs charts/modelship, trains the penguins model with a Job created from the training CronJob,
+# waits for the operator to roll out the champion, predicts one penguin through the gateway, and deletes the
+# cluster again.
 #
 # Usage: scripts/e2e-kind.sh            (or `make e2e-kind`)
 # Environment (all optional):
@@ -30,14 +30,15 @@ sha=$(git rev-parse --short HEAD 2>/dev/null || echo local)
 TAG=${IMAGE_TAG:-e2e-$sha}
 CONTEXT="kind-$CLUSTER"
 
-# image name -> Dockerfile (build context: the repo root), as in skaffold.yaml
+# image name -> how it is built (build context: the repo root), as in skaffold.yaml: a target of the repository's
+# Dockerfile (with PACKAGE, its workspace package), or a Dockerfile of its own.
 IMAGES=(
-  "serving:services/serving/Dockerfile"
-  "gateway:services/gateway/Dockerfile"
-  "training:training_jobs/Dockerfile"
-  "operator:operators/rollout/Dockerfile"
-  "streaming:services/streaming/Dockerfile"
-  "mlflow:docker/mlflow/Dockerfile"
+  "serving:--target serving --build-arg PACKAGE=modelship-serving"
+  "gateway:--target gateway --build-arg PACKAGE=modelship-gateway"
+  "training:--target training --build-arg PACKAGE=modelship-training"
+  "operator:--target operator --build-arg PACKAGE=modelship-operator"
+  "streaming:--target streaming --build-arg PACKAGE=modelship-streaming"
+  "mlflow:-f docker/mlflow/Dockerfile"
 )
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -85,9 +86,9 @@ kind create cluster --name "$CLUSTER" --config k8s/kind-config.yaml --wait 5m
 step "Building images (tag $TAG)"
 for entry in "${IMAGES[@]}"; do
   name=${entry%%:*}
-  dockerfile=${entry#*:}
-  echo "--- modelship/$name from $dockerfile"
-  docker build -f "$dockerfile" -t "modelship/$name:$TAG" .
+  read -r -a how <<<"${entry#*:}"
+  echo "--- modelship/$name: docker build ${how[*]}"
+  docker build "${how[@]}" -t "modelship/$name:$TAG" .
 done
 
 step "Loading images into kind"

@@ -78,7 +78,13 @@ def test_e2e_script_is_valid_bash_and_builds_what_skaffold_builds() -> None:
     text = script.read_text()
     subprocess.run(["bash", "-n", str(script)], check=True)
     assert "set -euo pipefail" in text
-    built = dict(re.findall(r'^\s+"(\w+):([\w/.-]+)"$', text, re.MULTILINE))
-    assert {f"modelship/{k}": v for k, v in built.items()} == {
-        a["image"]: a["docker"]["dockerfile"] for a in SKAFFOLD["build"]["artifacts"]
-    }
+    built = dict(re.findall(r'^\s+"(\w+):(-[^"]+)"$', text, re.MULTILINE))
+    assert set(built) == DEPLOYABLES
+    for artifact in SKAFFOLD["build"]["artifacts"]:
+        docker = artifact["docker"]
+        how = ["--target", docker["target"]] if "target" in docker else ["-f", docker["dockerfile"]]
+        for arg, value in docker.get("buildArgs", {}).items():
+            how += ["--build-arg", f"{arg}={value}"]
+        assert built[artifact["image"].removeprefix("modelship/")].split() == how, artifact["image"]
+        if "target" in docker:
+            assert docker["dockerfile"] == "Dockerfile", artifact["image"]

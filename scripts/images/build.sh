@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Build the modelship images from their Dockerfiles (repository root as context), and, on a machine that cannot
-# pull from an image registry, the local stand-ins (docker/local/) for the images those Dockerfiles and the chart
-# name, each tagged with the exact repository:tag they render.
+# Build the modelship images (the targets of the repository's Dockerfile, and docker/mlflow; the root as context)
+# and, on a machine that cannot pull from an image registry, the local stand-ins (docker/local/) for the images
+# those Dockerfiles and the chart name, each tagged with the exact repository:tag they render.
 #
 # Usage: scripts/images/build.sh [all|standins|modelship|docker-up|docker-down|list]
 #   all          (default) docker-up, standins (for the images not already there), modelship
@@ -29,9 +29,11 @@ BASE=modelship-local/debian:bookworm
 MC_MODULE=github.com/minio/mc
 MC_REF=${MODELSHIP_MC_REF:-v0.0.0-20250313080218-cf909e1063a9}
 
-# name:Dockerfile dir, built with the repository root as context (the Python ones: see check_dockerfiles).
-MODELSHIP_IMAGES=(serving:services/serving gateway:services/gateway training:training_jobs operator:operators/rollout
-  streaming:services/streaming mlflow:docker/mlflow)
+# The Python images: target of the repository's Dockerfile : the workspace package it installs (--build-arg
+# PACKAGE). Then the one image with a Dockerfile of its own (name:dir). The repository root is every build's context.
+PYTHON_IMAGES=(serving:modelship-serving gateway:modelship-gateway training:modelship-training
+  operator:modelship-operator streaming:modelship-streaming)
+OTHER_IMAGES=(mlflow:docker/mlflow)
 # stand-in dir under docker/local : the tag it carries (what the Dockerfiles and the chart's values name).
 STANDINS=(python:python:3.11-slim postgres:postgres:16.10 kafka:apache/kafka:3.9.1
   minio:minio/minio:RELEASE.2025-09-07T16-13-09Z mc:minio/mc:RELEASE.2025-08-13T08-35-41Z
@@ -170,25 +172,19 @@ standins() {
   done
 }
 
-# The Python images' Dockerfiles are scripts/images/dockerfiles.py's renderings of one template (one shape, every
-# workspace member's pyproject.toml copied): refuse to build one edited by hand or left behind by a workspace change.
-check_dockerfiles() {
-  local python=python3
-  [ -x "$root/.venv/bin/python" ] && python=$root/.venv/bin/python
-  "$python" "$here/dockerfiles.py" --check || die "run scripts/images/dockerfiles.py, then build again"
-}
-
 modelship() {
-  local entry name dir
-  check_dockerfiles
-  for entry in "${MODELSHIP_IMAGES[@]}"; do
-    name=${entry%%:*} dir=${entry#*:}
+  local entry name package dir
+  for entry in "${PYTHON_IMAGES[@]}"; do
+    name=${entry%%:*} package=${entry#*:}
     # The build stage gets a tag of its own, so that pruning dangling images below (old builds of a tag) keeps
     # the layer cache of the stage where the dependencies are installed.
-    if grep -qi '^FROM .* AS build$' "$root/$dir/Dockerfile"; then
-      "${NICE[@]}" "${DOCKER[@]}" build -q --target build -f "$root/$dir/Dockerfile" \
-        -t "modelship-local/$name-build:$IMAGE_TAG" "$root" >/dev/null
-    fi
+    "${NICE[@]}" "${DOCKER[@]}" build -q --target build --build-arg PACKAGE="$package" \
+      -t "modelship-local/$name-build:$IMAGE_TAG" "$root" >/dev/null
+    timed "modelship/$name:$IMAGE_TAG" "${NICE[@]}" "${DOCKER[@]}" build -q --target "$name" \
+      --build-arg PACKAGE="$package" -t "modelship/$name:$IMAGE_TAG" "$root" >/dev/null
+  done
+  for entry in "${OTHER_IMAGES[@]}"; do
+    name=${entry%%:*} dir=${entry#*:}
     timed "modelship/$name:$IMAGE_TAG" "${NICE[@]}" "${DOCKER[@]}" build -q -f "$root/$dir/Dockerfile" \
       -t "modelship/$name:$IMAGE_TAG" "$root" >/dev/null
   done
@@ -199,7 +195,7 @@ modelship() {
 list() {
   local entry
   for entry in "${STANDINS[@]}"; do echo "${entry#*:}"; done
-  for entry in "${MODELSHIP_IMAGES[@]}"; do echo "modelship/${entry%%:*}:$IMAGE_TAG"; done
+  for entry in "${PYTHON_IMAGES[@]}" "${OTHER_IMAGES[@]}"; do echo "modelship/${entry%%:*}:$IMAGE_TAG"; done
 }
 
 cmd=${1:-all}
