@@ -80,7 +80,7 @@ def window(
 PENGUINS = ("Adelie", "Chinstrap", "Gentoo")
 
 
-def feed(engine: Any, rollout: RolloutRecord, n: int, *, bad: bool = False, model: str | None = None) -> None:
+def feed(engine: Any, rollout: RolloutRecord, n: int, *, bad: bool = False) -> None:
     """``n`` requests scored by both of ``rollout``'s versions in its current step, as the gateway stores them (the
     candidate answers, with a copy to the champion); a bad candidate fails a third of them and disagrees on the rest."""
     rows = []
@@ -94,7 +94,7 @@ def feed(engine: Any, rollout: RolloutRecord, n: int, *, bad: bool = False, mode
             rows.append(
                 {
                     "request_id": rid,
-                    "model_name": model or rollout.model_name,
+                    "model_name": rollout.model_name,
                     "model_version": version,
                     "created_at": rollout.step_started_at + dt.timedelta(milliseconds=1 + i),
                     "source": "api",

@@ -63,7 +63,7 @@ def _canary_at_50(world: World, pg_database: str) -> str:
     _candidate_ready(world, name)
     stepped = run(progress_rollout(world.op, world.ns, name))
     assert stepped.rollout.phase == "Canary" and stepped.rollout.candidate_weight == 50
-    feed(world.op.rollouts.engine_, stepped.rollout, 30, model=name)
+    feed(world.op.rollouts.engine_, stepped.rollout, 30)
     run(progress_rollout(world.op, world.ns, name))  # an analysis pass: gates in status.rollout
     return name
 

@@ -148,7 +148,7 @@ def test_a_bad_candidate_is_rolled_back_with_tags_event_and_history(world: World
     rollbacks = _decisions(world.op, "rollback")
 
     engine = world.op.rollouts.engine_
-    feed(engine, stepped.rollout, 40, bad=True, model=name)
+    feed(engine, stepped.rollout, 40, bad=True)
     done = run(progress_rollout(world.op, world.ns, name))
     assert done.rollout.phase == "RolledBack" and [d.action for d in done.applied] == ["rollback"]
     assert _decisions(world.op, "rollback") == rollbacks + 1
@@ -214,10 +214,10 @@ def test_a_good_candidate_is_promoted_through_the_steps_and_an_operator_restart_
     world.op = _fresh_operator(world, pg_database)
     fresh_engine = db.make_engine(pg_database)
     try:
-        feed(fresh_engine, stepped.rollout, 30, bad=False, model=name)
+        feed(fresh_engine, stepped.rollout, 30, bad=False)
         second = run(progress_rollout(world.op, world.ns, name))
         assert second.rollout.phase == "Canary" and second.rollout.candidate_weight == 100, second
-        feed(fresh_engine, second.rollout, 30, bad=False, model=name)
+        feed(fresh_engine, second.rollout, 30, bad=False)
         promoted = run(progress_rollout(world.op, world.ns, name))
     finally:
         fresh_engine.dispose()
@@ -269,7 +269,7 @@ def test_a_decision_recorded_before_a_crash_is_applied_after_the_restart(world: 
     _candidate_ready(world, name)
     stepped = run(progress_rollout(world.op, world.ns, name))
     engine = world.op.rollouts.engine_
-    feed(engine, stepped.rollout, 40, bad=True, model=name)
+    feed(engine, stepped.rollout, 40, bad=True)
 
     # The pass that died: the analysis recorded the rollback (one transaction), nothing else happened.
     (outcome,) = tick(engine, models=(name,))
